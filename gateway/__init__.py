@@ -1,0 +1,1 @@
+"""marketgraph gateway layer."""

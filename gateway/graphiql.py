@@ -1,0 +1,258 @@
+"""GraphiQL at `/graphql`, with its browser assets served by the gateway itself.
+
+Strawberry's GraphiQL page loads React, GraphiQL, the explorer plugin and js-cookie from
+unpkg.com. Here the same files come from the repo's `node_modules` (installed by `npm ci` from
+`package.json`/`package-lock.json`; never committed) and are served under
+`/static/vendor/<package>@<version>/<file>`. Only the files in `VENDOR_ASSETS` are reachable,
+and because each URL carries the installed version, responses are cached for a year.
+
+Wiring (in the app factory)::
+
+    assets_dir = find_assets_dir(settings_override)
+    routes = [*graphiql_asset_routes(assets_dir),
+              Route("/graphql", LocalGraphQL(schema, assets_dir=assets_dir))]
+
+When the assets are missing the page falls back to Strawberry's own (CDN) page and a warning is
+logged once per `LocalGraphQL` instance (the page is rendered once, when the view is built).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from strawberry.asgi import GraphQL
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.http.typevars import Context, RootValue
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from strawberry.schema import BaseSchema
+
+logger = logging.getLogger(__name__)
+
+STATIC_PREFIX: Final = "/static/vendor"
+"""Where the vendored files are served; page URLs and routes both derive from it."""
+
+CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
+
+DEFAULT_ASSETS_DIR: Final = Path(__file__).resolve().parent.parent / "node_modules"
+
+_JS: Final = "text/javascript; charset=utf-8"
+_CSS: Final = "text/css; charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class VendorAsset:
+    """One file of an npm package that the GraphiQL page needs."""
+
+    package: str
+    """npm package name, e.g. `@graphiql/plugin-explorer`."""
+    path: str
+    """File inside the package, e.g. `dist/index.umd.js`."""
+    media_type: str
+
+
+VENDOR_ASSETS: Final[tuple[VendorAsset, ...]] = (
+    VendorAsset("react", "umd/react.production.min.js", _JS),
+    VendorAsset("react-dom", "umd/react-dom.production.min.js", _JS),
+    VendorAsset("js-cookie", "dist/js.cookie.min.js", _JS),
+    VendorAsset("graphiql", "graphiql.min.js", _JS),
+    VendorAsset("graphiql", "graphiql.min.css", _CSS),
+    VendorAsset("@graphiql/plugin-explorer", "dist/index.umd.js", _JS),
+    VendorAsset("@graphiql/plugin-explorer", "dist/style.css", _CSS),
+)
+"""The allow-list: exactly the files Strawberry's GraphiQL page loads, nothing else."""
+
+# `https://unpkg.com/<package>@<version>/<path>` as written in Strawberry's template.
+_CDN_URL: Final = re.compile(
+    r"https://unpkg\.com/(?P<package>(?:@[\w.-]+/)?[\w.-]+)@(?P<version>[^/\"']+)/(?P<path>[^\"']+)"
+)
+_TAG: Final = re.compile(r"<(?:script|link)\b[^>]*>", re.IGNORECASE)
+_SRI_ATTRS: Final = re.compile(r"\s+(?:integrity=\"[^\"]*\"|crossorigin(?:=\"[^\"]*\")?)(?=[\s/>])")
+
+
+@dataclass(frozen=True, slots=True)
+class ServedAsset:
+    """A vendored file as the gateway serves it."""
+
+    asset: VendorAsset
+    file: Path
+    url: str
+    """Absolute path on the gateway, e.g. `/static/vendor/graphiql@3.9.0/graphiql.min.js`."""
+
+
+def find_assets_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
+    """The `node_modules` dir holding every file in `VENDOR_ASSETS`, or None when absent.
+
+    `override` (e.g. from Settings) names the directory explicitly; an explicit directory that
+    lacks the files is a configuration error and raises `FileNotFoundError`. Without it the
+    repo root's `node_modules` is used and its absence just returns None (CDN fallback).
+    """
+    candidate = Path(override) if override is not None else DEFAULT_ASSETS_DIR
+    missing = _missing_files(candidate)
+    if not missing:
+        return candidate.resolve()
+    if override is not None:
+        raise FileNotFoundError(
+            f"GraphiQL assets dir {candidate} lacks {', '.join(missing)}; "
+            "run `npm ci` at the repository root"
+        )
+    return None
+
+
+def served_assets(
+    assets_dir: Path, static_prefix: str = STATIC_PREFIX
+) -> dict[VendorAsset, ServedAsset]:
+    """Map each allow-listed asset to its file and versioned URL under `static_prefix`."""
+    missing = _missing_files(assets_dir)
+    if missing:
+        raise FileNotFoundError(
+            f"GraphiQL assets dir {assets_dir} lacks {', '.join(missing)}; "
+            "run `npm ci` at the repository root"
+        )
+    prefix = static_prefix.rstrip("/")
+    versions = {
+        pkg: _package_version(assets_dir, pkg) for pkg in {a.package for a in VENDOR_ASSETS}
+    }
+    return {
+        asset: ServedAsset(
+            asset=asset,
+            file=assets_dir / asset.package / asset.path,
+            url=f"{prefix}/{asset.package}@{versions[asset.package]}/{asset.path}",
+        )
+        for asset in VENDOR_ASSETS
+    }
+
+
+def graphiql_asset_routes(
+    assets_dir: Path | None, *, static_prefix: str = STATIC_PREFIX
+) -> list[BaseRoute]:
+    """Routes serving exactly the allow-listed files of `assets_dir`; none when it is None."""
+    if assets_dir is None:
+        return []
+    prefix = static_prefix.rstrip("/")
+    by_key: Mapping[str, ServedAsset] = {
+        served.url.removeprefix(prefix + "/"): served
+        for served in served_assets(assets_dir, prefix).values()
+    }
+
+    async def vendor_asset(request: Request) -> Response:
+        served = by_key.get(request.path_params["asset"])
+        if served is None:
+            return PlainTextResponse("Not Found", status_code=404)
+        return FileResponse(
+            served.file,
+            media_type=served.asset.media_type,
+            headers={"Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"},
+        )
+
+    return [
+        Route(
+            f"{prefix}/{{asset:path}}",
+            vendor_asset,
+            methods=["GET", "HEAD"],
+            name="graphiql_vendor_asset",
+        )
+    ]
+
+
+def render_graphiql_page(
+    assets_dir: Path | None,
+    *,
+    static_prefix: str = STATIC_PREFIX,
+    template: str | None = None,
+) -> str:
+    """Strawberry's GraphiQL page with its CDN URLs pointing at the gateway's own routes.
+
+    With `assets_dir` None, or when the template asks for a file outside `VENDOR_ASSETS`, the
+    template is returned unchanged (assets from unpkg.com) and a warning is logged. Call it once
+    per app (as `LocalGraphQL` does) so the warning is logged once.
+    """
+    page = get_graphql_ide_html("graphiql") if template is None else template
+    if assets_dir is None:
+        logger.warning(
+            "GraphiQL assets not found (run `npm ci` at the repository root); "
+            "the GraphiQL page will load its scripts from unpkg.com"
+        )
+        return page
+    served = served_assets(assets_dir, static_prefix)
+    by_file = {(a.package, a.path): s.url for a, s in served.items()}
+    unknown = sorted(
+        {m["package"] + "/" + m["path"] for m in _CDN_URL.finditer(page)}
+        - {f"{pkg}/{path}" for pkg, path in by_file}
+    )
+    if unknown:
+        logger.warning(
+            "GraphiQL template asks for %s, which is not vendored (update package.json and "
+            "VENDOR_ASSETS); the GraphiQL page will load its scripts from unpkg.com",
+            ", ".join(unknown),
+        )
+        return page
+
+    def localise(tag: re.Match[str]) -> str:
+        text = tag.group(0)
+        if not _CDN_URL.search(text):
+            return text
+        text = _CDN_URL.sub(lambda m: by_file[(m["package"], m["path"])], text)
+        # Subresource integrity pins the CDN's bytes; same-origin files need no such pin.
+        return _SRI_ATTRS.sub("", text)
+
+    return _TAG.sub(localise, page)
+
+
+class LocalGraphQL(GraphQL[Context, RootValue]):
+    """Strawberry's ASGI view whose GraphiQL page loads its assets from this gateway.
+
+    `assets_dir` must be the one given to `graphiql_asset_routes` (usually from
+    `find_assets_dir()`); every other keyword goes to `strawberry.asgi.GraphQL`.
+    """
+
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        assets_dir: Path | None,
+        static_prefix: str = STATIC_PREFIX,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(schema, **kwargs)
+        self._graphiql_page: str | None = (
+            render_graphiql_page(assets_dir, static_prefix=static_prefix)
+            if self.graphql_ide == "graphiql"
+            else None
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if self._graphiql_page is None:
+            return await super().render_graphql_ide(request)
+        return HTMLResponse(self._graphiql_page)
+
+
+def _missing_files(assets_dir: Path) -> list[str]:
+    return [
+        f"{a.package}/{a.path}"
+        for a in VENDOR_ASSETS
+        if not (assets_dir / a.package / a.path).is_file()
+    ] + [
+        f"{pkg}/package.json"
+        for pkg in sorted({a.package for a in VENDOR_ASSETS})
+        if not (assets_dir / pkg / "package.json").is_file()
+    ]
+
+
+def _package_version(assets_dir: Path, package: str) -> str:
+    manifest = json.loads((assets_dir / package / "package.json").read_text(encoding="utf-8"))
+    version = manifest.get("version") if isinstance(manifest, dict) else None
+    if not isinstance(version, str) or not re.fullmatch(r"[\w.+-]+", version):
+        raise ValueError(f"{assets_dir / package / 'package.json'} has no usable version")
+    return version

@@ -1,0 +1,53 @@
+"""The one reader of the environment: every setting, its default and what it is for.
+
+`.env.example` must list every field (a test checks it), so operators never have to read code
+to learn what can be configured.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """marketgraph's configuration; values come from the environment or a `.env` file."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded PostgreSQL is started under the user "
+        "data directory.",
+    )
+    db_pool_min_size: int = Field(default=10, ge=0, description="Connections kept open.")
+    db_pool_max_size: int = Field(default=20, ge=1, description="Most connections at once.")
+    db_command_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds before one SQL statement is abandoned."
+    )
+    embedded_data_dir: str | None = Field(
+        default=None,
+        description="Where the embedded PostgreSQL keeps its data (default: the user data "
+        "directory, e.g. ~/.local/share/marketgraph/pgdata).",
+    )
+    timescaledb: str = Field(
+        default="auto",
+        pattern="^(auto|off)$",
+        description="'auto' uses TimescaleDB when the server offers it; 'off' never creates it.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `marketgraph serve` binds.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `marketgraph serve` binds.")
+    workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    log_level: str = Field(default="info", description="Log level (debug, info, warning...).")
+    polygon_api_key: str | None = Field(
+        default=None, description="Polygon.io key; unset turns fetch-on-miss off."
+    )
+    polygon_base_url: str = Field(
+        default="https://api.polygon.io", description="Polygon.io API base URL."
+    )
+    polygon_requests_per_minute: float = Field(
+        default=5.0, ge=0, description="Upstream request budget (free plan: 5; 0 = unlimited)."
+    )
+    max_bars_per_response: int = Field(
+        default=100_000, ge=1, description="Cap on bars one request may return."
+    )

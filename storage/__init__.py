@@ -1,0 +1,1 @@
+"""marketgraph storage layer."""

@@ -1,0 +1,256 @@
+"""The read API over base bars and rollups: one SQL statement for any number of symbols.
+
+Which backend holds a rollup does not matter here: continuous aggregates and portable tables
+share relation names and columns (`bars_5m` ... `bars_1mo`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import asyncpg
+
+from storage.errors import InvalidInput
+from storage.pool import Executor
+from storage.symbols import validate_ticker
+from storage.timeframes import (
+    BASE_TIMEFRAMES,
+    ROLLUP_BY_TIMEFRAME,
+    Timeframe,
+    bucket_start,
+    parse_timeframe,
+)
+
+Order = Literal["asc", "desc"]
+MAX_SYMBOLS = 500
+RECORD_COLUMNS = (
+    "symbol", "time", "open", "high", "low", "close", "volume", "vwap", "trades", "bar_count",
+    "quality_score", "gap_detected", "volume_anomaly", "validation_notes", "source", "fetched_at",
+)  # fmt: skip
+
+_BASE_SELECT = """
+    r.time, r.open, r.high, r.low, r.close, r.volume, r.vwap, r.trades, 1::bigint AS bar_count,
+    r.quality_score, r.gap_detected, r.volume_anomaly, r.validation_notes, r.source, r.fetched_at
+"""
+# Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
+# exchange day they are labelled, like their daily bars, at midnight New York time.
+_NY_LABEL = (
+    "CASE WHEN r.symbol ~ '^[XC]:' THEN r.time"
+    " ELSE (r.time AT TIME ZONE 'UTC') AT TIME ZONE 'America/New_York' END"
+)
+
+
+def _rollup_select(label: str) -> str:
+    return f"""
+    {label} AS time, r.open, r.high, r.low, r.close, r.volume,
+    r.turnover / nullif(r.vwap_volume, 0) AS vwap, r.trades, r.bar_count,
+    r.quality_score, r.gap_detected, r.volume_anomaly, NULL::text AS validation_notes,
+    NULL::text AS source, NULL::timestamptz AS fetched_at
+"""
+
+
+def _source(timeframe: Timeframe) -> tuple[str, str, str]:
+    """(relation and filter, select list, label expression) for one timeframe."""
+    if timeframe in BASE_TIMEFRAMES:
+        return f"bars r WHERE r.timeframe = '{timeframe.value}' AND", _BASE_SELECT, "r.time"
+    relation = ROLLUP_BY_TIMEFRAME[timeframe].relation
+    label = _NY_LABEL if timeframe in (Timeframe.W1, Timeframe.MO1) else "r.time"
+    return f"{relation} r WHERE", _rollup_select(label), label
+
+
+def bars_sql(timeframe: Timeframe, order: Order, has_start: bool, has_end: bool) -> str:
+    """The statement behind `fetch_bars`; exposed for EXPLAIN and statement counting.
+
+    Parameters: $1 symbols, $2 limit, then start and end when given. Open bounds are left out
+    of the SQL rather than written as ±infinity, which TimescaleDB's real-time aggregates
+    mishandle.
+    """
+    relation, select, label = _source(timeframe)
+    direction = "ASC" if order == "asc" else "DESC"
+    conditions = []
+    if has_start:
+        # The label of a relabelled bucket is at most a day after its stored start.
+        slack = " - interval '1 day'" if label != "r.time" else ""
+        conditions.append(f"r.time >= $3{slack} AND {label} >= $3")
+    if has_end:
+        end = "$4" if has_start else "$3"
+        conditions.append(f"r.time < {end} AND {label} < {end}")
+    where = "".join(f" AND {c}" for c in conditions)
+    return f"""
+        SELECT s.symbol, b.*
+        FROM unnest($1::text[]) WITH ORDINALITY AS s(symbol, ord)
+        CROSS JOIN LATERAL (
+            SELECT {select}
+            FROM {relation} r.symbol = s.symbol{where}
+            ORDER BY r.time {direction}
+            LIMIT $2
+        ) b
+        ORDER BY s.ord, b.time {direction}
+    """
+
+
+def validate_symbols(symbols: Sequence[str]) -> list[str]:
+    """A non-empty, bounded list of well-formed tickers, duplicates removed, order kept."""
+    if not symbols:
+        raise InvalidInput("give at least one symbol")
+    unique = list(dict.fromkeys(symbols))
+    if len(unique) > MAX_SYMBOLS:
+        raise InvalidInput(f"at most {MAX_SYMBOLS} symbols per request, got {len(unique)}")
+    for ticker in unique:
+        validate_ticker(ticker)
+    return unique
+
+
+def validate_range(start: datetime | None, end: datetime | None) -> None:
+    """Both bounds time-zone aware, and start before end."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} must carry a time zone (use UTC, e.g. 2024-01-02T00:00Z)")
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+
+
+async def fetch_bars(
+    pool: Executor,
+    symbols: Sequence[str],
+    timeframe: Timeframe | str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    limit: int = 1000,
+    order: Order = "asc",
+) -> list[asyncpg.Record]:
+    """Bars of each symbol with start ≤ time < end, at most `limit` per symbol.
+
+    Rows come grouped by symbol in the order given, each group ordered by time in `order`
+    (with `desc`, the newest `limit` bars). Columns are RECORD_COLUMNS.
+    """
+    tf = parse_timeframe(timeframe)
+    unique = validate_symbols(symbols)
+    validate_range(start, end)
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1, got {limit}")
+    if order not in ("asc", "desc"):
+        raise InvalidInput(f"order must be 'asc' or 'desc', got {order!r}")
+    bounds = [b for b in (start, end) if b is not None]
+    sql = bars_sql(tf, order, start is not None, end is not None)
+    return await pool.fetch(sql, unique, limit, *bounds)
+
+
+async def latest_bars(
+    pool: Executor, symbols: Sequence[str], timeframe: Timeframe | str
+) -> dict[str, asyncpg.Record]:
+    """The newest bar of each symbol that has one."""
+    rows = await fetch_bars(pool, symbols, timeframe, limit=1, order="desc")
+    return {row["symbol"]: row for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSummary:
+    """OHLCV over a window: what a quote panel or a period-return column shows."""
+
+    symbol: str
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float | None
+    trades: int | None
+    bar_count: int
+    first_time: datetime
+    last_time: datetime
+    source_timeframe: Timeframe
+
+    @property
+    def change(self) -> float:
+        return self.close - self.open
+
+    @property
+    def change_percent(self) -> float | None:
+        return None if self.open == 0 else (self.close - self.open) / self.open * 100.0
+
+
+_TILING = {
+    Timeframe.M1: (Timeframe.H4, Timeframe.H1, Timeframe.M30, Timeframe.M15, Timeframe.M5),
+    Timeframe.D1: (Timeframe.MO1, Timeframe.W1),
+}
+
+
+def tiling_timeframe(base: Timeframe, start: datetime, end: datetime) -> Timeframe:
+    """The coarsest level built on `base` whose buckets tile [start, end) exactly."""
+    for timeframe in _TILING[base]:
+        if bucket_start(timeframe, start) == start and bucket_start(timeframe, end) == end:
+            return timeframe
+    return base
+
+
+def summary_sql(timeframe: Timeframe) -> str:
+    """The statement behind `window_summary` for one source level."""
+    if timeframe in BASE_TIMEFRAMES:
+        relation = f"bars r WHERE r.timeframe = '{timeframe.value}' AND"
+        turnover = "r.vwap * r.volume"
+        vwap_volume = "CASE WHEN r.vwap IS NULL THEN NULL ELSE r.volume END"
+        bar_count = "count(*)"
+    else:
+        relation = f"{ROLLUP_BY_TIMEFRAME[timeframe].relation} r WHERE"
+        turnover, vwap_volume, bar_count = "r.turnover", "r.vwap_volume", "sum(r.bar_count)"
+    return f"""
+        SELECT s.symbol, w.*
+        FROM unnest($1::text[]) WITH ORDINALITY AS s(symbol, ord)
+        CROSS JOIN LATERAL (
+            SELECT (array_agg(r.open ORDER BY r.time))[1] AS open, max(r.high) AS high,
+                   min(r.low) AS low, (array_agg(r.close ORDER BY r.time DESC))[1] AS close,
+                   sum(r.volume) AS volume,
+                   sum({turnover}) / nullif(sum({vwap_volume}), 0) AS vwap,
+                   sum(r.trades) AS trades, {bar_count} AS bar_count,
+                   min(r.time) AS first_time, max(r.time) AS last_time
+            FROM {relation} r.symbol = s.symbol AND r.time >= $2 AND r.time < $3
+        ) w
+        WHERE w.bar_count > 0
+        ORDER BY s.ord
+    """
+
+
+async def window_summary(
+    pool: Executor,
+    symbols: Sequence[str],
+    start: datetime,
+    end: datetime,
+    *,
+    base: Timeframe | str = Timeframe.M1,
+) -> dict[str, WindowSummary]:
+    """OHLCV, vwap, trades and bar count over [start, end) per symbol that has data there.
+
+    Built from `base` bars (1m intraday, 1d daily) through the coarsest rollup that tiles the
+    window, so a month of minutes reads hours, not minutes, where the bounds allow.
+    """
+    base_tf = parse_timeframe(base)
+    if base_tf not in BASE_TIMEFRAMES:
+        raise InvalidInput(f"a summary is built on 1m or 1d bars, not {base_tf.value!r}")
+    unique = validate_symbols(symbols)
+    if start is None or end is None:
+        raise InvalidInput("a summary needs both start and end")
+    validate_range(start, end)
+    source = tiling_timeframe(base_tf, start, end)
+    rows = await pool.fetch(summary_sql(source), unique, start, end)
+    return {
+        row["symbol"]: WindowSummary(
+            symbol=row["symbol"],
+            open=row["open"],
+            high=row["high"],
+            low=row["low"],
+            close=row["close"],
+            volume=row["volume"],
+            vwap=row["vwap"],
+            trades=row["trades"],
+            bar_count=int(row["bar_count"]),
+            first_time=row["first_time"],
+            last_time=row["last_time"],
+            source_timeframe=source,
+        )
+        for row in rows
+    }

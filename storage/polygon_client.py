@@ -1,0 +1,474 @@
+"""Async client for the few Polygon.io REST endpoints the store reads through.
+
+Every HTTP attempt waits for the rate limiter (cheaper than earning a 429), transient failures
+(429, 5xx, timeouts, connection errors) are retried with capped exponential backoff and full
+jitter, and each public call runs under a circuit breaker so an outage fails fast instead of
+stacking timeouts. The API key travels only in the `Authorization` header and is scrubbed from
+anything logged or raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+from storage.circuit_breaker import CircuitBreaker
+from storage.errors import (
+    InvalidInput,
+    UpstreamConfigError,
+    UpstreamRateLimited,
+    UpstreamUnavailable,
+)
+from storage.rate_limit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+TIMESPANS = frozenset({"second", "minute", "hour", "day", "week", "month", "quarter", "year"})
+_SUCCESS = frozenset({"OK", "DELAYED"})
+_TICKER = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_\-]{0,63}")
+_API_KEY_PARAM = re.compile(r"(?i)(apikey=)[^&\s\"'#]+")
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CHECK_KEY = "check POLYGON_API_KEY"
+
+
+@dataclass(frozen=True, slots=True)
+class PolygonBar:
+    """One aggregate bar as Polygon reports it; `time` is the UTC start of the bar."""
+
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float | None = None
+    trades: int | None = None
+
+
+class _RequestRejected(UpstreamUnavailable):
+    """Upstream answered and refused the request (a 4xx): not an outage; the breaker ignores it."""
+
+
+def redact(text: str, *secrets: str) -> str:
+    """Scrub `apiKey=` values, Bearer tokens and any literal secret from `text`."""
+    text = _API_KEY_PARAM.sub(r"\1***", text)
+    text = _BEARER.sub(r"\1***", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, UpstreamUnavailable) and not isinstance(exc, _RequestRejected)
+
+
+class PolygonClient:
+    """Polygon REST client; use as `async with PolygonClient(...) as client:` or call `aclose()`.
+
+    An empty `api_key` is allowed so the gateway can still serve stored data; every call then
+    raises `UpstreamConfigError` without contacting Polygon. `requests_per_minute` of 0/None
+    disables the limiter; `rate_limit_burst` is how many requests may go back to back (1 spaces
+    them evenly, which no per-minute window can reject). `clock`, `sleep` and `rng` exist for tests.
+    The environment is never read (`trust_env=False`: no proxy variables either).
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = "https://api.polygon.io",
+        requests_per_minute: float | None = 5.0,
+        rate_limit_burst: int = 1,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff_base: float = 0.5,
+        max_retry_wait: float = 30.0,
+        breaker_failure_threshold: int = 5,
+        breaker_reset_timeout: float = 30.0,
+        max_pages: int = 1000,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if max_retries < 0 or backoff_base < 0 or max_retry_wait < 0 or timeout <= 0:
+            raise ValueError("max_retries, backoff_base, max_retry_wait >= 0 and timeout > 0")
+        if max_pages < 1:
+            raise ValueError("max_pages must be >= 1")
+        self._base = httpx.URL(base_url.rstrip("/"))
+        if self._base.scheme not in ("http", "https") or not self._base.host:
+            raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+        self._has_key = bool(api_key)
+        self._secret = api_key
+        self._requests_per_minute = requests_per_minute or None
+        self._limiter = (
+            TokenBucket(
+                self._requests_per_minute / 60.0, rate_limit_burst, clock=clock, sleep=sleep
+            )
+            if self._requests_per_minute
+            else None
+        )
+        self._breaker = CircuitBreaker(
+            breaker_failure_threshold, breaker_reset_timeout, clock=clock
+        )
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._max_retry_wait = max_retry_wait
+        self._max_pages = max_pages
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        headers = {"Accept": "application/json", "User-Agent": "marketgraph"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self._breaker
+
+    @property
+    def limiter(self) -> TokenBucket | None:
+        return self._limiter
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"PolygonClient(base_url={str(self._base)!r}, "
+            f"requests_per_minute={self._requests_per_minute!r}, breaker={self._breaker!r})"
+        )
+
+    # -- public calls -------------------------------------------------------------------------
+
+    async def aggregates(
+        self, ticker: str, multiplier: int, timespan: str, start: date, end: date
+    ) -> list[PolygonBar]:
+        """Bars for `ticker` from `start` to `end` inclusive, oldest first, across all pages.
+
+        `start`/`end` as dates go out as `YYYY-MM-DD`; aware datetimes go out as Unix ms (both
+        forms Polygon accepts). A 404 means "no data" only when its JSON body says
+        `"status": "NOT_FOUND"`; any other 404 (a wrong base URL, a proxy page) is an error, so a
+        misconfiguration is never silently recorded as an empty range.
+        """
+        _check_ticker(ticker)
+        if multiplier < 1:
+            raise InvalidInput(f"multiplier must be >= 1, got {multiplier}")
+        if timespan not in TIMESPANS:
+            raise InvalidInput(f"timespan must be one of {sorted(TIMESPANS)}, got {timespan!r}")
+        if _as_ms(start) > _as_ms(end):
+            raise InvalidInput("start must not be after end")
+        path = (
+            f"/v2/aggs/ticker/{quote(ticker, safe=':.')}/range/{multiplier}/{timespan}/"
+            f"{_range_bound(start)}/{_range_bound(end)}"
+        )
+        params = {"adjusted": "true", "sort": "asc", "limit": "50000"}
+        return await self._guarded(lambda: self._paged_aggregates(path, params))
+
+    async def ticker_details(self, ticker: str) -> dict[str, Any] | None:
+        """Reference data for one ticker, or None when Polygon does not know it (404)."""
+        _check_ticker(ticker)
+        url = self._url(f"/v3/reference/tickers/{quote(ticker, safe=':.')}")
+
+        async def fetch() -> dict[str, Any] | None:
+            response = await self._send(url, None)
+            if response.status_code == 404:
+                return None
+            body = self._success_body(response, "ticker details")
+            results = body.get("results")
+            if results is None:
+                return None
+            if not isinstance(results, dict):
+                raise UpstreamUnavailable("malformed Polygon ticker details: results not an object")
+            return results
+
+        return await self._guarded(fetch)
+
+    async def search_tickers(
+        self, search: str, market: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """Active tickers matching `search` (first page only: a search box needs no more)."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
+        params = {"search": search, "active": "true", "limit": str(limit)}
+        if market:
+            params["market"] = market
+        url = self._url("/v3/reference/tickers")
+
+        async def fetch() -> list[dict[str, Any]]:
+            body = self._success_body(await self._send(url, params), "ticker search")
+            results = body.get("results")
+            if results is None:
+                return []
+            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+                raise UpstreamUnavailable("malformed Polygon ticker search: results not a list")
+            return results
+
+        return await self._guarded(fetch)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return str(self._base) + path
+
+    async def _guarded(self, fn: Callable[[], Awaitable[T]]) -> T:
+        if not self._has_key:
+            raise UpstreamConfigError(f"no Polygon API key configured; {_CHECK_KEY}")
+        return await self._breaker.call(fn, is_failure=_is_outage)
+
+    async def _paged_aggregates(self, path: str, params: dict[str, str]) -> list[PolygonBar]:
+        url = self._url(path)
+        seen = {str(httpx.URL(url, params=params))}
+        query: dict[str, str] | None = params
+        bars: list[PolygonBar] = []
+        for _ in range(self._max_pages):
+            response = await self._send(url, query)
+            if response.status_code == 404 and _json_status(response) == "NOT_FOUND":
+                return bars
+            body = self._success_body(response, "aggregates")
+            results = body.get("results")
+            if results is not None:
+                if not isinstance(results, list):
+                    raise UpstreamUnavailable("malformed Polygon aggregates: results not a list")
+                bars.extend(_parse_bar(raw) for raw in results)
+            next_url = body.get("next_url")
+            if not next_url:
+                return bars
+            url, query = self._next_page(next_url), None
+            if url in seen:
+                raise UpstreamUnavailable(
+                    f"Polygon pagination loop: next_url repeats {self._redact(url)}"
+                )
+            seen.add(url)
+        raise UpstreamUnavailable(f"Polygon aggregates exceeded {self._max_pages} pages")
+
+    def _next_page(self, next_url: object) -> str:
+        """Absolute next-page URL without `apiKey`; refuses other origins (they'd get our key)."""
+        if not isinstance(next_url, str):
+            raise UpstreamUnavailable("malformed Polygon response: next_url not a string")
+        try:
+            url = self._base.join(next_url)
+        except httpx.InvalidURL:
+            raise UpstreamUnavailable("malformed Polygon next_url") from None
+        base = self._base
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            raise UpstreamUnavailable(
+                f"Polygon next_url points to another origin: {self._redact(str(url))}"
+            )
+        return str(url.copy_remove_param("apiKey"))
+
+    async def _send(self, url: str, params: Mapping[str, str] | None) -> httpx.Response:
+        """GET with retries; returns 2xx and 404 responses, raises for everything else.
+
+        401/403 raise `UpstreamConfigError` at once; other 4xx raise (unretried, not counted by
+        the breaker). When 429s outlast the retries, `UpstreamRateLimited.retry_after` is the
+        last `Retry-After` as sent (uncapped, so callers can pass it on) or None without one.
+        """
+        attempt = 0
+        while True:
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            retry_after: float | None = None
+            rate_limited = False
+            try:
+                response = await self._http.get(url, params=params)
+            except httpx.TimeoutException:
+                problem = "timed out"
+            except httpx.TransportError as exc:
+                problem = f"connection failed ({type(exc).__name__})"
+            except httpx.HTTPError as exc:  # e.g. an undecodable body: retrying will not help
+                raise UpstreamUnavailable(f"Polygon request failed ({type(exc).__name__})") from exc
+            else:
+                status = response.status_code
+                if status in (401, 403):
+                    raise UpstreamConfigError(
+                        f"Polygon refused our credentials (HTTP {status}); {_CHECK_KEY}"
+                    )
+                if status == 429:
+                    rate_limited = True
+                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                    problem = "rate limited (HTTP 429)"
+                elif status >= 500:
+                    problem = f"HTTP {status}"
+                elif 300 <= status < 400:
+                    raise UpstreamUnavailable(f"Polygon answered a redirect (HTTP {status})")
+                elif status >= 400 and status != 404:
+                    raise _RequestRejected(
+                        f"Polygon rejected the request (HTTP {status}): {self._message(response)}"
+                    )
+                else:
+                    return response
+            where = self._redact(str(httpx.URL(url).copy_with(query=None)))
+            if attempt >= self._max_retries:
+                tried = f"after {attempt + 1} attempt(s)"
+                if rate_limited:
+                    raise UpstreamRateLimited(
+                        f"Polygon rate limit exceeded {tried}", retry_after=retry_after
+                    )
+                raise UpstreamUnavailable(f"Polygon unavailable: {problem} {tried} ({where})")
+            delay = self._backoff(attempt, retry_after)
+            logger.warning(
+                "Polygon GET %s: %s; retry %d/%d in %.2fs",
+                where,
+                problem,
+                attempt + 1,
+                self._max_retries,
+                delay,
+            )
+            await self._sleep(delay)
+            attempt += 1
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self._max_retry_wait)
+        cap = min(self._max_retry_wait, self._backoff_base * 2.0**attempt)
+        return self._rng.uniform(0.0, cap)
+
+    def _success_body(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        if response.status_code == 404:
+            raise _RequestRejected(f"Polygon {what}: HTTP 404: {self._message(response)}")
+        body = _json_object(response, what)
+        status = body.get("status")
+        if status not in _SUCCESS:
+            detail = body.get("error") or body.get("message") or "no message"
+            raise UpstreamUnavailable(
+                f"Polygon {what} returned status {self._redact(str(status))}: "
+                f"{self._redact(str(detail))[:300]}"
+            )
+        return body
+
+    def _message(self, response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            text = str(body.get("error") or body.get("message") or body.get("status") or "")
+        else:
+            text = response.text
+        return self._redact(text)[:300] or "no message"
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self._secret)
+
+
+def _check_ticker(ticker: str) -> None:
+    """URL safety only (no `/`, `..`, `?`); `storage.symbols` decides what the store accepts."""
+    if not _TICKER.fullmatch(ticker):
+        raise InvalidInput(f"not a valid ticker: {ticker[:70]!r}")
+
+
+def _as_ms(value: date) -> int:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidInput("datetimes passed to Polygon must be timezone-aware")
+        return (value - _EPOCH) // timedelta(milliseconds=1)
+    return (datetime(value.year, value.month, value.day, tzinfo=UTC) - _EPOCH) // timedelta(
+        milliseconds=1
+    )
+
+
+def _range_bound(value: date) -> str:
+    return str(_as_ms(value)) if isinstance(value, datetime) else value.isoformat()
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date); None if unusable."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise UpstreamUnavailable(f"malformed Polygon {what}: body is not JSON") from None
+    if not isinstance(body, dict):
+        raise UpstreamUnavailable(f"malformed Polygon {what}: body is not a JSON object")
+    return body
+
+
+def _json_status(response: httpx.Response) -> object:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("status") if isinstance(body, dict) else None
+
+
+def _number(raw: Mapping[str, Any], key: str) -> float:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        problem = "missing" if value is None else f"not a number ({value!r:.40})"
+        raise UpstreamUnavailable(f"malformed Polygon bar: field {key!r} {problem}")
+    return float(value)
+
+
+def _optional_number(raw: Mapping[str, Any], key: str) -> float | None:
+    return None if raw.get(key) is None else _number(raw, key)
+
+
+def _parse_bar(raw: object) -> PolygonBar:
+    if not isinstance(raw, dict):
+        raise UpstreamUnavailable("malformed Polygon bar: not a JSON object")
+    t = _number(raw, "t")
+    trades = _optional_number(raw, "n")
+    if not t.is_integer() or (trades is not None and not trades.is_integer()):
+        raise UpstreamUnavailable("malformed Polygon bar: 't' and 'n' must be integers")
+    return PolygonBar(
+        time=_EPOCH + timedelta(milliseconds=int(t)),
+        open=_number(raw, "o"),
+        high=_number(raw, "h"),
+        low=_number(raw, "l"),
+        close=_number(raw, "c"),
+        volume=_number(raw, "v"),
+        vwap=_optional_number(raw, "vw"),
+        trades=None if trades is None else int(trades),
+    )

@@ -1,0 +1,58 @@
+"""The asyncpg pool: one place that decides how every connection is set up.
+
+Every connection runs in UTC (so `date_trunc`, month arithmetic and bucket labels never depend
+on the server's zone) and decodes json/jsonb with orjson.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+# A connection as handed out by the pool or opened directly: both run the same queries.
+Conn = asyncpg.Connection | PoolConnectionProxy
+# Anything that can run a query: the pool itself or one of those connections.
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Codecs set once per connection: json and jsonb as Python objects via orjson."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog", format="text"
+        )
+
+
+async def create_pool(
+    dsn: str,
+    *,
+    min_size: int = 10,
+    max_size: int = 20,
+    command_timeout: float = 30.0,
+) -> asyncpg.Pool:
+    """Open a pool whose connections all share the codecs and session settings above."""
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min(min_size, max_size),
+        max_size=max_size,
+        command_timeout=command_timeout,
+        init=init_connection,
+        server_settings={"timezone": "UTC", "application_name": "marketgraph"},
+    )
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One connection with the pool's settings, for CLI tools and migrations."""
+    conn = await asyncpg.connect(
+        dsn, server_settings={"timezone": "UTC", "application_name": "marketgraph"}
+    )
+    await init_connection(conn)
+    return conn

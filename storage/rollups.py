@@ -1,0 +1,165 @@
+"""Keeping coarse timeframes right after every write of base bars, whichever backend answers.
+
+Portable backend: the touched buckets of each level are recomputed bottom-up from the level
+below, inside the writer's transaction, so they commit (or roll back) with the base bars.
+Continuous aggregates: refresh cannot run inside a transaction, so the writer records the touched
+ranges in `rollup_pending` in its transaction, refreshes them bottom-up right after the commit,
+then deletes the record; `drain_pending` at start-up finishes whatever a crash interrupted.
+Background refresh policies only keep the aggregates warm; correctness never depends on them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from storage.pool import Conn
+from storage.timeframes import ROLLUPS, Rollup, Timeframe, bucket_start, nominal_width
+
+log = logging.getLogger(__name__)
+
+_WEEK_ORIGIN = "timestamptz '2000-01-03 00:00:00+00'"  # a Monday, as time_bucket uses
+
+
+def levels_from(base: Timeframe) -> list[Rollup]:
+    """Rollups built (directly or through another rollup) on `base`, bottom-up."""
+    order: list[Rollup] = []
+    sources = {base}
+    for rollup in ROLLUPS:  # ROLLUPS lists every level after its source
+        if rollup.source in sources:
+            order.append(rollup)
+            sources.add(rollup.timeframe)
+    return order
+
+
+def bucket_sql(rollup: Rollup, column: str) -> str:
+    """SQL for the start of `column`'s bucket, identical to time_bucket's default alignment."""
+    if rollup.timeframe is Timeframe.MO1:
+        return f"date_trunc('month', {column}, 'UTC')"
+    return f"date_bin(interval '{rollup.width}', {column}, {_WEEK_ORIGIN})"
+
+
+def portable_refresh_sql(rollup: Rollup) -> str:
+    """One statement recomputing the touched buckets of one portable rollup table."""
+    if rollup.source in (Timeframe.M1, Timeframe.D1):
+        source = (
+            f"bars s ON s.symbol = t.symbol AND s.timeframe = '{rollup.source.value}'"
+            f" AND s.time >= t.time AND s.time < t.time + interval '{rollup.width}'"
+        )
+        turnover = "sum(s.vwap * s.volume)"
+        vwap_volume = "sum(CASE WHEN s.vwap IS NULL THEN NULL ELSE s.volume END)"
+        bar_count = "count(*)"
+    else:
+        below = next(r for r in ROLLUPS if r.timeframe is rollup.source)
+        source = (
+            f"{below.relation} s ON s.symbol = t.symbol"
+            f" AND s.time >= t.time AND s.time < t.time + interval '{rollup.width}'"
+        )
+        turnover, vwap_volume, bar_count = (
+            "sum(s.turnover)",
+            "sum(s.vwap_volume)",
+            "sum(s.bar_count)",
+        )
+    return f"""
+        WITH touched AS (
+            SELECT DISTINCT u.symbol, {bucket_sql(rollup, "u.t")} AS time
+            FROM unnest($1::text[], $2::timestamptz[]) AS u(symbol, t)
+        )
+        INSERT INTO {rollup.relation} AS r (symbol, time, open, high, low, close, volume,
+            turnover, vwap_volume, trades, bar_count, quality_score, gap_detected, volume_anomaly)
+        SELECT t.symbol, t.time,
+               (array_agg(s.open ORDER BY s.time))[1], max(s.high), min(s.low),
+               (array_agg(s.close ORDER BY s.time DESC))[1], sum(s.volume),
+               {turnover}, {vwap_volume}, sum(s.trades), {bar_count},
+               min(s.quality_score), bool_or(s.gap_detected), bool_or(s.volume_anomaly)
+        FROM touched t JOIN {source}
+        GROUP BY t.symbol, t.time
+        ON CONFLICT (symbol, time) DO UPDATE SET
+            open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
+            close = EXCLUDED.close, volume = EXCLUDED.volume, turnover = EXCLUDED.turnover,
+            vwap_volume = EXCLUDED.vwap_volume, trades = EXCLUDED.trades,
+            bar_count = EXCLUDED.bar_count, quality_score = EXCLUDED.quality_score,
+            gap_detected = EXCLUDED.gap_detected, volume_anomaly = EXCLUDED.volume_anomaly
+        """
+
+
+async def refresh_portable(
+    conn: Conn, base: Timeframe, symbols: Sequence[str], times: Sequence[datetime]
+) -> None:
+    """Recompute, bottom-up, every bucket of every level that holds one of the written bars."""
+    if not symbols:
+        return
+    for rollup in levels_from(base):
+        await conn.execute(portable_refresh_sql(rollup), list(symbols), list(times))
+
+
+def merged_ranges(
+    times: Iterable[datetime], width: timedelta, slack: int = 64
+) -> list[tuple[datetime, datetime]]:
+    """Cover `times` with few [start, end) ranges: neighbours under `slack` widths apart merge."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for t in sorted(set(times)):
+        if ranges and t - ranges[-1][1] <= width * slack:
+            ranges[-1] = (ranges[-1][0], t + width)
+        else:
+            ranges.append((t, t + width))
+    return ranges
+
+
+def _level_window(rollup: Rollup, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The smallest window of whole buckets of `rollup` containing [start, end)."""
+    first = bucket_start(rollup.timeframe, start)
+    last = bucket_start(rollup.timeframe, end - timedelta(microseconds=1))
+    if rollup.timeframe is Timeframe.MO1:
+        after = (last.replace(day=28) + timedelta(days=4)).replace(day=1)
+    else:
+        after = last + nominal_width(rollup.timeframe)
+    return first, after
+
+
+async def record_pending(
+    conn: Conn, base: Timeframe, ranges: Sequence[tuple[datetime, datetime]]
+) -> list[int]:
+    """Inside the writer's transaction: remember which ranges need an aggregate refresh."""
+    rows = await conn.fetch(
+        "INSERT INTO rollup_pending (timeframe, range)"
+        " SELECT $1, tstzrange(s, e) FROM unnest($2::timestamptz[], $3::timestamptz[]) AS u(s, e)"
+        " RETURNING id",
+        base.value,
+        [r[0] for r in ranges],
+        [r[1] for r in ranges],
+    )
+    return [r["id"] for r in rows]
+
+
+async def refresh_caggs(
+    conn: Conn, base: Timeframe, ranges: Sequence[tuple[datetime, datetime]]
+) -> None:
+    """Refresh, bottom-up, the buckets of every aggregate level that overlap `ranges`."""
+    for rollup in levels_from(base):
+        for start, end in ranges:
+            lo, hi = _level_window(rollup, start, end)
+            await conn.execute(
+                "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
+                rollup.relation,
+                lo,
+                hi,
+            )
+
+
+async def drain_pending(conn: Conn, ids: Sequence[int] | None = None) -> int:
+    """Refresh what `rollup_pending` lists (all of it, or just `ids`) and forget it."""
+    query = "SELECT id, timeframe, lower(range) AS s, upper(range) AS e FROM rollup_pending"
+    rows = await (
+        conn.fetch(query + " WHERE id = ANY($1::bigint[]) ORDER BY id", list(ids))
+        if ids is not None
+        else conn.fetch(query + " ORDER BY id")
+    )
+    for row in rows:
+        await refresh_caggs(conn, Timeframe(row["timeframe"]), [(row["s"], row["e"])])
+    if rows:
+        await conn.execute(
+            "DELETE FROM rollup_pending WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
+    return len(rows)

@@ -1,0 +1,104 @@
+"""Timeframes, which base bars each rollup is built from, and how buckets align.
+
+Base bars are stored for `1m` and `1d` only; everything else is a rollup. Each rollup is built
+from the level below it (hierarchical), so refreshing a bucket reads few rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from storage.errors import InvalidInput
+
+
+class Timeframe(enum.StrEnum):
+    """Bar sizes the store can answer."""
+
+    M1 = "1m"
+    M5 = "5m"
+    M15 = "15m"
+    M30 = "30m"
+    H1 = "1h"
+    H4 = "4h"
+    D1 = "1d"
+    W1 = "1w"
+    MO1 = "1mo"
+
+
+BASE_TIMEFRAMES = (Timeframe.M1, Timeframe.D1)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """One rollup level: its timeframe, the level it is computed from, its bucket width."""
+
+    timeframe: Timeframe
+    source: Timeframe
+    width: str  # a PostgreSQL interval literal
+    relation: str  # table or continuous aggregate holding its rows
+
+
+ROLLUPS: tuple[Rollup, ...] = (
+    Rollup(Timeframe.M5, Timeframe.M1, "5 minutes", "bars_5m"),
+    Rollup(Timeframe.M15, Timeframe.M5, "15 minutes", "bars_15m"),
+    Rollup(Timeframe.M30, Timeframe.M15, "30 minutes", "bars_30m"),
+    Rollup(Timeframe.H1, Timeframe.M30, "1 hour", "bars_1h"),
+    Rollup(Timeframe.H4, Timeframe.H1, "4 hours", "bars_4h"),
+    Rollup(Timeframe.W1, Timeframe.D1, "7 days", "bars_1w"),
+    Rollup(Timeframe.MO1, Timeframe.D1, "1 month", "bars_1mo"),
+)
+ROLLUP_BY_TIMEFRAME = {r.timeframe: r for r in ROLLUPS}
+
+_FIXED = {
+    Timeframe.M1: timedelta(minutes=1),
+    Timeframe.M5: timedelta(minutes=5),
+    Timeframe.M15: timedelta(minutes=15),
+    Timeframe.M30: timedelta(minutes=30),
+    Timeframe.H1: timedelta(hours=1),
+    Timeframe.H4: timedelta(hours=4),
+    Timeframe.D1: timedelta(days=1),
+    Timeframe.W1: timedelta(days=7),
+}
+
+
+def parse_timeframe(value: str | Timeframe) -> Timeframe:
+    """Turn user input into a Timeframe, or raise InvalidInput naming the accepted values."""
+    try:
+        return Timeframe(value)
+    except ValueError:
+        accepted = ", ".join(t.value for t in Timeframe)
+        raise InvalidInput(f"unknown timeframe {value!r}; use one of: {accepted}") from None
+
+
+def base_of(timeframe: Timeframe) -> Timeframe:
+    """The base timeframe whose stored bars a timeframe is ultimately built from."""
+    while timeframe in ROLLUP_BY_TIMEFRAME:
+        timeframe = ROLLUP_BY_TIMEFRAME[timeframe].source
+    return timeframe
+
+
+def nominal_width(timeframe: Timeframe) -> timedelta:
+    """A bucket's length (a month counts as 31 days): for limits and cost estimates."""
+    return _FIXED.get(timeframe, timedelta(days=31))
+
+
+def bucket_start(timeframe: Timeframe, t: datetime) -> datetime:
+    """The start of the UTC-aligned bucket holding `t` (same rule as the SQL side).
+
+    Daily-based rollups bucket by the UTC calendar date of the daily bar: a stock's daily bar
+    starts at midnight New York time, which is 04:00 or 05:00 UTC of the same date, so the
+    UTC date is the trading date for stocks and crypto alike.
+    """
+    naive = t.astimezone(UTC).replace(tzinfo=None)
+    if timeframe is Timeframe.MO1:
+        start = naive.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    elif timeframe is Timeframe.W1:
+        day = naive.replace(hour=0, minute=0, second=0, microsecond=0)
+        start = day - timedelta(days=day.weekday())  # weeks start on Monday
+    else:
+        width = _FIXED[timeframe]
+        epoch = datetime(2000, 1, 1)
+        start = epoch + ((naive - epoch) // width) * width
+    return start.replace(tzinfo=UTC)

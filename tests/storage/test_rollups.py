@@ -1,0 +1,112 @@
+"""Every timeframe equals a recomputation in Python from the base bars, on every backend."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from storage.bars_read import fetch_bars
+from storage.bars_write import BarIn, upsert_bars
+from storage.timeframes import ROLLUPS, Timeframe, base_of
+from tests.conftest import Database
+from tests.support.bars import (
+    assert_bars_equal,
+    daily_bars,
+    expected_rollup,
+    minute_bars,
+)
+
+MINUTE_TIMEFRAMES = [
+    Timeframe.M1,
+    *(r.timeframe for r in ROLLUPS if base_of(r.timeframe) is Timeframe.M1),
+]
+DAILY_TIMEFRAMES = [Timeframe.D1, Timeframe.W1, Timeframe.MO1]
+# Around the 2024 spring-forward (Mar 10) and fall-back (Nov 3) switches in New York, and a weekend.
+MINUTE_WINDOWS = [
+    (datetime(2024, 3, 8, 13, tzinfo=UTC), datetime(2024, 3, 12, 0, tzinfo=UTC)),
+    (datetime(2024, 11, 1, 18, tzinfo=UTC), datetime(2024, 11, 4, 22, tzinfo=UTC)),
+]
+SYMBOLS = ["AAPL", "BRK.B", "X:BTCUSD"]
+
+
+def _minute_data(seed: int) -> list[BarIn]:
+    rng = random.Random(seed)
+    return [
+        bar
+        for symbol in SYMBOLS
+        for start, end in MINUTE_WINDOWS
+        for bar in minute_bars(rng, symbol, start, end)
+    ]
+
+
+def _daily_data(seed: int) -> list[BarIn]:
+    rng = random.Random(seed)
+    return [b for s in SYMBOLS for b in daily_bars(rng, s, date(2023, 12, 20), date(2024, 4, 10))]
+
+
+async def _check(db: Database, bars: list[BarIn], timeframes: list[Timeframe]) -> None:
+    for timeframe in timeframes:
+        rows = await fetch_bars(db.pool, SYMBOLS, timeframe, limit=1_000_000)
+        assert_bars_equal(rows, expected_rollup(bars, timeframe), timeframe)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_minute_rollups_match_python(db: Database, seed: int) -> None:
+    bars = _minute_data(seed)
+    assert await upsert_bars(db.pool, Timeframe.M1, bars, db.backend) == len(bars)
+    await _check(db, bars, MINUTE_TIMEFRAMES)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+async def test_daily_rollups_match_python(db: Database, seed: int) -> None:
+    bars = _daily_data(seed)
+    await upsert_bars(db.pool, Timeframe.D1, bars, db.backend)
+    await _check(db, bars, DAILY_TIMEFRAMES)
+
+
+async def test_weekly_and_monthly_bars_are_labelled_by_exchange_day(db: Database) -> None:
+    bars = _daily_data(5)
+    await upsert_bars(db.pool, Timeframe.D1, bars, db.backend)
+    month = await fetch_bars(db.pool, ["AAPL", "X:BTCUSD"], "1mo", limit=100)
+    labels = {(r["symbol"], r["time"]) for r in month}
+    assert ("AAPL", datetime(2024, 2, 1, 5, tzinfo=UTC)) in labels  # New York midnight (EST)
+    assert ("AAPL", datetime(2024, 4, 1, 4, tzinfo=UTC)) in labels  # ... and in EDT
+    assert ("X:BTCUSD", datetime(2024, 2, 1, tzinfo=UTC)) in labels  # crypto days are UTC
+    week = await fetch_bars(db.pool, ["AAPL"], "1w", limit=100)
+    assert all(r["time"].astimezone(UTC).weekday() == 0 for r in week)  # weeks start Monday
+
+
+async def test_backfill_far_below_the_watermark_shows_in_every_timeframe(db: Database) -> None:
+    rng = random.Random(7)
+    recent = minute_bars(
+        rng, "X:BTCUSD", datetime(2024, 6, 3, tzinfo=UTC), datetime(2024, 6, 4, tzinfo=UTC)
+    )
+    await upsert_bars(db.pool, Timeframe.M1, recent, db.backend)
+    old_start = datetime(2021, 1, 4, 14, tzinfo=UTC)
+    old = minute_bars(rng, "X:BTCUSD", old_start, old_start + timedelta(hours=9))
+    await upsert_bars(db.pool, Timeframe.M1, old, db.backend)
+    for timeframe in MINUTE_TIMEFRAMES:
+        rows = await fetch_bars(db.pool, ["X:BTCUSD"], timeframe, limit=1_000_000)
+        assert_bars_equal(rows, expected_rollup(old + recent, timeframe))
+
+
+async def test_corrected_bar_updates_its_buckets(db: Database) -> None:
+    bars = _minute_data(8)
+    await upsert_bars(db.pool, Timeframe.M1, bars, db.backend)
+    index = len(bars) // 2
+    corrected = bars[index]._replace(high=bars[index].high * 2, volume=bars[index].volume + 1000)
+    assert await upsert_bars(db.pool, Timeframe.M1, [corrected], db.backend) == 1
+    bars[index] = corrected
+    await _check(db, bars, MINUTE_TIMEFRAMES)
+
+
+async def test_reingesting_the_same_bars_changes_nothing(db: Database) -> None:
+    bars = _daily_data(9)
+    await upsert_bars(db.pool, Timeframe.D1, bars, db.backend)
+    before = await db.pool.fetch("SELECT symbol, time, xmin::text FROM bars ORDER BY 1, 2")
+    assert await upsert_bars(db.pool, Timeframe.D1, bars, db.backend) == 0
+    after = await db.pool.fetch("SELECT symbol, time, xmin::text FROM bars ORDER BY 1, 2")
+    assert before == after  # same row versions: nothing was rewritten
+    await _check(db, bars, DAILY_TIMEFRAMES)
