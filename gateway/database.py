@@ -1,0 +1,80 @@
+"""Which database the gateway talks to, migrated and pooled, and how it is let go.
+
+`DATABASE_URL` unset means the embedded PostgreSQL (storage/embedded.py), so `marketgraph
+serve` works on a fresh machine with nothing configured.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from gateway.settings import Settings
+from storage import rollups
+from storage.embedded import EmbeddedPostgres, default_data_dir
+from storage.features import RollupBackend
+from storage.migrations import migrate
+from storage.pool import create_pool
+
+log = logging.getLogger(__name__)
+
+
+def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """The configured URL, or the embedded server's (started here) when none is configured."""
+    if settings.database_url:
+        return settings.database_url, None
+    data_dir = (
+        Path(settings.embedded_data_dir) if settings.embedded_data_dir else default_data_dir()
+    )
+    server = EmbeddedPostgres(data_dir)
+    server.create_database()
+    return server.url, server
+
+
+@dataclass
+class OpenDatabase:
+    """A migrated database with its pool; `close()` releases both."""
+
+    pool: asyncpg.Pool
+    backend: RollupBackend
+    embedded: EmbeddedPostgres | None
+
+    async def close(self) -> None:
+        await self.pool.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+async def open_database(settings: Settings) -> OpenDatabase:
+    """Migrate (safe from several workers at once), pool, and finish interrupted refreshes."""
+    url, embedded = resolve_database_url(settings)
+    try:
+        report = await migrate(url, use_timescaledb=settings.timescaledb == "auto")
+        pool = await create_pool(
+            url,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            command_timeout=settings.db_command_timeout,
+        )
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    if report.rollup_backend is RollupBackend.CAGGS:
+        async with pool.acquire() as conn:
+            drained = await rollups.drain_pending(conn)
+        if drained:
+            log.info("finished interrupted rollup refreshes", extra={"ranges": drained})
+    log.info(
+        "database ready",
+        extra={
+            "rollup_backend": report.rollup_backend.value,
+            "timescaledb": report.features.license or "absent",
+            "embedded": embedded is not None,
+            "migrations_applied": list(report.applied),
+        },
+    )
+    return OpenDatabase(pool, report.rollup_backend, embedded)
