@@ -55,3 +55,25 @@ class Settings(BaseSettings):
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
     )
+
+
+def env_example() -> str:
+    """The text of `.env.example`: every setting, its default and what it is for."""
+    lines = ["# marketgraph settings: copy to .env and change what you need.", ""]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = (
+            ""
+            if default is None
+            else str(default).lower()
+            if isinstance(default, bool)
+            else str(default)
+        )
+        if isinstance(default, list):
+            shown = ",".join(str(v) for v in default)
+        lines += [f"# {field.description}", f"{name.upper()}={shown}", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(env_example(), end="")

@@ -1,0 +1,95 @@
+"""The `marketgraph` command: serve, migrate, demo (and backfill, keys).
+
+Every subcommand finds its database the way the server does: DATABASE_URL, or the embedded
+PostgreSQL under the user data directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from gateway.database import open_database, resolve_database_url
+from gateway.logs import configure_logging
+from gateway.settings import Settings
+from storage.demo import load_demo
+from storage.migrations import migrate
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port if args.port is not None else settings.port,
+        workers=args.workers or settings.workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    url, embedded = resolve_database_url(settings)
+    try:
+        report = asyncio.run(migrate(url, use_timescaledb=settings.timescaledb == "auto"))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    applied = ", ".join(report.applied) or "nothing (already up to date)"
+    print(f"applied: {applied}")
+    print(f"rollup backend: {report.rollup_backend.value}")
+    print(f"timescaledb: {report.features.license or 'absent'}")
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> str:
+        database = await open_database(settings)
+        try:
+            report = await load_demo(database.pool, database.backend)
+        finally:
+            await database.close()
+        return (
+            f"demo data stored: {report.symbols} symbols, {report.daily_bars} daily bars"
+            f" (2023-01-02 to 2024-12-31), {report.minute_bars} minute bars"
+            " (2024-12-23 to 2024-12-31)"
+        )
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="marketgraph", description="GraphQL gateway over a store of OHLCV market data."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gateway (GraphiQL at /graphql)")
+    serve.add_argument("--host", help="address to bind (default: HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default: PORT or 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: WORKERS or 1)")
+    serve.set_defaults(handler=_serve)
+    sub.add_parser("migrate", help="create or update the database schema").set_defaults(
+        handler=_migrate
+    )
+    sub.add_parser(
+        "demo", help="store deterministic demo bars (no Polygon key needed)"
+    ).set_defaults(handler=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `marketgraph` console script."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

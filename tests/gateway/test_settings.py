@@ -1,0 +1,35 @@
+"""Every setting is documented where operators look: `.env.example` and the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import Settings, env_example
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    assert (ROOT / ".env.example").read_text() == env_example(), (
+        "regenerate with: .venv/bin/python -m gateway.settings > .env.example"
+    )
+
+
+@pytest.mark.parametrize("name", [n.upper() for n in Settings.model_fields])
+def test_readme_documents_setting(name: str) -> None:
+    assert f"`{name}`" in (ROOT / "README.md").read_text()
+
+
+def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_BARS_PER_RESPONSE", "5")
+    monkeypatch.setenv("ANONYMOUS_READS", "true")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.max_bars_per_response == 5 and settings.anonymous_reads is True
+
+
+def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_POOL_MAX_SIZE", "0")
+    with pytest.raises(ValueError, match="db_pool_max_size"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
