@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from gateway import cli_keys
 from gateway.database import open_database, resolve_database_url
 from gateway.logs import configure_logging
 from gateway.settings import Settings
@@ -64,6 +65,14 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _migrated_database_url() -> str:
+    """The database URL, schema brought up to date (the embedded server stops at exit)."""
+    settings = Settings()
+    url, _embedded = resolve_database_url(settings)
+    asyncio.run(migrate(url, use_timescaledb=settings.timescaledb == "auto"))
+    return url
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="marketgraph", description="GraphQL gateway over a store of OHLCV market data."
@@ -80,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "demo", help="store deterministic demo bars (no Polygon key needed)"
     ).set_defaults(handler=_demo)
+    cli_keys.register(sub, _migrated_database_url)
     return parser
 
 

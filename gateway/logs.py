@@ -36,7 +36,9 @@ class JsonFormatter(logging.Formatter):
             "trace_id": getattr(record, "trace_id", None) or trace_id_var.get(),
         }
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
-        if record.exc_info:
+        if record.exc_text:  # already formatted (and redacted by gateway/redaction.py)
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
 

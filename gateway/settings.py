@@ -52,6 +52,27 @@ class Settings(BaseSettings):
         default=False,
         description="Serve stored data without an API key (fetching still needs one).",
     )
+    default_rate_limit_per_minute: float = Field(
+        default=600, ge=0, description="Per-key request limit when a key has none (0 = unlimited)."
+    )
+    key_cache_ttl_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="How long a verified key is trusted without a lookup; a revocation takes "
+        "effect within this.",
+    )
+    key_negative_cache_seconds: float = Field(
+        default=5, ge=0, description="How long an unknown key is remembered as unknown."
+    )
+    failed_auth_per_minute: float = Field(
+        default=30, ge=0, description="Bad keys allowed per client address (0 = unlimited)."
+    )
+    audit_retention_days: int = Field(
+        default=30, ge=0, description="Audit rows older than this are deleted (0 = keep forever)."
+    )
+    usage_flush_seconds: float = Field(
+        default=5, gt=0, description="How often key usage counters and audit rows are written."
+    )
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
     )

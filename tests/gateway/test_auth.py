@@ -1,0 +1,462 @@
+"""Key auth over HTTP: who gets in, how often, what is audited, and what never reaches the logs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import asyncpg
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway import cli_keys
+from gateway.auth import (
+    Authenticator,
+    AuthError,
+    AuthMiddleware,
+    KeyCache,
+    authorize,
+    extract_key,
+    principal_of,
+)
+from gateway.redaction import RedactingFilter, install_redaction, redact
+from storage import api_keys
+from storage.api_keys import Principal, Scope
+from storage.usage import UsageRecorder
+from tests.conftest import Database
+from tests.fakes.polygon_server import FakeTime
+
+log = logging.getLogger("tests.gateway.app")
+
+
+class CountingPool:
+    """The pool, counting key lookups (fetchrow), to show what the cache saves."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.lookups = 0
+
+    async def fetchrow(self, *args: Any) -> Any:
+        self.lookups += 1
+        return await self.pool.fetchrow(*args)
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    db: Database
+    time: FakeTime
+    wall: list[datetime]
+    pool: CountingPool
+    authenticator: Authenticator
+    recorder: UsageRecorder
+
+    async def key(self, name: str = "ci", **options: Any) -> tuple[int, str]:
+        record, raw = await api_keys.create_key(self.db.pool, name, [Scope.READ], **options)
+        return record.id, raw
+
+
+async def whoami(request: Request) -> JSONResponse:
+    principal = principal_of(request)
+    assert principal is request.state.principal
+    if principal is None:
+        return JSONResponse({"principal": None})
+    return JSONResponse(
+        {"key_id": principal.key_id, "name": principal.name, "scopes": sorted(principal.scopes)}
+    )
+
+
+async def chatty(request: Request) -> JSONResponse:
+    """An app that carelessly logs what it was sent."""
+    log.debug("headers %s", dict(request.headers))
+    log.info("raw headers %r", request.headers.raw)
+    log.info("upstream %s", "https://api.polygon.io/v2/aggs?apiKey=pk_upstream_123&adjusted=1")
+    log.warning("request", extra={"headers": request.headers, "url": str(request.url)})
+    try:
+        raise RuntimeError(f"failed with {request.headers.get('authorization')}")
+    except RuntimeError:
+        log.exception("handled")
+    return JSONResponse({"ok": True})
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "healthy"})
+
+
+def make_app(authenticator: Authenticator, recorder: UsageRecorder) -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/whoami", whoami),
+            Route("/chatty", chatty),
+            Route("/health", health),
+        ],
+        middleware=[
+            Middleware(
+                AuthMiddleware,
+                authenticator=authenticator,
+                recorder=recorder,
+                exempt_paths={"/health"},
+            )
+        ],
+    )
+
+
+async def _harness(
+    portable_db: Database,
+    *,
+    default_rate_limit_per_minute: float = 600,
+    failed_attempts_per_minute: float = 30,
+) -> AsyncIterator[Harness]:
+    time = FakeTime()
+    wall = [datetime.now(UTC)]
+    pool = CountingPool(portable_db.pool)
+    authenticator = Authenticator(
+        cast(asyncpg.Pool, pool),
+        cache=KeyCache(30, negative_ttl_seconds=5, clock=time.clock),
+        default_rate_limit_per_minute=default_rate_limit_per_minute,
+        failed_attempts_per_minute=failed_attempts_per_minute,
+        clock=time.clock,
+        now=lambda: wall[0],
+    )
+    recorder = UsageRecorder(portable_db.pool)
+    app = make_app(authenticator, recorder)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield Harness(client, portable_db, time, wall, pool, authenticator, recorder)
+
+
+@pytest.fixture
+async def h(portable_db: Database) -> AsyncIterator[Harness]:
+    async for harness in _harness(portable_db):
+        yield harness
+
+
+def key_header(raw: str) -> dict[str, str]:
+    return {"X-API-Key": raw}
+
+
+async def test_no_key_is_anonymous_not_refused(h: Harness) -> None:
+    response = await h.client.get("/whoami")
+
+    assert response.status_code == 200 and response.json() == {"principal": None}
+
+
+async def test_a_valid_key_is_accepted_in_either_header(h: Harness) -> None:
+    key_id, raw = await h.key("dashboard")
+    expected = {"key_id": key_id, "name": "dashboard", "scopes": ["read"]}
+
+    by_header = await h.client.get("/whoami", headers={"X-API-Key": raw})
+    by_bearer = await h.client.get("/whoami", headers={"Authorization": f"Bearer {raw}"})
+
+    assert by_header.status_code == by_bearer.status_code == 200
+    assert by_header.json() == by_bearer.json() == expected
+    assert h.pool.lookups == 1  # the second request was answered from the cache
+
+
+@pytest.mark.parametrize("sent", ["wrong", "mg_" + "A" * 43, "Bearer-less"])
+async def test_a_key_that_was_sent_but_is_unknown_gets_401(h: Harness, sent: str) -> None:
+    response = await h.client.get("/whoami", headers=key_header(sent))
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "detail": "the API key is unknown, revoked or expired",
+        "code": "UNAUTHENTICATED",
+    }
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_a_revoked_key_is_refused_once_the_cache_ttl_has_passed(h: Harness) -> None:
+    key_id, raw = await h.key()
+    assert (await h.client.get("/whoami", headers=key_header(raw))).status_code == 200
+
+    await api_keys.set_active(h.db.pool, key_id, False)
+    h.time.advance(29)
+    still_cached = await h.client.get("/whoami", headers=key_header(raw))
+    h.time.advance(2)
+    refused = await h.client.get("/whoami", headers=key_header(raw))
+
+    assert still_cached.status_code == 200
+    assert refused.status_code == 401
+
+    await api_keys.set_active(h.db.pool, key_id, True)
+    h.time.advance(5)  # unknown keys are remembered only briefly
+    assert (await h.client.get("/whoami", headers=key_header(raw))).status_code == 200
+
+
+async def test_forget_revokes_at_once_in_this_process(h: Harness) -> None:
+    key_id, raw = await h.key()
+    await h.client.get("/whoami", headers=key_header(raw))
+
+    await api_keys.delete_key(h.db.pool, key_id)
+    h.authenticator.forget(key_id)
+
+    assert (await h.client.get("/whoami", headers=key_header(raw))).status_code == 401
+
+
+async def test_expired_keys_are_refused_even_while_cached(h: Harness) -> None:
+    now = h.wall[0]
+    _, lapsed = await h.key("lapsed", expires_at=now - timedelta(minutes=1))
+    _, expiring = await h.key("expiring", expires_at=now + timedelta(minutes=1))
+
+    assert (await h.client.get("/whoami", headers=key_header(lapsed))).status_code == 401
+    assert (await h.client.get("/whoami", headers=key_header(expiring))).status_code == 200
+    h.wall[0] = now + timedelta(minutes=2)
+    assert (await h.client.get("/whoami", headers=key_header(expiring))).status_code == 401
+
+
+async def test_a_key_gets_exactly_its_rate_then_429_with_retry_after(h: Harness) -> None:
+    _, limited = await h.key("limited", rate_limit_per_minute=3)
+    _, other = await h.key("other")
+
+    statuses = [
+        (await h.client.get("/whoami", headers=key_header(limited))).status_code for _ in range(3)
+    ]
+    refused = await h.client.get("/whoami", headers=key_header(limited))
+
+    assert statuses == [200, 200, 200]
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "detail": "rate limit exceeded for this API key",
+        "code": "RATE_LIMITED",
+    }
+    assert refused.headers["retry-after"] == "20"  # 3 a minute: one every 20 s
+    assert (await h.client.get("/whoami", headers=key_header(other))).status_code == 200
+    h.time.advance(20)
+    assert (await h.client.get("/whoami", headers=key_header(limited))).status_code == 200
+
+
+async def test_keys_without_their_own_limit_get_the_default(portable_db: Database) -> None:
+    async for h in _harness(portable_db, default_rate_limit_per_minute=2):
+        _, raw = await h.key()
+        statuses = [
+            (await h.client.get("/whoami", headers=key_header(raw))).status_code for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+
+
+async def test_guessing_keys_is_refused_without_database_lookups(portable_db: Database) -> None:
+    async for h in _harness(portable_db, failed_attempts_per_minute=3):
+        guesses = [api_keys.generate_key() for _ in range(6)]
+        statuses = [
+            (await h.client.get("/whoami", headers=key_header(g))).status_code for g in guesses
+        ]
+
+        assert statuses == [401, 401, 401, 429, 429, 429]
+        assert h.pool.lookups == 3
+
+
+async def test_a_repeated_bad_key_is_looked_up_once(h: Harness) -> None:
+    bad = api_keys.generate_key()
+    for _ in range(3):
+        await h.client.get("/whoami", headers=key_header(bad))
+
+    assert h.pool.lookups == 1
+
+
+async def test_exempt_paths_ignore_keys(h: Harness) -> None:
+    response = await h.client.get("/health", headers=key_header("wrong"))
+
+    assert response.status_code == 200 and h.pool.lookups == 0
+
+
+async def test_authenticated_requests_are_audited_after_flush(h: Harness) -> None:
+    key_id, raw = await h.key("limited", rate_limit_per_minute=2)
+    await h.client.get("/whoami")  # anonymous: not audited
+    await h.client.get("/whoami", headers=key_header(raw))
+    await h.client.post("/nowhere", headers=key_header(raw))
+    await h.client.get("/whoami", headers=key_header(raw))
+
+    assert (await api_keys.audit_entries(h.db.pool, key_id))[1] == 0  # not per request
+    await h.recorder.flush()
+
+    entries, total = await api_keys.audit_entries(h.db.pool, key_id)
+    assert total == 3
+    assert [(e.method, e.endpoint, e.status_code) for e in reversed(entries)] == [
+        ("GET", "/whoami", 200),
+        ("POST", "/nowhere", 404),
+        ("GET", "/whoami", 429),
+    ]
+    assert all(e.duration_ms is not None and e.duration_ms >= 0 for e in entries)
+    record = await api_keys.get_key(h.db.pool, key_id)
+    assert record.request_count == 3 and record.last_used is not None
+
+
+async def test_the_middleware_finds_its_collaborators_on_app_state(portable_db: Database) -> None:
+    _, raw = await api_keys.create_key(portable_db.pool, "ci")
+    app = Starlette(routes=[Route("/whoami", whoami)], middleware=[Middleware(AuthMiddleware)])
+    app.state.authenticator = Authenticator(portable_db.pool)
+    app.state.usage_recorder = UsageRecorder(portable_db.pool)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/whoami", headers={"Authorization": f"bearer {raw}"})
+
+    assert response.json()["name"] == "ci"
+    assert app.state.usage_recorder.pending == 1
+
+
+def test_extract_key_reads_either_header() -> None:
+    assert extract_key({"X-API-Key": " k1 "}) == "k1"
+    assert extract_key({"authorization": "Bearer k2"}) == "k2"
+    assert extract_key({"x-api-key": "k1", "authorization": "Bearer k2"}) == "k1"
+    assert extract_key({"authorization": "Basic dXNlcjpwdw=="}) is None
+    assert extract_key({"authorization": "Bearer "}) is None
+    assert extract_key({}) is None
+
+
+@pytest.mark.parametrize(
+    ("scopes", "scope", "anonymous_reads", "expected"),
+    [
+        (None, Scope.READ, False, 401),
+        (None, Scope.READ, True, None),
+        (None, Scope.FETCH, True, 401),
+        ({Scope.READ}, Scope.FETCH, False, 403),
+        ({Scope.FETCH}, Scope.READ, False, None),
+        ({Scope.FETCH}, Scope.ADMIN, False, 403),
+        ({Scope.ADMIN}, Scope.FETCH, False, None),
+    ],
+)
+def test_authorize_lets_anonymous_read_only_when_allowed_and_checks_scopes(
+    scopes: set[Scope] | None, scope: Scope, anonymous_reads: bool, expected: int | None
+) -> None:
+    principal = None if scopes is None else Principal(1, "k", frozenset(scopes))
+    try:
+        authorize(principal, scope, anonymous_reads=anonymous_reads)
+    except AuthError as exc:
+        assert exc.status_code == expected
+    else:
+        assert expected is None
+
+
+async def test_a_cache_with_no_ttl_looks_every_key_up(portable_db: Database) -> None:
+    _, raw = await api_keys.create_key(portable_db.pool, "ci")
+    pool = CountingPool(portable_db.pool)
+    authenticator = Authenticator(
+        cast(asyncpg.Pool, pool), cache=KeyCache(0, negative_ttl_seconds=0)
+    )
+    for _ in range(3):
+        assert await authenticator.verify_key(raw) is not None
+
+    assert pool.lookups == 3
+
+
+# ----------------------------------------------------------------------------- log redaction
+
+
+@pytest.fixture
+def redacting(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    caplog.set_level(logging.DEBUG)
+    root = logging.getLogger()
+    redactor = install_redaction(root)
+    try:
+        yield caplog
+    finally:
+        for target in (root, *root.handlers):
+            target.removeFilter(redactor)
+
+
+async def test_logs_never_contain_keys_even_when_the_app_logs_headers(
+    h: Harness, redacting: pytest.LogCaptureFixture
+) -> None:
+    _, raw = await h.key()
+
+    await h.client.get("/chatty", headers=key_header(raw))
+    await h.client.get("/chatty", headers={"Authorization": f"Bearer {raw}"})
+    await h.client.get(
+        f"/chatty?apiKey={raw}",
+        headers={"X-API-Key": raw, "Authorization": "Bearer not-our-key"},
+    )
+
+    dumped = redacting.text + "".join(repr(r.__dict__) for r in redacting.records)
+    assert "upstream" in redacting.text and "[REDACTED]" in redacting.text
+    assert "[REDACTED]]" not in redacting.text
+    for secret in (raw, raw[3:], "pk_upstream_123", "not-our-key"):
+        assert secret not in dumped
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("key mg_" + "a" * 43 + " used", "key mg_[REDACTED] used"),
+        ("Authorization: Bearer abc.def", "Authorization: Bearer [REDACTED]"),
+        ("failed with Bearer abc.def", "failed with Bearer [REDACTED]"),
+        ("{'x-api-key': 'plain'}", "{'x-api-key': '[REDACTED]'}"),
+        ("(b'authorization', b'Basic Zm9v')", "(b'authorization', b'Basic [REDACTED]')"),
+        ("GET /v2?apiKey=abc&x=1", "GET /v2?apiKey=[REDACTED]&x=1"),
+        ('{"api_key": "abc"}', '{"api_key": "[REDACTED]"}'),
+        ("postgresql://mg:s3cret@db:5432/x", "postgresql://mg:[REDACTED]@db:5432/x"),
+        ("table mg_meta and password authentication", "table mg_meta and password authentication"),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact(text) == expected
+    assert redact(expected) == expected  # filters on several handlers see the same record
+
+
+def test_filter_redacts_extra_fields_and_arguments() -> None:
+    record = logging.makeLogRecord(
+        {
+            "msg": "calling %s",
+            "args": ("https://x/?apiKey=abc",),
+            "polygon_api_key": "abc",
+            "request": {"headers": {"Authorization": "Bearer abc"}, "status": 200},
+        }
+    )
+
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == "calling https://x/?apiKey=[REDACTED]"
+    assert record.__dict__["polygon_api_key"] == "[REDACTED]"
+    assert record.__dict__["request"] == {"headers": {"Authorization": "[REDACTED]"}, "status": 200}
+
+
+# ----------------------------------------------------------------------------- the keys CLI
+
+
+async def _cli(url: str, *argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="marketgraph")
+    cli_keys.register(parser.add_subparsers(dest="command", required=True), lambda: url)
+    args = parser.parse_args(argv)
+    return cast(int, await asyncio.to_thread(args.handler, args, None))
+
+
+async def test_keys_cli_creates_lists_revokes_restores_and_deletes(
+    portable_db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = portable_db.url
+    assert await _cli(url, "keys", "create", "ops", "--scope", "read", "--scope", "admin") == 0
+    raw = next(w for w in capsys.readouterr().out.split() if w.startswith("mg_"))
+    principal = await api_keys.verify(portable_db.pool, raw)
+    assert principal is not None and principal.scopes == {Scope.READ, Scope.ADMIN}
+
+    assert await _cli(url, "keys", "list") == 0
+    listing = capsys.readouterr().out
+    assert "ops" in listing and raw[:7] in listing and raw not in listing
+
+    key_id = str(principal.key_id)
+    assert await _cli(url, "keys", "revoke", key_id) == 0
+    assert await api_keys.verify(portable_db.pool, raw) is None
+    assert await _cli(url, "keys", "restore", key_id) == 0
+    assert await api_keys.verify(portable_db.pool, raw) is not None
+    assert await _cli(url, "keys", "delete", key_id) == 0
+    assert await _cli(url, "keys", "delete", key_id) == 1
+    assert "no API key" in capsys.readouterr().err
+
+
+async def test_keys_cli_sets_expiry_and_rate_limit(
+    portable_db: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ("keys", "create", "bot", "--expires", "2099-01-01", "--rate-limit", "30")
+    assert await _cli(portable_db.url, *argv) == 0
+
+    (record,) = await api_keys.list_keys(portable_db.pool)
+    assert record.expires_at == datetime(2099, 1, 1, tzinfo=UTC)
+    assert record.rate_limit_per_minute == 30
