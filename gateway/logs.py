@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.redaction import install_redaction
+
 trace_id_var: ContextVar[str | None] = ContextVar("marketgraph_trace_id", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]{8,64}$")
@@ -55,6 +57,7 @@ def configure_logging(level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    install_redaction()  # keys, Authorization values and apiKey= never reach the output
 
 
 def incoming_trace_id(headers: dict[str, str]) -> str:

@@ -6,6 +6,7 @@ to learn what can be configured.
 
 from __future__ import annotations
 
+import orjson
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,7 +22,9 @@ class Settings(BaseSettings):
         "data directory.",
     )
     db_pool_min_size: int = Field(default=10, ge=0, description="Connections kept open.")
-    db_pool_max_size: int = Field(default=20, ge=1, description="Most connections at once.")
+    db_pool_max_size: int = Field(
+        default=20, ge=2, description="Most connections at once (fetch-on-miss needs two)."
+    )
     db_command_timeout: float = Field(
         default=30.0, gt=0, description="Seconds before one SQL statement is abandoned."
     )
@@ -73,6 +76,17 @@ class Settings(BaseSettings):
     usage_flush_seconds: float = Field(
         default=5, gt=0, description="How often key usage counters and audit rows are written."
     )
+    max_request_body_bytes: int = Field(
+        default=1_000_000, ge=1, description="Largest request body accepted (413 above it)."
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to call the API from a browser, as a JSON list, e.g. "
+        '["https://app.example.com"] ("*" allows any origin, then without credentials).',
+    )
+    introspection: bool = Field(
+        default=True, description="Answer GraphQL introspection queries (GraphiQL needs them)."
+    )
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
     )
@@ -82,16 +96,15 @@ def env_example() -> str:
     """The text of `.env.example`: every setting, its default and what it is for."""
     lines = ["# marketgraph settings: copy to .env and change what you need.", ""]
     for name, field in Settings.model_fields.items():
-        default = field.default
-        shown = (
-            ""
-            if default is None
-            else str(default).lower()
-            if isinstance(default, bool)
-            else str(default)
-        )
-        if isinstance(default, list):
-            shown = ",".join(str(v) for v in default)
+        default = field.get_default(call_default_factory=True)
+        if default is None:
+            shown = ""
+        elif isinstance(default, bool):
+            shown = str(default).lower()
+        elif isinstance(default, list):
+            shown = orjson.dumps(default).decode()
+        else:
+            shown = str(default)
         lines += [f"# {field.description}", f"{name.upper()}={shown}", ""]
     return "\n".join(lines)
 

@@ -14,6 +14,8 @@ an impossible bar never does.
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_left, insort
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -61,7 +63,7 @@ class Quality:
 
 
 def ohlc_problems(bar: PriceBar) -> list[str]:
-    """What is impossible about a bar's prices and volume (empty when nothing)."""
+    """What is impossible about a bar's prices: low ≤ open, close ≤ high (empty when fine)."""
     problems = []
     if bar.high < bar.low:
         problems.append(f"high {bar.high:g} below low {bar.low:g}")
@@ -69,8 +71,6 @@ def ohlc_problems(bar: PriceBar) -> list[str]:
         for name, value in (("open", bar.open), ("close", bar.close)):
             if not bar.low <= value <= bar.high:
                 problems.append(f"{name} {value:g} outside low-high {bar.low:g}-{bar.high:g}")
-    if bar.volume < 0:
-        problems.append(f"negative volume {bar.volume:g}")
     return problems
 
 
@@ -84,8 +84,8 @@ def gap_note(bar: PriceBar, previous_close: float | None) -> str | None:
     return f"gap: open {bar.open:g} is {move:+.1%} from previous close {previous_close:g}"
 
 
-def volume_note(bar: PriceBar, preceding_volumes: Sequence[float]) -> str | None:
-    """A note when volume is far from the median of the last VOLUME_WINDOW preceding volumes.
+def volume_median(preceding_volumes: Sequence[float]) -> float | None:
+    """The baseline: median of the last VOLUME_WINDOW volumes; None with too few or when 0.
 
     No judgement with fewer than MIN_VOLUME_HISTORY preceding bars, or when their median is 0
     (an illiquid stretch gives no baseline to compare with).
@@ -94,7 +94,12 @@ def volume_note(bar: PriceBar, preceding_volumes: Sequence[float]) -> str | None
     if len(window) < MIN_VOLUME_HISTORY:
         return None
     median = statistics.median(window)
-    if median <= 0:
+    return median if median > 0 else None
+
+
+def volume_note(bar: PriceBar, median: float | None) -> str | None:
+    """A note when volume is beyond VOLUME_HIGH or below VOLUME_LOW times the median."""
+    if median is None:
         return None
     ratio = bar.volume / median
     if VOLUME_LOW <= ratio <= VOLUME_HIGH:
@@ -105,20 +110,36 @@ def volume_note(bar: PriceBar, preceding_volumes: Sequence[float]) -> str | None
 def assess(
     bar: PriceBar, previous_close: float | None, preceding_volumes: Sequence[float]
 ) -> Quality:
-    """All checks for one bar, given what came before it."""
-    problems = ohlc_problems(bar)
-    gap = gap_note(bar, previous_close)
-    volume = volume_note(bar, preceding_volumes)
-    score = 1.0
-    if any(not p.startswith("negative volume") for p in problems):
-        score -= OHLC_PENALTY
-    if bar.volume < 0:
+    """All checks for one bar, given the previous close and the preceding volumes."""
+    return _judge(bar, previous_close, volume_median(preceding_volumes))
+
+
+_CLEAN = Quality(False, False, 1.0, None)
+
+
+def _judge(bar: PriceBar, previous_close: float | None, median: float | None) -> Quality:
+    o, h, lo, c, v = bar.open, bar.high, bar.low, bar.close, bar.volume
+    if (
+        lo <= o <= h
+        and lo <= c <= h
+        and v >= 0
+        and (median is None or VOLUME_LOW <= v / median <= VOLUME_HIGH)
+        and (
+            previous_close is None
+            or previous_close <= 0
+            or abs(o - previous_close) / previous_close <= GAP_THRESHOLD
+        )
+    ):
+        return _CLEAN  # the common case, kept cheap: ingest judges every bar
+    notes = [f"ohlc: {p}" for p in ohlc_problems(bar)]
+    score = 1.0 - (OHLC_PENALTY if notes else 0.0)
+    if v < 0:
+        notes.append(f"negative volume {v:g}")
         score -= NEGATIVE_VOLUME_PENALTY
-    if gap:
-        score -= GAP_PENALTY
-    if volume:
-        score -= VOLUME_PENALTY
-    notes = [f"ohlc: {p}" for p in problems] + [n for n in (gap, volume) if n]
+    gap = gap_note(bar, previous_close)
+    volume = volume_note(bar, median)
+    score -= (GAP_PENALTY if gap else 0.0) + (VOLUME_PENALTY if volume else 0.0)
+    notes += [n for n in (gap, volume) if n]
     return Quality(
         gap_detected=gap is not None,
         volume_anomaly=volume is not None,
@@ -128,15 +149,26 @@ def assess(
 
 
 def assess_series(bars: Sequence[PriceBar], context: Sequence[PriceBar] = ()) -> list[Quality]:
-    """Quality of each of `bars` (oldest first), `context` being the stored bars before them."""
+    """Quality of each of `bars` (oldest first), `context` being the stored bars before them.
+
+    Keeps the last VOLUME_WINDOW volumes both in arrival order and sorted, so each median is
+    a lookup rather than a sort.
+    """
     history = list(context[-VOLUME_WINDOW:])
-    volumes = [b.volume for b in history]
+    recent = deque(b.volume for b in history)
+    ordered = sorted(recent)
     previous_close = history[-1].close if history else None
     out = []
     for bar in bars:
-        out.append(assess(bar, previous_close, volumes))
-        volumes.append(bar.volume)
-        if len(volumes) > VOLUME_WINDOW:
-            del volumes[0]
+        n = len(ordered)
+        median = None
+        if n >= MIN_VOLUME_HISTORY:
+            middle = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+            median = middle if middle > 0 else None
+        out.append(_judge(bar, previous_close, median))
+        recent.append(bar.volume)
+        insort(ordered, bar.volume)
+        if len(recent) > VOLUME_WINDOW:
+            del ordered[bisect_left(ordered, recent.popleft())]
         previous_close = bar.close
     return out

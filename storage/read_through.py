@@ -1,0 +1,353 @@
+"""Fetch-on-miss: make sure the store holds a range before it is read, fetching each hole once.
+
+For every symbol the missing parts of the range (see storage/coverage.py) become date windows
+fetched from Polygon. Single-flight twice over: in one process, a request whose windows overlap
+a fetch already in flight waits for it (and gets its error if it fails); across processes, each
+fetch runs under a PostgreSQL advisory lock per (symbol, base timeframe) and re-reads coverage
+once it holds the lock, so a range another worker just stored is not fetched again.
+
+Bars are stored through `upsert_bars` (one transaction per fetched window, rollups refreshed on
+either backend) and only then is the window recorded as covered: a failed or partial fetch
+stores nothing and marks nothing, and coverage never claims bars that are not stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import asyncpg
+
+from storage import coverage
+from storage.bars_read import validate_range, validate_symbols
+from storage.bars_write import BarIn, upsert_bars
+from storage.coverage import FetchWindow, Span
+from storage.errors import InvalidInput, StorageError, UpstreamConfigError, UpstreamUnavailable
+from storage.features import RollupBackend
+from storage.polygon_client import PolygonBar, PolygonClient
+from storage.pool import Conn
+from storage.quality import VOLUME_WINDOW, assess_series
+from storage.symbols import validate_ticker
+from storage.timeframes import Timeframe, base_of, parse_timeframe
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+_TIMESPAN = {Timeframe.M1: (1, "minute"), Timeframe.D1: (1, "day")}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class EnsureResult:
+    """What one `ensure` call did: fetches made or waited on, bars they stored, failures."""
+
+    fetched_ranges: int  # upstream range fetches this call made or waited on
+    bars_stored: int
+    errors: dict[str, StorageError]  # per symbol that failed (the others succeeded)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    fetched_ranges: int = 0
+    bars_stored: int = 0
+
+    def __add__(self, other: _Outcome) -> _Outcome:
+        return _Outcome(
+            self.fetched_ranges + other.fetched_ranges, self.bars_stored + other.bars_stored
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Flight:
+    """A fetch in flight: the spans its windows cover and the task doing it."""
+
+    spans: tuple[Span, ...]
+    task: asyncio.Task[_Outcome]
+
+
+class ReadThrough:
+    """The store with fetch-on-miss; `enabled` is False without a Polygon client (no API key).
+
+    `upstream_delay` is how far behind real time upstream may still change bars (15 minutes on
+    Polygon's delayed plans): bar periods starting after `now - upstream_delay` count as open
+    and are fetched again once `freshness_ttl` seconds have passed. Each fetch holds two pool
+    connections (the lock and the write), so at most `max_concurrent_fetches` run at once
+    (default: half the pool, less one connection kept for readers; at least one).
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        backend: RollupBackend,
+        client: PolygonClient | None,
+        *,
+        freshness_ttl: float = 60.0,
+        upstream_delay: float = 900.0,
+        max_concurrent_fetches: int | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        if freshness_ttl < 0 or upstream_delay < 0:
+            raise ValueError("freshness_ttl and upstream_delay must be >= 0")
+        slots = max_concurrent_fetches or max(1, (pool.get_max_size() - 1) // 2)
+        if client is not None and (slots < 1 or 2 * slots > pool.get_max_size()):
+            raise ValueError(
+                f"{slots} concurrent fetch(es) need {2 * slots} pool connections (a lock and a"
+                f" write each); the pool has {pool.get_max_size()}"
+            )
+        self._pool = pool
+        self._backend = backend
+        self._client = client
+        self._ttl = timedelta(seconds=freshness_ttl)
+        self._delay = timedelta(seconds=upstream_delay)
+        self._clock = clock
+        self._slots = asyncio.Semaphore(slots)
+        self._flights: dict[tuple[str, Timeframe], list[_Flight]] = {}
+        self._symbol_flights: dict[str, asyncio.Task[dict[str, Any] | None]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        """Whether misses are fetched at all (False without a Polygon API key)."""
+        return self._client is not None
+
+    async def aclose(self) -> None:
+        """Cancel fetches still in flight (at shutdown); nothing half-done is stored."""
+        tasks: list[asyncio.Task[Any]] = [f.task for fs in self._flights.values() for f in fs]
+        tasks += self._symbol_flights.values()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- bars ---------------------------------------------------------------------------------
+
+    async def ensure(
+        self, symbols: Sequence[str], timeframe: Timeframe | str, start: datetime, end: datetime
+    ) -> EnsureResult:
+        """Fetch what the store lacks of [start, end) (clipped to now) for each symbol.
+
+        Symbols are fetched concurrently; an upstream failure of one lands in `errors` and the
+        others still complete. Bad arguments raise InvalidInput.
+        """
+        tf = parse_timeframe(timeframe)
+        unique = validate_symbols(symbols)
+        if start is None or end is None:
+            raise InvalidInput("fetching needs both start and end")
+        validate_range(start, end)
+        now = self._clock()
+        first, after = coverage.whole_buckets(tf, start, end)
+        span = (first, min(after, now))
+        if self._client is None or span[0] >= span[1]:
+            return EnsureResult(0, 0, {})
+        base = base_of(tf)
+        results = await asyncio.gather(
+            *(self._ensure_one(symbol, base, span, now) for symbol in unique),
+            return_exceptions=True,
+        )
+        total, errors = _Outcome(), {}
+        for symbol, result in zip(unique, results, strict=True):
+            if isinstance(result, StorageError):
+                errors[symbol] = result
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                total += result
+        return EnsureResult(total.fetched_ranges, total.bars_stored, errors)
+
+    async def _ensure_one(
+        self, symbol: str, base: Timeframe, span: Span, now: datetime
+    ) -> _Outcome:
+        """Wait for overlapping fetches in flight, then fetch what is still missing."""
+        key = (symbol, base)
+        waited: list[Span] = []
+        total = _Outcome()
+        while True:
+            missing = await coverage.holes(
+                self._pool, symbol, base, span, now=now, ttl=self._ttl, also_covered=waited
+            )
+            if not missing:
+                return total
+            windows = coverage.fetch_windows(symbol, missing)
+            busy = [
+                flight
+                for flight in self._flights.get(key, ())
+                if any(coverage.overlaps(s, w.span) for s in flight.spans for w in windows)
+            ]
+            if not busy:  # no await since `self._flights` was read: nobody else can start one
+                flight = self._launch(key, windows)
+                return total + await asyncio.shield(flight.task)
+            for flight in busy:
+                total += await asyncio.shield(flight.task)
+                waited.extend(flight.spans)
+
+    def _launch(self, key: tuple[str, Timeframe], windows: list[FetchWindow]) -> _Flight:
+        task = asyncio.create_task(self._fetch(*key, windows))
+        flight = _Flight(tuple(w.span for w in windows), task)
+        self._flights.setdefault(key, []).append(flight)
+        task.add_done_callback(partial(self._landed, key, flight))
+        return flight
+
+    def _landed(self, key: tuple[str, Timeframe], flight: _Flight, task: asyncio.Task[Any]) -> None:
+        flights = self._flights[key]
+        flights.remove(flight)
+        if not flights:
+            del self._flights[key]
+        if not task.cancelled():
+            task.exception()  # its waiters got it; mark it retrieved even if none are left
+
+    async def _fetch(self, symbol: str, base: Timeframe, windows: list[FetchWindow]) -> _Outcome:
+        """Fetch `windows` under the cross-process lock, skipping what is covered by then."""
+        lock = coverage.advisory_key(symbol, base)
+        async with self._slots, self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", lock)
+            try:
+                total = _Outcome()
+                for window in windows:
+                    now = self._clock()
+                    missing = [
+                        hole
+                        for wanted in window.wanted
+                        for hole in await coverage.holes(
+                            conn, symbol, base, wanted, now=now, ttl=self._ttl
+                        )
+                    ]
+                    for narrowed in coverage.fetch_windows(symbol, missing):
+                        total += await self._fetch_window(conn, symbol, base, narrowed)
+                return total
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", lock)
+
+    async def _fetch_window(
+        self, conn: Conn, symbol: str, base: Timeframe, window: FetchWindow
+    ) -> _Outcome:
+        if self._client is None:  # only launched when enabled
+            raise UpstreamConfigError("fetch-on-miss is disabled")
+        multiplier, timespan = _TIMESPAN[base]
+        asked_at, started = self._clock(), time.perf_counter()
+        bars = await self._client.aggregates(
+            symbol, multiplier, timespan, window.first, window.last
+        )
+        try:
+            stored = await self._store(conn, symbol, base, bars)
+        except InvalidInput as exc:  # e.g. a 1m bar off the minute: upstream sent nonsense
+            raise UpstreamUnavailable(f"Polygon sent bars the store refuses: {exc}") from exc
+        cut = coverage.period_start(base, symbol, asked_at - self._delay)
+        await coverage.record(
+            conn, symbol, base, window.span, cut=cut, fetched_at=asked_at,
+            bar_times=[bar.time for bar in bars],
+        )  # fmt: skip
+        log.info(
+            "fetched %s %s %s..%s: %d bars (%d changed) in %.3fs",
+            symbol, base.value, window.first, window.last, len(bars), stored,
+            time.perf_counter() - started,
+        )  # fmt: skip
+        return _Outcome(1, len(bars))
+
+    async def _store(
+        self, conn: Conn, symbol: str, base: Timeframe, bars: Sequence[PolygonBar]
+    ) -> int:
+        """Upsert `bars` with quality flags judged against the stored bars around them.
+
+        The VOLUME_WINDOW stored bars after the batch are re-judged and rewritten too when
+        their flags change, so the flags do not depend on the order ranges were fetched in.
+        """
+        if not bars:
+            return 0
+        by_time = {bar.time: bar for bar in bars}  # sorted, duplicates dropped (last wins)
+        fresh = [
+            BarIn(symbol, b.time, b.open, b.high, b.low, b.close, b.volume, b.vwap, b.trades)
+            for b in (by_time[t] for t in sorted(by_time))
+        ]
+        rows = await conn.fetch(
+            _NEIGHBOURS, symbol, base.value, fresh[0].time, fresh[-1].time, VOLUME_WINDOW
+        )
+        rows = sorted(rows, key=lambda r: r["time"])
+        before = [_bar_in(symbol, r) for r in rows if not r["after"]]
+        series = fresh + [_bar_in(symbol, r) for r in rows if r["after"]]
+        judged = [
+            bar._replace(
+                gap_detected=q.gap_detected, volume_anomaly=q.volume_anomaly,
+                quality_score=q.quality_score, validation_notes=q.validation_notes,
+            )
+            for bar, q in zip(series, assess_series(series, before), strict=True)
+        ]  # fmt: skip
+        return await upsert_bars(self._pool, base, judged, self._backend)
+
+    # -- reference data -----------------------------------------------------------------------
+
+    async def ensure_symbol(self, ticker: str) -> dict[str, Any] | None:
+        """The symbols row for `ticker`, fetched from Polygon and stored on a miss.
+
+        None when Polygon does not know the ticker, or on a miss while fetching is disabled.
+        Upstream failures raise their storage error types.
+        """
+        validate_ticker(ticker)
+        row = await self._pool.fetchrow("SELECT * FROM symbols WHERE ticker = $1", ticker)
+        if row is not None:
+            return dict(row)
+        if self._client is None:
+            return None
+        task = self._symbol_flights.get(ticker)
+        if task is None:
+            task = asyncio.create_task(self._fetch_symbol(ticker))
+            self._symbol_flights[ticker] = task
+            task.add_done_callback(partial(self._symbol_landed, ticker))
+        return await asyncio.shield(task)
+
+    def _symbol_landed(self, ticker: str, task: asyncio.Task[Any]) -> None:
+        del self._symbol_flights[ticker]
+        if not task.cancelled():
+            task.exception()
+
+    async def _fetch_symbol(self, ticker: str) -> dict[str, Any] | None:
+        if self._client is None:
+            raise UpstreamConfigError("fetch-on-miss is disabled")
+        details = await self._client.ticker_details(ticker)
+        if details is None:
+            return None
+        row = await self._pool.fetchrow(
+            "INSERT INTO symbols (ticker, name, market, locale, primary_exchange, currency,"
+            " active, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+            " ON CONFLICT (ticker) DO UPDATE SET name = EXCLUDED.name, market = EXCLUDED.market,"
+            " locale = EXCLUDED.locale, primary_exchange = EXCLUDED.primary_exchange,"
+            " currency = EXCLUDED.currency, active = EXCLUDED.active,"
+            " details = EXCLUDED.details, updated_at = now()"
+            " RETURNING *",
+            ticker,
+            _text(details.get("name")),
+            _text(details.get("market")) or "stocks",
+            _text(details.get("locale")),
+            _text(details.get("primary_exchange")),
+            _text(details.get("currency_name")),
+            details.get("active") is not False,
+            details,
+        )
+        return None if row is None else dict(row)
+
+
+_COLUMNS = "time, open, high, low, close, volume, vwap, trades, source"
+_NEIGHBOURS = f"""
+    (SELECT false AS after, {_COLUMNS} FROM bars WHERE symbol = $1 AND timeframe = $2
+     AND time < $3 ORDER BY time DESC LIMIT $5)
+    UNION ALL
+    (SELECT true AS after, {_COLUMNS} FROM bars WHERE symbol = $1 AND timeframe = $2
+     AND time > $4 ORDER BY time LIMIT $5)
+"""
+
+
+def _bar_in(symbol: str, row: asyncpg.Record) -> BarIn:
+    return BarIn(
+        symbol, row["time"], row["open"], row["high"], row["low"], row["close"], row["volume"],
+        row["vwap"], row["trades"], source=row["source"],
+    )  # fmt: skip
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
