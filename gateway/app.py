@@ -1,0 +1,121 @@
+"""`create_app(settings)`: the one place the gateway is assembled.
+
+Long-lived objects (database pool, Polygon client, read-through store, authenticator, usage
+recorder) are made in the lifespan and kept on `app.state`; nothing lives at module level, so
+tests can build as many independent apps as they like.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.routing import BaseRoute, Route
+
+from gateway.auth import Authenticator, AuthMiddleware, KeyCache
+from gateway.body_limit import BodyLimitMiddleware
+from gateway.database import open_database
+from gateway.graphiql import find_assets_dir, graphiql_asset_routes
+from gateway.graphql_view import make_graphql_app
+from gateway.health import health
+from gateway.logs import TraceMiddleware, configure_logging
+from gateway.settings import Settings
+from resolvers.context import Services
+from schema import build_schema
+from storage.polygon_client import PolygonClient
+from storage.read_through import ReadThrough
+from storage.usage import UsageRecorder
+
+log = logging.getLogger(__name__)
+PUBLIC_PATHS = ("/health",)
+
+
+def _polygon_client(settings: Settings) -> PolygonClient | None:
+    if not settings.polygon_api_key:
+        log.warning("POLYGON_API_KEY is not set: fetch-on-miss is off, answers come from the store")
+        return None
+    return PolygonClient(
+        settings.polygon_api_key,
+        base_url=settings.polygon_base_url,
+        requests_per_minute=settings.polygon_requests_per_minute,
+    )
+
+
+def _middleware(settings: Settings) -> list[Middleware]:
+    """Outermost first: trace ids cover everything; CORS headers reach 401/413/429 too."""
+    origins = settings.cors_origins
+    return [
+        Middleware(TraceMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials="*" not in origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Trace-Id"],
+            expose_headers=["X-Trace-Id", "Retry-After"],
+        ),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
+        Middleware(AuthMiddleware, exempt_paths=PUBLIC_PATHS),
+        Middleware(GZipMiddleware, minimum_size=1024),
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the ASGI app; the database is opened when the app starts, not here."""
+    settings = settings or Settings()
+    assets_dir = find_assets_dir()
+    graphql = make_graphql_app(build_schema(introspection=settings.introspection), assets_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        database = await open_database(settings)
+        client = _polygon_client(settings)
+        recorder = UsageRecorder(database.pool, audit_retention_days=settings.audit_retention_days)
+        try:
+            app.state.database = database
+            app.state.authenticator = Authenticator(
+                database.pool,
+                cache=KeyCache(
+                    settings.key_cache_ttl_seconds,
+                    negative_ttl_seconds=settings.key_negative_cache_seconds,
+                ),
+                default_rate_limit_per_minute=settings.default_rate_limit_per_minute,
+                failed_attempts_per_minute=settings.failed_auth_per_minute,
+            )
+            app.state.usage_recorder = recorder
+            app.state.services = Services(
+                pool=database.pool,
+                backend=database.backend,
+                read_through=ReadThrough(database.pool, database.backend, client),
+                max_bars_per_response=settings.max_bars_per_response,
+                anonymous_reads=settings.anonymous_reads,
+                forget_key=app.state.authenticator.forget,
+            )
+            async with recorder.running(settings.usage_flush_seconds):
+                yield
+        finally:
+            await app.state.services.read_through.aclose()
+            if client is not None:
+                await client.aclose()
+            await database.close()
+
+    routes: list[BaseRoute] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        *graphiql_asset_routes(assets_dir),
+    ]
+    app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
+    app.state.settings = settings
+    return app
+
+
+def serve_app() -> Starlette:
+    """The factory `marketgraph serve` gives uvicorn: each worker process logs JSON lines."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

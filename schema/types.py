@@ -1,0 +1,154 @@
+"""The object types of the API. Thin: fields read storage rows or call resolvers."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from resolvers import symbols as symbol_resolvers
+from resolvers.context import Context
+from storage.bars_read import WindowSummary
+from storage.symbols import SymbolInfo
+from storage.timeframes import Timeframe as StorageTimeframe
+
+Timeframe = strawberry.enum(
+    StorageTimeframe,
+    name="Timeframe",
+    description="Bar size: M1=1m ... H4=4h (from minute bars), D1=1d, W1=1w, MO1=1mo (daily).",
+)
+
+
+@strawberry.enum(description="Which market a ticker trades on (from its prefix).")
+class Market(enum.Enum):
+    STOCKS = "stocks"
+    CRYPTO = "crypto"
+    FX = "fx"
+    INDICES = "indices"
+
+
+@strawberry.enum(description="Time order of returned bars.")
+class SortOrder(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.type(description="One OHLCV bar; `time` is the start of its bucket.")
+class Bar:
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float | None = strawberry.field(description="Volume-weighted average price.")
+    trades: int | None = strawberry.field(description="Number of trades, when known.")
+    bar_count: int = strawberry.field(description="Base bars (1m or 1d) this bar is built from.")
+    quality_score: float | None = strawberry.field(description="0 to 1; >= 0.85 passes validation.")
+    gap_detected: bool | None
+    volume_anomaly: bool | None
+    validation_notes: str | None
+
+
+@strawberry.type(description="OHLCV over a window, with the change from its open to its close.")
+class Aggregate:
+    ticker: str
+    from_: datetime = strawberry.field(name="from")
+    to: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float | None
+    trades: int | None
+    bar_count: int
+    change: float = strawberry.field(description="close - open.")
+    change_percent: float | None = strawberry.field(description="(close - open) / open * 100.")
+    first_bar_time: datetime
+    last_bar_time: datetime
+    source_timeframe: Timeframe = strawberry.field(  # type: ignore[valid-type]
+        description="The rollup the window was summed from (the coarsest that tiles it)."
+    )
+
+    @classmethod
+    def of(cls, summary: WindowSummary, start: datetime, end: datetime) -> Aggregate:
+        return cls(
+            ticker=summary.symbol,
+            from_=start,
+            to=end,
+            open=summary.open,
+            high=summary.high,
+            low=summary.low,
+            close=summary.close,
+            volume=summary.volume,
+            vwap=summary.vwap,
+            trades=summary.trades,
+            bar_count=summary.bar_count,
+            change=summary.change,
+            change_percent=summary.change_percent,
+            first_bar_time=summary.first_time,
+            last_bar_time=summary.last_time,
+            source_timeframe=summary.source_timeframe,
+        )
+
+
+@strawberry.type(description="A tradable instrument and its data.")
+class Symbol:
+    ticker: str
+    name: str | None
+    market: Market
+    primary_exchange: str | None
+    currency: str | None
+    active: bool
+
+    @classmethod
+    def of(cls, info: SymbolInfo) -> Symbol:
+        try:
+            market = Market(info.market)
+        except ValueError:
+            market = Market.STOCKS  # Polygon's "otc" and other equity markets
+        return cls(
+            ticker=info.ticker,
+            name=info.name,
+            market=market,
+            primary_exchange=info.primary_exchange,
+            currency=info.currency,
+            active=info.active,
+        )
+
+    @strawberry.field(description="Bars of this symbol in [from, to), at most `limit`.")
+    async def bars(
+        self,
+        info: strawberry.Info[Context, None],
+        timeframe: Timeframe = StorageTimeframe.D1,  # type: ignore[valid-type]
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+        limit: int = 1000,
+        order: SortOrder = SortOrder.ASC,
+    ) -> list[Bar]:
+        rows = await symbol_resolvers.bars(
+            info.context, self.ticker, timeframe, from_, to, limit, order.value
+        )
+        return rows
+
+    @strawberry.field(description="The newest bar of this symbol at `timeframe`.")
+    async def latest_bar(
+        self,
+        info: strawberry.Info[Context, None],
+        timeframe: Timeframe = StorageTimeframe.D1,  # type: ignore[valid-type]
+    ) -> Bar | None:
+        return await symbol_resolvers.latest_bar(info.context, self.ticker, timeframe)  # type: ignore[no-any-return]
+
+    @strawberry.field(description="OHLCV summary over [from, to), built on `basis` bars.")
+    async def aggregate(
+        self,
+        info: strawberry.Info[Context, None],
+        from_: Annotated[datetime, strawberry.argument(name="from")],
+        to: datetime,
+        basis: Timeframe = StorageTimeframe.M1,  # type: ignore[valid-type]
+    ) -> Aggregate | None:
+        summary = await symbol_resolvers.aggregate(info.context, self.ticker, from_, to, basis)
+        return None if summary is None else Aggregate.of(summary, from_, to)
