@@ -36,6 +36,7 @@ class BarsKey(NamedTuple):
     end: datetime | None
     limit: int
     order: Order
+    columns: frozenset[str] | None = None  # None: every column
 
 
 class LatestKey(NamedTuple):
@@ -99,9 +100,11 @@ class Loaders:
             return dict((await read_through.ensure(symbols, tf, start, end)).errors)
 
         async def load_bars(group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
-            tf, start, end, limit, order = group
+            tf, start, end, limit, order, columns = group
             failed = await ensure(symbols, tf, start, end)
-            rows = await fetch_bars(pool, symbols, tf, start, end, limit=limit, order=order)
+            rows = await fetch_bars(
+                pool, symbols, tf, start, end, limit=limit, order=order, columns=columns
+            )
             by_symbol: dict[str, Any] = {s: [] for s in symbols}
             for row in rows:
                 by_symbol[row["symbol"]].append(row)

@@ -58,13 +58,14 @@ async def bars(
     end: datetime | None,
     limit: int,
     order: Order,
+    columns: frozenset[str] | None = None,
 ) -> list[Any]:
     """Bars of one ticker; many calls in one request share one SQL statement."""
     require(context, Scope.READ)
     check_limit(context, limit)
     _checked(lambda: validate_ticker(ticker), lambda: validate_range(start, end))
     rows: list[Any] = await _load(
-        context.loaders.bars, BarsKey(ticker, timeframe, start, end, limit, order)
+        context.loaders.bars, BarsKey(ticker, timeframe, start, end, limit, order, columns)
     )
     return rows
 

@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from schema.admin import Mutation
 from schema.extensions import BarsCostLimit, ErrorCodes, Notices
+from schema.fast_path import FastExecutionContext
 from schema.query import Query
 from schema.scalars import DateTime
 
@@ -62,7 +63,7 @@ def build_schema(*, introspection: bool = True, fast_path: bool = True) -> straw
         extensions.append(DisableIntrospection)
     kwargs: dict[str, Any] = {}
     if fast_path:
-        pass
+        kwargs["execution_context_class"] = FastExecutionContext
     return MarketSchema(
         query=Query,
         mutation=Mutation,

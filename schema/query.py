@@ -10,6 +10,7 @@ import strawberry
 from resolvers import symbols as symbol_resolvers
 from resolvers.context import Context
 from schema.admin import AdminQuery
+from schema.selection import bar_columns
 from schema.types import Aggregate, Bar, Market, SortOrder, Symbol, Timeframe
 from storage.timeframes import Timeframe as StorageTimeframe
 
@@ -55,7 +56,7 @@ class Query(AdminQuery):
         order: SortOrder = SortOrder.ASC,
     ) -> list[Bar]:
         rows = await symbol_resolvers.bars(
-            info.context, ticker, timeframe, from_, to, limit, order.value
+            info.context, ticker, timeframe, from_, to, limit, order.value, bar_columns(info)
         )
         return rows
 

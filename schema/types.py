@@ -10,6 +10,7 @@ import strawberry
 
 from resolvers import symbols as symbol_resolvers
 from resolvers.context import Context
+from schema.selection import bar_columns
 from storage.bars_read import WindowSummary
 from storage.symbols import SymbolInfo
 from storage.timeframes import Timeframe as StorageTimeframe
@@ -130,7 +131,7 @@ class Symbol:
         order: SortOrder = SortOrder.ASC,
     ) -> list[Bar]:
         rows = await symbol_resolvers.bars(
-            info.context, self.ticker, timeframe, from_, to, limit, order.value
+            info.context, self.ticker, timeframe, from_, to, limit, order.value, bar_columns(info)
         )
         return rows
 

@@ -1,0 +1,33 @@
+"""Which Bar columns a field's selection asks for, so storage reads only those."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
+
+from storage.bars_read import RECORD_COLUMNS
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _snake(name: str) -> str:
+    return _CAMEL.sub("_", name).lower()
+
+
+def _names(selections: Iterable[Any]) -> Iterable[str]:
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection.name
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            yield from _names(selection.selections)
+
+
+def bar_columns(info: Any) -> frozenset[str]:
+    """Columns behind the Bar fields selected under the current field (a superset is fine)."""
+    wanted: set[str] = set()
+    for field in info.selected_fields:
+        wanted.update(_snake(n) for n in _names(field.selections))
+    return frozenset(wanted & set(RECORD_COLUMNS))
