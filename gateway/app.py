@@ -61,7 +61,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
         Middleware(AuthMiddleware, exempt_paths=PUBLIC_PATHS),
-        Middleware(GZipMiddleware, minimum_size=1024),
+        Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),
     ]
 
 

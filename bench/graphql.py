@@ -1,0 +1,174 @@
+"""GraphQL bulk-bar speed against its floor, measured side by side on one real server.
+
+(a) floor: the same bars fetched with asyncpg and dumped with orjson by a plain Starlette route;
+(b) marketgraph's GraphQL query for 10,000 bars of one symbol (fast path);
+(c) the same query on stock Strawberry execution (`build_schema(fast_path=False)`);
+plus 50 symbols x (latestBar + aggregate) vs 1 symbol. Targets: (b) <= 2x (a), (c)/(b) >= 10.
+
+Run: `.venv/bin/python bench/graphql.py [--database-url URL] [--repeats N]` (embedded
+PostgreSQL when no URL is given). Prints medians over N requests after a warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+# this file is named graphql.py: its folder must not shadow the graphql package
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from gateway.app import create_app
+from gateway.graphiql import find_assets_dir
+from gateway.graphql_view import make_graphql_app
+from gateway.settings import Settings
+from schema import build_schema
+from storage.bars_write import BarIn, upsert_bars
+from storage.demo import load_demo
+from storage.embedded import EmbeddedPostgres
+from storage.features import RollupBackend
+from storage.migrations import migrate
+from storage.pool import create_pool
+from tests.support.live_server import serve_in_thread
+
+BARS = 10_000
+FIELDS = "time open high low close volume"
+BULK = f'{{ bars(ticker: "X:BTCUSD", timeframe: M1, limit: {BARS}) {{ {FIELDS} }} }}'
+FLOOR_SQL = (
+    f"SELECT {', '.join(FIELDS.split())} FROM bars"
+    " WHERE symbol = 'X:BTCUSD' AND timeframe = '1m' ORDER BY time LIMIT $1"
+)
+WINDOW = ('from: "2024-12-30T00:00:00Z"', 'to: "2024-12-31T00:00:00Z"')
+
+
+def many_symbols_query(tickers: list[str]) -> str:
+    listed = ", ".join(f'"{t}"' for t in tickers)
+    return (
+        f"{{ symbols(tickers: [{listed}]) {{ ticker latestBar(timeframe: H1) {{ time close }}"
+        f" aggregate({', '.join(WINDOW)}) {{ open close change changePercent volume }} }} }}"
+    )
+
+
+async def load(url: str) -> list[str]:
+    """Demo data (X:BTCUSD has 11,520 minute bars) plus 50 synthetic symbols with a day each."""
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        await load_demo(pool, RollupBackend.PORTABLE)
+        tickers = [f"X:S{i:02d}USD" for i in range(50)]
+        start = datetime(2024, 12, 30, tzinfo=UTC)
+        bars = [
+            BarIn(t, start + timedelta(minutes=m), 10 + m % 7, 11 + m % 7, 9, 10.5, 100, 10.2, 5)
+            for t in tickers
+            for m in range(1440)
+        ]  # fmt: skip
+        await upsert_bars(pool, "1m", bars, RollupBackend.PORTABLE)
+        return tickers
+    finally:
+        await pool.close()
+
+
+async def timed(
+    client: httpx.AsyncClient, method: str, path: str, repeats: int, **kw: object
+) -> float:
+    for _ in range(3):  # warm-up: caches, prepared statements, pool connections
+        (await client.request(method, path, **kw)).raise_for_status()  # type: ignore[arg-type]
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        response = await client.request(method, path, **kw)  # type: ignore[arg-type]
+        response.raise_for_status()
+        _ = response.content
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+async def measure(origin: str, tickers: list[str], repeats: int) -> None:
+    # identity: measure producing the answer, not gzip (which costs all three paths the same)
+    headers = {"Accept-Encoding": "identity"}
+    async with httpx.AsyncClient(base_url=origin, timeout=120, headers=headers) as client:
+        check = (await client.post("/graphql", json={"query": BULK})).json()
+        assert len(check["data"]["bars"]) == BARS, check.get("errors")
+        floor = await timed(client, "GET", "/floor", repeats)
+        fast = await timed(client, "POST", "/graphql", repeats, json={"query": BULK})
+        stock = await timed(client, "POST", "/graphql-stock", repeats, json={"query": BULK})
+        one = await timed(
+            client, "POST", "/graphql", repeats, json={"query": many_symbols_query(tickers[:1])}
+        )
+        fifty = await timed(
+            client, "POST", "/graphql", repeats, json={"query": many_symbols_query(tickers)}
+        )
+    print(f"{BARS} bars of one symbol ({FIELDS}), median of {repeats} requests over HTTP:")
+    print(f"  (a) floor, asyncpg + orjson route:   {floor:8.1f} ms")
+    print(f"  (b) marketgraph GraphQL (fast path): {fast:8.1f} ms", end="")
+    print(f"   (b)/(a) = {fast / floor:.2f}  (target <= 2)")
+    print(f"  (c) stock Strawberry execution:      {stock:8.1f} ms", end="")
+    print(f"   (c)/(b) = {stock / fast:.1f}  (target >= 10)")
+    print("symbols(tickers) { latestBar aggregate }:")
+    print(f"  1 symbol:   {one:7.1f} ms")
+    print(
+        f"  50 symbols: {fifty:7.1f} ms   ratio {fifty / one:.2f} (batched: same statement count)"
+    )
+
+
+async def run(admin_url: str, repeats: int) -> None:
+    name = f"mg_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+    try:
+        await migrate(url, use_timescaledb=False)
+        tickers = await load(url)
+        settings = Settings(database_url=url, anonymous_reads=True, _env_file=None)  # type: ignore[call-arg]
+        app = create_app(settings)
+
+        async def floor(request: Request) -> Response:
+            rows = await request.app.state.database.pool.fetch(FLOOR_SQL, BARS)
+            body = orjson.dumps([dict(r) for r in rows], option=orjson.OPT_UTC_Z)
+            return Response(body, media_type="application/json")
+
+        stock = make_graphql_app(build_schema(fast_path=False), find_assets_dir())
+        app.router.routes[:0] = [
+            Route("/floor", floor),
+            Route("/graphql-stock", stock, methods=["GET", "POST"]),
+        ]
+        with serve_in_thread(app, lifespan="on") as origin:
+            await measure(origin, tickers, repeats)
+    finally:
+        conn = await asyncpg.connect(admin_url)
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database-url", help="server to use (default: an embedded one)")
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    if args.database_url:
+        asyncio.run(run(args.database_url, args.repeats))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedPostgres(Path(tmp) / "pgdata", temporary=True)
+        try:
+            asyncio.run(run(server.admin_url, args.repeats))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
