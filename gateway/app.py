@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/health",)
 
 
-def _polygon_client(settings: Settings) -> PolygonClient | None:
+def polygon_client(settings: Settings) -> PolygonClient | None:
     if not settings.polygon_api_key:
         log.warning("POLYGON_API_KEY is not set: fetch-on-miss is off, answers come from the store")
         return None
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         database = await open_database(settings)
-        client = _polygon_client(settings)
+        client = polygon_client(settings)
         recorder = UsageRecorder(database.pool, audit_retention_days=settings.audit_retention_days)
         try:
             app.state.database = database

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from gateway import cli_keys
+from gateway import cli_backfill, cli_keys
 from gateway.database import open_database, resolve_database_url
 from gateway.logs import configure_logging
 from gateway.settings import Settings
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="store deterministic demo bars (no Polygon key needed)"
     ).set_defaults(handler=_demo)
     cli_keys.register(sub, _migrated_database_url)
+    cli_backfill.register(sub)
     return parser
 
 

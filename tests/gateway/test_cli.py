@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.conftest import Database
+from tests.fakes.polygon_server import FakePolygon, make_bars
 
 
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -57,3 +59,41 @@ def test_unknown_command_fails_with_usage() -> None:
     result = _run("frobnicate", env=_env())
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+async def test_backfill_fetches_from_polygon_once_and_resumes(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    fake_polygon.add_bars("X:BTCUSD", make_bars(datetime(2024, 1, 1, tzinfo=UTC), 60))
+    env = _env(
+        DATABASE_URL=portable_db.url,
+        POLYGON_API_KEY=fake_polygon.api_key,
+        POLYGON_BASE_URL=fake_polygon.url,
+        POLYGON_REQUESTS_PER_MINUTE="0",
+    )
+    args = (
+        "backfill",
+        "X:BTCUSD",
+        "--timeframe",
+        "1d",
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-03-01",
+    )
+    first = _run(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "stored 60 bars" in first.stdout
+    stored = await portable_db.pool.fetchval("SELECT count(*) FROM bars WHERE symbol = 'X:BTCUSD'")
+    assert stored == 60
+    calls = fake_polygon.count("/v2/aggs")
+    again = _run(*args, env=env)
+    assert again.returncode == 0, again.stderr
+    assert fake_polygon.count("/v2/aggs") == calls  # covered already: nothing fetched again
+
+
+def test_backfill_without_a_key_says_what_to_set(portable_db: Database) -> None:
+    env = _env(DATABASE_URL=portable_db.url, POLYGON_API_KEY="")
+    result = _run("backfill", "AAPL", "--from", "2024-01-01", "--to", "2024-02-01", env=env)
+    assert result.returncode == 1
+    assert "POLYGON_API_KEY" in result.stderr
