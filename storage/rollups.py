@@ -14,6 +14,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+import asyncpg
+
 from storage.pool import Conn
 from storage.timeframes import (
     ROLLUPS,
@@ -120,13 +122,18 @@ async def refresh_portable(
             )
 
 
+# Refreshing an aggregate over a stretch with no base bars costs next to nothing, while each
+# refresh call has a fixed cost: so nights, weekends and holidays are merged over.
+MAX_MERGED_GAP = timedelta(days=8)
+
+
 def merged_ranges(
-    times: Iterable[datetime], width: timedelta, slack: int = 64
+    times: Iterable[datetime], width: timedelta, max_gap: timedelta = MAX_MERGED_GAP
 ) -> list[tuple[datetime, datetime]]:
-    """Cover `times` with few [start, end) ranges: neighbours under `slack` widths apart merge."""
+    """Cover `times` with few [start, end) ranges: neighbours up to `max_gap` apart merge."""
     ranges: list[tuple[datetime, datetime]] = []
     for t in sorted(set(times)):
-        if ranges and t - ranges[-1][1] <= width * slack:
+        if ranges and t - ranges[-1][1] <= max_gap:
             ranges[-1] = (ranges[-1][0], t + width)
         else:
             ranges.append((t, t + width))
@@ -155,19 +162,54 @@ async def record_pending(
     return [r["id"] for r in rows]
 
 
+# Whether a window starts below an aggregate's watermark, i.e. in its materialized part; above
+# it, real-time aggregation already answers from the base bars. (TimescaleDB internals: when
+# they cannot be read, every window is refreshed, which is always correct.)
+_BELOW_WATERMARK = """
+    SELECT $2::timestamptz < _timescaledb_functions.to_timestamp(
+               _timescaledb_functions.cagg_watermark(mat_hypertable_id))
+    FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = $1
+"""
+
+
+async def _below_watermark(conn: Conn, relation: str, start: datetime) -> bool:
+    try:
+        below = await conn.fetchval(_BELOW_WATERMARK, relation, start)
+    except asyncpg.PostgresError:
+        return True
+    return below is not False
+
+
 async def refresh_caggs(
     conn: Conn, base: Timeframe, ranges: Sequence[tuple[datetime, datetime]]
 ) -> None:
-    """Refresh, bottom-up, the buckets of every aggregate level that overlap `ranges`."""
-    for rollup in levels_from(base):
-        for start, end in ranges:
-            lo, hi = _level_window(rollup, start, end)
-            await conn.execute(
-                "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)",
-                rollup.relation,
-                lo,
-                hi,
-            )
+    """Refresh, bottom-up, the buckets of every aggregate level that overlap `ranges`.
+
+    Only windows reaching below a level's watermark need it (real-time aggregation covers the
+    rest); a level refreshed means every level it is built from is refreshed first, since a
+    refresh reads the materialized rows of the level below.
+    """
+    levels = levels_from(base)
+    for start, end in ranges:
+        windows = {r.timeframe: _level_window(r, start, end) for r in levels}
+        needed = {
+            r.timeframe
+            for r in levels
+            if await _below_watermark(conn, r.relation, windows[r.timeframe][0])
+        }
+        for rollup in reversed(levels):  # a needed level needs its sources
+            if rollup.timeframe in needed:
+                needed.add(rollup.source)
+        for rollup in levels:
+            if rollup.timeframe in needed:
+                lo, hi = windows[rollup.timeframe]
+                await conn.execute(
+                    "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz,"
+                    " $3::timestamptz)",
+                    rollup.relation,
+                    lo,
+                    hi,
+                )
 
 
 async def drain_pending(conn: Conn, ids: Sequence[int] | None = None) -> int:

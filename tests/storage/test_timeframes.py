@@ -47,13 +47,9 @@ def test_unknown_timeframe_lists_the_accepted_ones() -> None:
 def test_touched_times_merge_into_few_refresh_ranges() -> None:
     t = datetime(2024, 1, 1, tzinfo=UTC)
     minute = timedelta(minutes=1)
-    ranges = merged_ranges(
-        [t, t + minute, t + 10 * minute, t + timedelta(days=30)], minute, slack=64
-    )
-    assert ranges == [
-        (t, t + 11 * minute),
-        (t + timedelta(days=30), t + timedelta(days=30) + minute),
-    ]
+    far = t + timedelta(days=30)
+    ranges = merged_ranges([t, t + minute, t + timedelta(days=3), far], minute, timedelta(days=8))
+    assert ranges == [(t, t + timedelta(days=3) + minute), (far, far + minute)]
 
 
 @pytest.mark.parametrize(
