@@ -152,8 +152,11 @@ class KeyCache:
         self._entries[digest] = (self._clock() + ttl, principal)
 
     def forget(self, key_id: int) -> None:
-        """Drop a key at once (after revoking or deleting it in this process)."""
-        stale = [d for d, (_, p) in self._entries.items() if p is not None and p.key_id == key_id]
+        """Drop a key at once (after revoking, restoring or deleting it in this process).
+
+        Unknown-key entries go too: a restored key was remembered as unknown while revoked.
+        """
+        stale = [d for d, (_, p) in self._entries.items() if p is None or p.key_id == key_id]
         for digest in stale:
             del self._entries[digest]
 
