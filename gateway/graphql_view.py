@@ -1,21 +1,34 @@
-"""The `/graphql` endpoint: Strawberry's ASGI view with orjson and a local GraphiQL."""
+"""The `/graphql` endpoint: Strawberry's ASGI view with orjson, JSON errors and a local GraphiQL.
+
+Requests Strawberry refuses before any GraphQL runs (bad JSON, a body that is not an object,
+no query, variables that are not an object, an unknown operation name, a mutation over GET)
+get the API's one error shape, `{"detail": ..., "code": ...}`, instead of Strawberry's
+text/plain.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 import strawberry
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.types.unset import UNSET
 
 from gateway.graphiql import LocalGraphQL
+from gateway.responses import error_response
 from resolvers.context import Context, get_context
 
-JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+_CODES = {404: "NOT_FOUND", 405: "BAD_USER_INPUT", 413: "BAD_USER_INPUT"}
 
 
 class GraphQLApp(LocalGraphQL[Context, None]):
-    """GET and POST, orjson-encoded responses, context from the app's services."""
+    """GET and POST, orjson both ways, context from the app's services."""
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return await get_context(request, response)
@@ -23,6 +36,37 @@ class GraphQLApp(LocalGraphQL[Context, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data, option=JSON_OPTIONS)
 
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson's errors are JSONDecodeErrors, which Strawberry turns into a 400."""
+        decoded = orjson.loads(data)
+        items = decoded if isinstance(decoded, list) else [decoded]
+        if not items or not all(isinstance(item, dict) for item in items):
+            raise HTTPException(400, "the body must be a JSON object (or a list of them)")
+        return decoded
+
+    @overload
+    async def run(
+        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
+        self,
+        request: Request | WebSocket,
+        context: Context = UNSET,
+        root_value: None = UNSET,
+    ) -> Response | WebSocket:
+        try:
+            return await super().run(request, context, root_value)
+        except HTTPException as exc:
+            code = _CODES.get(exc.status_code, "BAD_USER_INPUT")
+            return error_response(exc.status_code, exc.reason, code)
+
 
 def make_graphql_app(schema: strawberry.Schema, assets_dir: Path | None) -> GraphQLApp:
+    """The ASGI app to mount at `/graphql` (GraphiQL at GET without a query)."""
     return GraphQLApp(schema, assets_dir=assets_dir, allow_queries_via_get=True)

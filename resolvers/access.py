@@ -10,6 +10,9 @@ from storage.api_keys import Scope
 if TYPE_CHECKING:
     from resolvers.context import Context
 
+FETCH_DISABLED = "disabled"
+FETCH_NOT_PERMITTED = "notPermitted"
+
 
 def require(context: Context, scope: Scope) -> None:
     """Raise UNAUTHENTICATED/FORBIDDEN unless the caller holds `scope`.
@@ -27,10 +30,15 @@ def require(context: Context, scope: Scope) -> None:
 
 
 def may_fetch(context: Context) -> bool:
-    """Whether this request may trigger upstream fetches (and says why not in a notice)."""
+    """Whether this request may trigger upstream fetches (and says why not in a notice).
+
+    Response extension `fetchOnMiss`: `disabled` (no upstream configured; the Notices extension
+    adds it to every response) or `notPermitted` (the key lacks the `fetch` scope), so an
+    empty answer is never a silent one.
+    """
     if not context.services.fetch_on_miss:
-        return False  # the Notices extension says so in every response
+        return False
     if context.principal is None or not context.principal.has(Scope.FETCH):
-        context.notices["fetchOnMiss"] = "not permitted: the key lacks the 'fetch' scope"
+        context.notices["fetchOnMiss"] = FETCH_NOT_PERMITTED
         return False
     return True

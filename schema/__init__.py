@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-import asyncpg
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     ValidationCache,
 )
@@ -20,21 +19,18 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.admin import Mutation
-from schema.extensions import BarsCostLimit, ErrorCodes, Notices
+from schema.cost import BarsCostLimit
+from schema.errors import ErrorCodes
 from schema.fast_path import FastExecutionContext
+from schema.notices import Notices
+from schema.parsing import CodedParserCache
 from schema.query import Query
-from schema.scalars import DateTime
+from schema.records import read_field
+from schema.scalars import DATETIME
 
 MAX_DEPTH = 8
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
-
-
-def read_field(obj: Any, name: str) -> Any:
-    """Default resolver: storage rows (asyncpg Records) by key, other objects by attribute."""
-    if isinstance(obj, asyncpg.Record):
-        return obj[name]
-    return getattr(obj, name)
 
 
 class MarketSchema(strawberry.Schema):
@@ -51,11 +47,11 @@ def build_schema(*, introspection: bool = True, fast_path: bool = True) -> straw
     """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons)."""
     extensions: list[Any] = [
         ErrorCodes,
-        ParserCache(maxsize=256),
-        ValidationCache(maxsize=256),
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        partial(CodedParserCache, maxsize=256),
+        partial(ValidationCache, maxsize=256),
+        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
+        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         BarsCostLimit,
         Notices,
     ]
@@ -68,7 +64,6 @@ def build_schema(*, introspection: bool = True, fast_path: bool = True) -> straw
         query=Query,
         mutation=Mutation,
         extensions=extensions,
-        scalar_overrides={datetime: DateTime},  # type: ignore[dict-item]
-        config=StrawberryConfig(default_resolver=read_field),
+        config=StrawberryConfig(default_resolver=read_field, scalar_map={datetime: DATETIME}),
         **kwargs,
     )

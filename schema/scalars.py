@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import NewType
 
 import strawberry
 
@@ -29,9 +28,10 @@ def parse(value: object) -> datetime:
     return parsed.astimezone(UTC)
 
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", datetime),
+DATETIME = strawberry.scalar(
+    name="DateTime",
     serialize=serialize,
     parse_value=parse,
     description="An instant, ISO 8601 in UTC (e.g. 2024-01-02T14:30:00Z).",
 )
+"""How every `datetime` in the schema appears (StrawberryConfig.scalar_map)."""

@@ -10,6 +10,7 @@ import strawberry
 
 from resolvers import symbols as symbol_resolvers
 from resolvers.context import Context
+from schema.cost import DEFAULT_BARS_LIMIT
 from schema.selection import bar_columns
 from storage.bars_read import WindowSummary
 from storage.symbols import SymbolInfo
@@ -120,16 +121,19 @@ class Symbol:
             active=info.active,
         )
 
-    @strawberry.field(description="Bars of this symbol in [from, to), at most `limit`.")
+    @strawberry.field(
+        description="Bars of this symbol in [from, to), at most `limit`; null, with an error,"
+        " when they could not be read (the other symbols' answers stand)."
+    )
     async def bars(
         self,
         info: strawberry.Info[Context, None],
         timeframe: Timeframe = StorageTimeframe.D1,  # type: ignore[valid-type]
         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         to: datetime | None = None,
-        limit: int = 1000,
+        limit: int = DEFAULT_BARS_LIMIT,
         order: SortOrder = SortOrder.ASC,
-    ) -> list[Bar]:
+    ) -> list[Bar] | None:
         rows = await symbol_resolvers.bars(
             info.context, self.ticker, timeframe, from_, to, limit, order.value, bar_columns(info)
         )

@@ -89,7 +89,7 @@ def bars_sql(
     if has_start:
         # The label of a relabelled bucket is at most a day after its stored start.
         slack = " - interval '1 day'" if label != "r.time" else ""
-        conditions.append(f"r.time >= $3{slack} AND {label} >= $3")
+        conditions.append(f"r.time >= $3::timestamptz{slack} AND {label} >= $3")
     if has_end:
         end = "$4" if has_start else "$3"
         conditions.append(f"r.time < {end} AND {label} < {end}")

@@ -1,0 +1,94 @@
+"""Every GraphQL error leaves with `extensions.code`; unexpected failures are masked and logged.
+
+Who is at fault decides the code:
+- errors before execution (syntax, validation, variable coercion, limits) and argument values
+  graphql-core refuses while executing (their nodes are values, not fields): BAD_USER_INPUT;
+- errors a resolver raised with a code keep it; storage errors carry theirs (`.code`);
+- anything else — a bug, a lost connection, a stored value a scalar refuses — is INTERNAL:
+  "Internal server error" for the client, the traceback in the log with the trace id, and the
+  trace id in the error (`extensions.traceId`) so a report can be matched to the log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import FieldNode, GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from resolvers.errors import BAD_USER_INPUT, INTERNAL
+from storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+MASKED = "Internal server error"
+
+
+class ErrorCodes(SchemaExtension):
+    """Give each error of the result its code (see the module docstring)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [self._coded(error) for error in result.errors]
+
+    def _coded(self, error: GraphQLError) -> GraphQLError:
+        if "code" in (error.extensions or {}):
+            return error
+        original = error.original_error
+        code = _code_of(original)
+        if code is None and (error.path is None or _refused_input(error)):
+            code = BAD_USER_INPUT
+        if code is not None and code != INTERNAL:
+            return _with_code(error, error.message, code)
+        trace_id = _trace_id(self.execution_context.context)
+        log.error(
+            "internal error while executing a GraphQL operation",
+            exc_info=(type(original), original, original.__traceback__) if original else None,
+            extra={"path": list(error.path or ()), "graphql_error": error.message},
+        )
+        extra = {"traceId": trace_id} if trace_id else {}
+        return _with_code(error, MASKED, INTERNAL, **extra)
+
+
+def _code_of(exc: BaseException | None) -> str | None:
+    if isinstance(exc, StorageError):
+        return exc.code
+    if isinstance(exc, GraphQLError) and exc.extensions and exc.extensions.get("code"):
+        return str(exc.extensions["code"])
+    return None
+
+
+def _refused_input(error: GraphQLError) -> bool:
+    """graphql-core refused an argument value during execution (nodes point at values)."""
+    original = error.original_error
+    return (
+        isinstance(original, GraphQLError)
+        and original.original_error is None
+        and bool(error.nodes)
+        and not any(isinstance(node, FieldNode) for node in error.nodes or ())
+    )
+
+
+def _trace_id(context: Any) -> str | None:
+    request = getattr(context, "request", None)
+    trace_id = getattr(getattr(request, "state", None), "trace_id", None)
+    return trace_id if isinstance(trace_id, str) else None
+
+
+def _with_code(error: GraphQLError, message: str, code: str, **extra: Any) -> GraphQLError:
+    original = error.original_error
+    inherited = original.extensions if isinstance(original, GraphQLError) else None
+    extensions = {**(inherited or {}), **(error.extensions or {}), "code": code, **extra}
+    if code == INTERNAL:
+        extensions = {"code": code, **extra}  # nothing internal leaks through extensions
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )

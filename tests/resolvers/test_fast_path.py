@@ -1,0 +1,698 @@
+"""The fast path (schema/fast_path.py) answers byte for byte what stock execution answers.
+
+A property test runs random documents over Bar — aliases (two of one field, names such as
+`rows` or `lambda` that the row builder must treat as data), duplicate fields, named and
+inline fragments (nested), `__typename`, @include/@skip with literals and with variables —
+under root `bars` and under `symbols { bars }`, through `build_schema(fast_path=True)` and
+`build_schema(fast_path=False)` on the same stored rows: base bars, rollups (validationNotes
+NULL), NULL vwap/trades, extreme but valid values, and values GraphQL must refuse. The
+responses are compared as the bytes a client receives (orjson with JSON_OPTIONS), so a
+DateTime left to orjson and one serialised by the scalar must read the same.
+
+Targeted tests use a tiny schema over hand-written SQL for what the bars table cannot hold
+(NULL in a non-null field) and check the fast path is really taken for plain selections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Sized
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+import pytest_asyncio
+import strawberry
+from graphql import get_named_type
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strawberry.http import process_result
+from strawberry.schema.config import StrawberryConfig
+
+from gateway.graphql_view import JSON_OPTIONS
+from resolvers.context import Services, make_context
+from schema import build_schema
+from schema.fast_path import FastExecutionContext
+from schema.records import read_field
+from schema.scalars import DATETIME
+from storage.bars_write import BarIn, upsert_bars
+from tests.conftest import Database
+from tests.support.bars import daily_bars, minute_bars
+
+EXAMPLES = 200
+T0 = datetime(2024, 5, 6, tzinfo=UTC)  # a Monday
+EDGE = "X:EDGEUSD"  # extreme values every scalar still accepts
+ODD = "X:ODDUSD"  # values GraphQL must refuse (NaN, infinities, a 33-bit Int, infinite times)
+EMPTY = "X:NONEUSD"  # no bars at all
+TICKERS = ("X:BTCUSD", "X:ETHUSD", "AAPL", EDGE, ODD, EMPTY)
+BAR_FIELDS = (
+    "time", "open", "high", "low", "close", "volume", "vwap", "trades", "barCount",
+    "qualityScore", "gapDetected", "volumeAnomaly", "validationNotes", "__typename",
+)  # fmt: skip
+ALIAS_NAMES = ("a", "b", "x1", "open", "time", "vwap", "v0", "rows", "lambda", "None", "_")
+TIMEFRAMES = ("M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MO1")
+STARTS = ("2024-05-06T00:02:00Z", "2024-05-06T03:30:00+02:00", "2024-03-01T00:00:00Z")
+NOTES = (None, "", "gap before", 'say "hi" \\ back\nslash \u2028 ✓ 😀')
+VARIABLES = {"v0": "Boolean!", "v1": "Boolean!", "v2": "Boolean = true"}
+
+# Written straight into `bars` (no validation, no rollup refresh: their rollups stay empty).
+RAW_ROWS = f"""
+INSERT INTO bars (symbol, timeframe, time, open, high, low, close, volume, vwap, trades,
+                  quality_score, gap_detected, volume_anomaly, validation_notes)
+VALUES
+  ('{EDGE}', '1m', '2024-05-06 00:00:00.123456+00', '-0', 1.7976931348623157e308, '5e-324',
+   0.1, 0, NULL, 2147483647, 0.1, true, true, ''),
+  ('{EDGE}', '1m', '2024-05-06 00:01:00.000001+00', 1e-300, 2, -1.5, 1e22, 1e16, '-0',
+   -2147483648, 0, false, false, E'line\\nbreak \\u2028 "q" \\\\ ✓ 😀'),
+  ('{EDGE}', '1m', '2024-05-06 00:02:00+00', 123456789.123456789, 2.5, 0.30000000000000004,
+   -1e-7, 4503599627370497, 1.7976931348623157e308, NULL, 1, false, true, NULL),
+  ('{EDGE}', '1d', '0001-01-01 00:00:00+00', 1, 2, 0.5, 1.5, 10, NULL, NULL, 0.5, true, false,
+   'year one'),
+  ('{EDGE}', '1d', '0999-12-31 23:59:59.999999+00', 1, 2, 0.5, 1.5, 10, 1.25, 0, 1, false,
+   false, NULL),
+  ('{EDGE}', '1d', '9999-12-31 00:00:00+00', 1, 2, 0.5, 1.5, 10, 1.25, 1, 1, false, false,
+   NULL),
+  ('{ODD}', '1m', '2024-05-06 00:00:00+00', 1, 'NaN', 0.5, 1.5, 10, 1.2, 3, 1, false, false,
+   NULL),
+  ('{ODD}', '1m', '2024-05-06 00:01:00+00', 1, 2, 0.5, 1.5, 10, 'Infinity', 3, 1, false, true,
+   NULL),
+  ('{ODD}', '1m', '2024-05-06 00:02:00+00', 1, 2, 0.5, 1.5, 10, 1.2, 3000000000, 1, false,
+   false, 'too many trades'),
+  ('{ODD}', '1m', '2024-05-06 00:03:00+00', 1, 2, '-Infinity', 1.5, 10, 1.2, 3, 1, true, false,
+   NULL),
+  ('{ODD}', '1m', '2024-05-06 00:04:00+00', 1, 2, 0.5, 1.5, 10, 1.2, 3, 'NaN', false, false,
+   NULL),
+  ('{ODD}', '1m', '2024-05-06 00:05:00+00', 1, 2, 0.5, 1.5, 10, NULL, NULL, 1, false, false,
+   NULL),
+  ('{ODD}', '1m', 'infinity', 1, 2, 0.5, 1.5, 10, 1.2, 3, 1, false, false, NULL),
+  ('{ODD}', '1d', '-infinity', 1, 2, 0.5, 1.5, 10, 1.2, 3, 1, false, false, NULL),
+  ('{ODD}', '1d', '2024-05-01 04:00:00+00', 1, 2, 0.5, 1.5, 10, 'NaN', 3, 1, false, false, NULL),
+  ('{ODD}', '1d', '2024-05-02 04:00:00+00', 1, 2, 0.5, 1.5, 1.7976931348623157e308, 1.2, 3, 1,
+   false, false, NULL),
+  ('{ODD}', '1d', '2024-05-03 04:00:00+00', 1, 2, 0.5, 1.5, 1.7976931348623157e308, 1.2, 3, 1,
+   false, false, NULL)
+"""
+
+
+def encoded(result: Any, *, errors_in_any_order: bool = False) -> bytes:
+    """The response body exactly as the HTTP view sends it.
+
+    With `errors_in_any_order`, errors are put in the order of their own encoded bytes: when
+    several loader batches fail, the order of their errors is the order their SQL statements
+    finished in, which varies from run to run on either path (each error is still compared
+    byte for byte, and the data exactly as sent).
+    """
+    body: Any = process_result(result)
+    if errors_in_any_order and "errors" in body:
+        body["errors"] = sorted(body["errors"], key=lambda e: orjson.dumps(e, option=JSON_OPTIONS))
+    return orjson.dumps(body, option=JSON_OPTIONS)
+
+
+# --- counting what the fast executor does -------------------------------------------------
+
+
+@dataclass
+class Completions:
+    """List items of the counted types the fast executor saw, and those stock completed."""
+
+    types: frozenset[str] = frozenset({"Bar", "Row"})
+    items: int = 0
+    stock: int = 0
+
+    def reset(self) -> None:
+        self.items = self.stock = 0
+
+
+@pytest.fixture
+def completions(monkeypatch: pytest.MonkeyPatch) -> Completions:
+    seen = Completions()
+    list_value = FastExecutionContext.complete_list_value
+    object_value = FastExecutionContext.complete_object_value
+
+    def complete_list_value(self: Any, return_type: Any, *args: Any) -> Any:
+        result = args[-2]
+        if get_named_type(return_type).name in seen.types and isinstance(result, Sized):
+            seen.items += len(result)
+        return list_value(self, return_type, *args)
+
+    def complete_object_value(self: Any, return_type: Any, *args: Any) -> Any:
+        path = args[-3]
+        if return_type.name in seen.types and isinstance(path.key, int):
+            seen.stock += 1
+        return object_value(self, return_type, *args)
+
+    monkeypatch.setattr(FastExecutionContext, "complete_list_value", complete_list_value)
+    monkeypatch.setattr(FastExecutionContext, "complete_object_value", complete_object_value)
+    return seen
+
+
+# --- the market schema over stored bars ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Market:
+    services: Services
+    fast: strawberry.Schema
+    stock: strawberry.Schema
+
+    async def both(
+        self, query: str, variables: dict[str, Any] | None = None
+    ) -> tuple[bytes, bytes]:
+        answers = []
+        for schema in (self.fast, self.stock):
+            result = await schema.execute(
+                query,
+                variable_values=variables,
+                context_value=make_context(self.services, None),
+            )
+            answers.append(encoded(result, errors_in_any_order=True))
+        return answers[0], answers[1]
+
+
+def stored_bars() -> tuple[list[BarIn], list[BarIn]]:
+    rng = random.Random(20240506)
+    minutes = [
+        *minute_bars(rng, "X:BTCUSD", T0, T0 + timedelta(hours=6), gap_chance=0.1),
+        *minute_bars(rng, "X:ETHUSD", T0, T0 + timedelta(hours=2), gap_chance=0.4),
+    ]
+    days = [
+        *daily_bars(rng, "AAPL", date(2024, 1, 1), T0.date()),
+        *daily_bars(rng, "X:BTCUSD", date(2024, 3, 1), T0.date()),
+    ]
+
+    def varied(bar: BarIn) -> BarIn:
+        if bar.symbol == "X:BTCUSD" and T0 <= bar.time < T0 + timedelta(hours=1):
+            bar = bar._replace(vwap=None, trades=None)  # whole rollup buckets without them
+        return bar._replace(
+            gap_detected=rng.random() < 0.2,
+            volume_anomaly=rng.random() < 0.1,
+            quality_score=rng.choice((1.0, 0.0, 0.85, round(rng.random(), 3))),
+            validation_notes=rng.choice(NOTES),
+        )
+
+    return [varied(b) for b in minutes], [varied(b) for b in days]
+
+
+@pytest.fixture(scope="module")
+def schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
+    return build_schema(fast_path=True), build_schema(fast_path=False)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def market(
+    portable_db: Database, schemas: tuple[strawberry.Schema, strawberry.Schema]
+) -> Market:
+    minutes, days = stored_bars()
+    await upsert_bars(portable_db.pool, "1m", minutes, portable_db.backend)
+    await upsert_bars(portable_db.pool, "1d", days, portable_db.backend)
+    await portable_db.pool.execute(RAW_ROWS)
+    services = Services(portable_db.pool, portable_db.backend, None, 100_000, True)
+    return Market(services, *schemas)
+
+
+# --- random documents ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    variables: dict[str, bool | None]
+
+
+def directives() -> st.SearchStrategy[str]:
+    """Nothing, @include, @skip, or both (each at most once, by the spec), in either order."""
+    condition = st.sampled_from(("true", "false", *(f"${name}" for name in VARIABLES)))
+    one = st.tuples(st.sampled_from(("include", "skip")), condition)
+    return st.one_of(
+        st.just(""),
+        st.lists(one, min_size=1, max_size=2, unique_by=lambda d: d[0]).map(
+            lambda ds: " ".join(f"@{name}(if: {value})" for name, value in ds)
+        ),
+    )
+
+
+def selection(aliases: dict[str, str], fragments: int) -> st.SearchStrategy[str]:
+    """A non-empty selection set body over Bar; may spread fragments F0..F{fragments-1}.
+
+    Response keys always name one field per document (`aliases`), so documents stay valid.
+    """
+    plain = [f for f in BAR_FIELDS if aliases.get(f, f) == f]
+    names = [*plain, *(f"{alias}: {target}" for alias, target in aliases.items())]
+    item = st.tuples(st.sampled_from(names), directives()).map(" ".join)
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        inline = st.tuples(st.sampled_from(("... on Bar", "...")), directives(), inner).map(
+            lambda i: f"{i[0]} {i[1]} {{ {i[2]} }}"
+        )
+        options = [item, inline]
+        if fragments:
+            spread = st.tuples(st.integers(0, fragments - 1), directives()).map(
+                lambda s: f"...F{s[0]} {s[1]}"
+            )
+            options.append(spread)
+        return st.lists(st.one_of(*options), min_size=1, max_size=4).map(" ".join)
+
+    return st.recursive(st.lists(item, min_size=1, max_size=4).map(" ".join), extend, max_leaves=8)
+
+
+@st.composite
+def bars_arguments(draw: st.DrawFn, root: bool) -> str:
+    parts = []
+    if root:
+        parts.append(f'ticker: "{draw(st.sampled_from(TICKERS))}"')
+    timeframe = draw(st.none() | st.sampled_from(TIMEFRAMES))
+    if timeframe:
+        parts.append(f"timeframe: {timeframe}")
+    start = draw(st.none() | st.none() | st.sampled_from(STARTS))
+    if start:
+        parts.append(f'from: "{start}"')
+    limit = draw(st.none() | st.integers(1, 8) | st.sampled_from((0, 25, 400)))
+    if limit is not None:
+        parts.append(f"limit: {limit}")
+    order = draw(st.none() | st.sampled_from(("ASC", "DESC")))
+    if order:
+        parts.append(f"order: {order}")
+    return f"({', '.join(parts)})" if parts else ""
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> Document:
+    aliases = draw(
+        st.dictionaries(st.sampled_from(ALIAS_NAMES), st.sampled_from(BAR_FIELDS), max_size=5)
+    )
+    # fragment i spreads only fragments below i: no cycles
+    bodies = [draw(selection(aliases, i)) for i in range(draw(st.integers(0, 3)))]
+    used_bodies: list[str] = []
+
+    def bars_selection() -> str:
+        body = draw(selection(aliases, len(bodies)))
+        used_bodies.append(body)
+        return body
+
+    roots = []
+    for index in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            arguments = draw(bars_arguments(root=True))
+            roots.append(f"r{index}: bars{arguments} {{ {bars_selection()} }}")
+            continue
+        tickers = draw(st.lists(st.sampled_from(TICKERS), min_size=1, max_size=4, unique=True))
+        inner = ["ticker"]
+        for sub in range(draw(st.integers(1, 2))):
+            inner.append(f"b{sub}: bars{draw(bars_arguments(root=False))} {{ {bars_selection()} }}")
+        if draw(st.integers(0, 4)) == 0:
+            inner.append(f"latestBar(timeframe: M1) {{ {bars_selection()} }}")
+        listed = ", ".join(f'"{t}"' for t in tickers)
+        roots.append(f"s{index}: symbols(tickers: [{listed}]) {{ {' '.join(inner)} }}")
+
+    used: set[int] = set()
+    pending = list(used_bodies)
+    while pending:
+        for spread in map(int, re.findall(r"\.\.\.F(\d+)", pending.pop())):
+            if spread not in used:
+                used.add(spread)
+                pending.append(bodies[spread])
+    fragments = "\n".join(f"fragment F{i} on Bar {{ {bodies[i]} }}" for i in sorted(used))
+    operation = "\n  ".join(roots)
+    names = sorted(set(re.findall(r"\$(v\d)", operation + fragments)))
+    declared = ", ".join(f"${n}: {VARIABLES[n]}" for n in names)
+    text = f"query Q{f'({declared})' if declared else ''} {{\n  {operation}\n}}\n{fragments}"
+    values: dict[str, bool | None] = {}
+    for name in names:
+        if VARIABLES[name].endswith("!"):
+            values[name] = draw(st.booleans())
+        else:  # nullable with a default: omitted, true, false, or an explicit null
+            value = draw(st.sampled_from((True, False, None, "omit")))
+            if value != "omit":
+                values[name] = value  # type: ignore[assignment]
+    return Document(text, values)
+
+
+@dataclass
+class Tally:
+    examples: int = 0
+    executed: int = 0  # responses with data
+    with_errors: int = 0
+    fast_items: int = 0  # Bar list items built by the fast path
+    fallback_items: int = 0  # Bar list items stock completion built under the fast schema
+    shapes: set[str] = field(default_factory=set)
+
+
+async def test_fast_and_stock_answers_are_identical_bytes(
+    market: Market, completions: Completions
+) -> None:
+    loop = asyncio.get_running_loop()
+    tally = Tally()
+
+    async def compare(document: Document) -> None:
+        completions.reset()
+        fast, stock = await market.both(document.text, document.variables)
+        assert fast == stock, (document, fast, stock)
+        body = orjson.loads(fast)
+        tally.examples += 1
+        tally.executed += body.get("data") is not None
+        tally.with_errors += "errors" in body
+        tally.fast_items += completions.items - completions.stock
+        tally.fallback_items += completions.stock
+        if ODD not in document.text and document.variables.get("v2", False) is not None:
+            # every value elsewhere is one the fast path must take without falling back
+            assert completions.stock == 0, document
+        tally.shapes.update(
+            shape
+            for shape, present in (
+                ("fragment", "fragment F" in document.text),
+                ("inline", "... " in document.text or "...{" in document.text),
+                ("variable", bool(document.variables)),
+                ("symbols", "symbols(" in document.text),
+                ("root bars", ": bars(ticker" in document.text),
+            )
+            if present
+        )
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(document=documents())
+    def check(document: Document) -> None:
+        asyncio.run_coroutine_threadsafe(compare(document), loop).result(timeout=60)
+
+    await asyncio.to_thread(check)
+
+    # the documents reached what the property is about
+    assert tally.examples >= EXAMPLES, tally
+    assert tally.executed >= EXAMPLES * 3 // 4, tally
+    assert tally.with_errors > 0, tally
+    assert tally.fast_items > 1000 and tally.fallback_items > 0, tally
+    assert tally.shapes == {"fragment", "inline", "variable", "symbols", "root bars"}, tally
+
+
+async def test_spot_checks_of_the_stored_cases(market: Market, completions: Completions) -> None:
+    """Rollups, NULLs, extremes and refused values, each through both schemas."""
+    query = """
+    query ($v: Boolean = true) {
+      rollup: bars(ticker: "X:BTCUSD", timeframe: H1, limit: 2) {
+        time vwap trades barCount validationNotes n: validationNotes @include(if: $v)
+      }
+      edge: bars(ticker: "X:EDGEUSD", timeframe: M1) {
+        ... on Bar { time open high low close volume vwap trades qualityScore validationNotes }
+      }
+      days: bars(ticker: "X:EDGEUSD", timeframe: D1) { time, t: time, __typename }
+      odd: symbols(tickers: ["X:ODDUSD", "X:NONEUSD"]) {
+        ticker bars(timeframe: M1, order: DESC) { time high vwap trades qualityScore }
+      }
+    }
+    """
+    fast, stock = await market.both(query)
+    assert fast == stock
+    body = orjson.loads(fast)
+    rollup = body["data"]["rollup"]
+    assert (rollup[0]["vwap"], rollup[0]["trades"]) == (None, None)  # a bucket without them
+    assert all(r["validationNotes"] is None and r["n"] is None for r in rollup)
+    edge = body["data"]["edge"]
+    assert edge[0]["time"] == "2024-05-06T00:00:00.123456Z"
+    assert (edge[0]["open"], edge[0]["trades"], edge[1]["trades"]) == (-0.0, 2**31 - 1, -(2**31))
+    assert [d["t"] for d in body["data"]["days"]] == [
+        "0001-01-01T00:00:00Z", "0999-12-31T23:59:59.999999Z", "9999-12-31T00:00:00Z",
+    ]  # fmt: skip
+    # NaN in the non-null `high` nulls the whole (nullable) list; the other symbol stands
+    assert body["data"]["odd"] == [{"ticker": ODD, "bars": None}, {"ticker": EMPTY, "bars": []}]
+    # NaN in a nullable field, a 33-bit Int, Infinity: errors too (the infinite time, a naive
+    # datetime.max from asyncpg, is serialised by stock execution in this UTC process)
+    assert sorted(tuple(e["path"]) for e in body["errors"]) == [
+        ("odd", 0, "bars", 2, "qualityScore"),
+        ("odd", 0, "bars", 4, "trades"),
+        ("odd", 0, "bars", 5, "vwap"),
+        ("odd", 0, "bars", 6, "high"),
+    ]
+
+
+async def test_a_null_directive_variable_fails_where_stock_fails(
+    market: Market, completions: Completions
+) -> None:
+    """A nullable variable with a default, given an explicit null, is an error in `if: Boolean!`
+    only when the field is collected: stock execution reports it at the first bar."""
+    query = """
+    query ($v: Boolean = true) {
+      bars(ticker: "X:BTCUSD", timeframe: M1, limit: 2) { time ... @skip(if: $v) { open } }
+      empty: bars(ticker: "X:NONEUSD") { time @include(if: $v) }
+    }
+    """
+    fast, stock = await market.both(query, {"v": None})
+    assert fast == stock
+    body = orjson.loads(fast)
+    assert body["data"] == {"bars": None, "empty": []}
+    assert [e["path"] for e in body["errors"]] == [["bars", 0]]
+    # (masked as INTERNAL by ErrorCodes, though the client sent the null: both paths alike)
+
+
+# --- a tiny schema over hand-written SQL ---------------------------------------------------
+
+
+@strawberry.type
+class Row:
+    open: float
+    vwap: float | None
+    count: int | None
+    at: datetime | None
+    note: str | None
+
+
+def _rows(info: strawberry.Info[Any, None], sql: str) -> Any:
+    pool: asyncpg.Pool = info.context
+    return pool.fetch(sql)
+
+
+class SubRecord(asyncpg.Record):
+    """A record class of our own: not exactly asyncpg.Record."""
+
+
+@strawberry.type
+class TinyQuery:
+    @strawberry.field
+    async def rows(self, info: strawberry.Info[Any, None], sql: str) -> list[Row] | None:
+        return await _rows(info, sql)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def maybe_rows(
+        self, info: strawberry.Info[Any, None], sql: str
+    ) -> list[Row | None] | None:
+        return await _rows(info, sql)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def strict_rows(self, info: strawberry.Info[Any, None], sql: str) -> list[Row]:
+        return await _rows(info, sql)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def other_items(
+        self, info: strawberry.Info[Any, None], sql: str, kind: str
+    ) -> list[Row] | None:
+        pool: asyncpg.Pool = info.context
+        records = await pool.fetch(sql)
+        objects = [
+            Row(open=r["open"], vwap=r["vwap"], count=None, at=None, note="o") for r in records
+        ]
+        items: dict[str, Any] = {
+            "objects": objects,
+            "mixed": [records[0], *objects[1:]],
+            "tuple": tuple(records),
+            "generator": (r for r in records),
+            "subclass": await pool.fetch(sql, record_class=SubRecord),
+            "dicts": [dict(r) for r in records],
+            "none item": [records[0], None],
+        }
+        return items[kind]  # type: ignore[no-any-return]
+
+
+CONFIG = StrawberryConfig(default_resolver=read_field, scalar_map={datetime: DATETIME})
+TINY_FAST = strawberry.Schema(
+    query=TinyQuery, config=CONFIG, execution_context_class=FastExecutionContext
+)
+TINY_STOCK = strawberry.Schema(query=TinyQuery, config=CONFIG)
+ROW_FIELDS = "open vwap count at note __typename o2: open"
+
+
+def values_sql(*rows: str) -> str:
+    return (
+        "SELECT * FROM (VALUES " + ", ".join(f"({r})" for r in rows) + ")"
+        " AS v(open, vwap, count, at, note)"
+    )
+
+
+CLEAN_ROW = "1.5::float8, NULL::float8, 7::bigint, '2024-01-02 03:04:05+00'::timestamptz, 'x'"
+
+
+async def tiny(
+    pool: asyncpg.Pool, field_name: str, sql: str, extra: str = ""
+) -> tuple[dict[str, Any], bytes]:
+    """Both tiny schemas' answers; they must be equal bytes. Returns the decoded answer."""
+    query = f"query ($sql: String!) {{ {field_name}(sql: $sql{extra}) {{ {ROW_FIELDS} }} }}"
+    answers = [
+        encoded(await schema.execute(query, variable_values={"sql": sql}, context_value=pool))
+        for schema in (TINY_FAST, TINY_STOCK)
+    ]
+    assert answers[0] == answers[1], answers
+    return orjson.loads(answers[0]), answers[0]
+
+
+@pytest.fixture
+def pool(portable_db: Database) -> asyncpg.Pool:
+    return portable_db.pool
+
+
+async def test_a_null_in_a_non_null_field_propagates_as_in_stock(
+    pool: asyncpg.Pool, completions: Completions
+) -> None:
+    sql = values_sql(CLEAN_ROW, "NULL::float8, 2.0, 1, NULL, NULL", CLEAN_ROW)
+    message = "Cannot return null for non-nullable field Row.open."
+
+    body, _ = await tiny(pool, "rows", sql)
+    assert body["data"] == {"rows": None}
+    assert [(e["message"], e["path"]) for e in body["errors"]] == [(message, ["rows", 1, "open"])]
+
+    body, _ = await tiny(pool, "maybeRows", sql)
+    assert body["data"]["maybeRows"][1] is None
+    assert body["data"]["maybeRows"][2]["o2"] == 1.5
+    assert [e["path"] for e in body["errors"]] == [["maybeRows", 1, "open"]]
+
+    body, _ = await tiny(pool, "strictRows", sql)
+    assert body["data"] is None
+    assert [e["path"] for e in body["errors"]] == [["strictRows", 1, "open"]]
+    assert completions.stock > 0  # the fast path gave these lists to stock completion
+
+
+@pytest.mark.parametrize(
+    ("row", "error"),
+    [
+        ("'NaN'::float8, 1.0, 1, NULL, NULL", "Float cannot represent non numeric value: nan"),
+        ("'Infinity'::float8, 1.0, 1, NULL, NULL", "Float cannot represent non numeric value: inf"),
+        ("'-Infinity'::float8, 1.0, 1, NULL, NULL", "non numeric value: -inf"),
+        ("1.0::float8, 'NaN'::float8, 1, NULL, NULL", "non numeric value: nan"),
+        ("1.0::float8, 'Infinity'::float8, 1, NULL, NULL", "non numeric value: inf"),
+        ("1.0::float8, 1.0, 2147483648::bigint, NULL, NULL", "non 32-bit signed integer"),
+        ("1.0::float8, 1.0, -2147483649::bigint, NULL, NULL", "non 32-bit signed integer"),
+    ],
+)
+async def test_a_refused_value_gives_the_stock_error(
+    pool: asyncpg.Pool, completions: Completions, row: str, error: str
+) -> None:
+    # the refused value is in the middle row; the others are clean
+    sql = values_sql("1.5::float8, 2.5::float8, 3::bigint, NULL::timestamptz, NULL::text", row,
+                     "1.5, 2.5, 3, NULL, NULL")  # fmt: skip
+    for field_name in ("rows", "maybeRows", "strictRows"):
+        body, _ = await tiny(pool, field_name, sql)
+        assert len(body["errors"]) == 1 and error in body["errors"][0]["message"], body
+        assert body["errors"][0]["path"][:2] == [field_name, 1]
+    assert completions.stock > 0
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        "1.7976931348623157e308::float8, 1.7976931348623157e308::float8, 1, NULL, NULL",
+        "1.5::numeric, 2.5::numeric, 3::numeric, NULL, NULL",  # Decimal: stock converts
+        "1::bigint, 2::bigint, 3::float8, NULL, NULL",  # ints as Float, a whole float as Int
+        "1.5::float8, 2.5::float8, true, NULL, NULL",  # a bool as Int
+        "1.5::float8, 2.5::float8, 3, '2024-01-02 03:04:05.5'::timestamp, 5",  # naive; an int
+        "1.5::float8, 2.5::float8, 3, 'infinity'::timestamptz, NULL",  # asyncpg: naive max
+        "'-0'::float8, '5e-324'::float8, -2147483648, '0001-01-01 00:00+00'::timestamptz, ''",
+    ],
+)
+async def test_values_only_stock_coercion_accepts_answer_the_same(
+    pool: asyncpg.Pool, row: str
+) -> None:
+    sql = values_sql(row, row)  # two of each: the float column sums beyond float range
+    for field_name in ("rows", "maybeRows", "strictRows"):
+        body, _ = await tiny(pool, field_name, sql)
+        assert "errors" not in body, body
+        assert len(body["data"][field_name]) == 2
+
+
+async def test_an_empty_list_is_empty(
+    pool: asyncpg.Pool, market: Market, completions: Completions
+) -> None:
+    sql = values_sql(CLEAN_ROW) + " WHERE false"
+    for field_name in ("rows", "maybeRows", "strictRows"):
+        _, raw = await tiny(pool, field_name, sql)
+        assert raw == b'{"data":{"%s":[]}}' % field_name.encode()
+    fast, stock = await market.both(
+        '{ bars(ticker: "X:NONEUSD") { time } symbols(tickers: ["X:NONEUSD"]) { bars { open } } }'
+    )
+    assert fast == stock
+    assert orjson.loads(fast)["data"] == {"bars": [], "symbols": [{"bars": []}]}
+
+
+@pytest.mark.parametrize(
+    "kind", ["objects", "mixed", "tuple", "generator", "subclass", "dicts", "none item"]
+)
+async def test_items_that_are_not_plain_records_fall_back(
+    pool: asyncpg.Pool, completions: Completions, kind: str
+) -> None:
+    sql = values_sql(CLEAN_ROW, CLEAN_ROW.replace("1.5", "2.5"))
+    body, _ = await tiny(pool, "otherItems", sql, f', kind: "{kind}"')
+    assert completions.stock > 0
+    if kind in ("tuple", "generator", "subclass"):
+        assert "errors" not in body
+        assert [r["open"] for r in body["data"]["otherItems"]] == [1.5, 2.5]
+        assert body["data"]["otherItems"][0]["at"] == "2024-01-02T03:04:05Z"
+    elif kind in ("objects", "mixed"):
+        assert "errors" not in body
+        assert [r["note"] for r in body["data"]["otherItems"]] == [
+            "o" if kind == "objects" else "x",
+            "o",
+        ]
+    else:  # dicts have no attributes; None in a non-null item
+        assert body["data"] == {"otherItems": None} and len(body["errors"]) == 1
+
+
+async def test_the_fast_path_is_taken_for_plain_selections(
+    pool: asyncpg.Pool, market: Market, completions: Completions
+) -> None:
+    body, _ = await tiny(pool, "rows", values_sql(CLEAN_ROW, CLEAN_ROW, CLEAN_ROW))
+    assert len(body["data"]["rows"]) == 3
+    assert (completions.items, completions.stock) == (3, 0)
+
+    completions.reset()
+    fields = " ".join(f"{f} a_{f.strip('_')}: {f}" for f in BAR_FIELDS)
+    query = """
+    query ($yes: Boolean!, $no: Boolean!) {
+      bars(ticker: "X:BTCUSD", timeframe: M1, limit: 300) { FIELDS }
+      symbols(tickers: ["X:BTCUSD", "X:ETHUSD", "AAPL"]) {
+        bars(timeframe: H1, order: DESC) {
+          time ...F @include(if: $yes) ... on Bar @skip(if: $no) { close c: close }
+          vwap @skip(if: $yes)
+        }
+        daily: bars(timeframe: MO1) { ... { ... on Bar { time vwap trades barCount } } }
+      }
+    }
+    fragment F on Bar { open vwap validationNotes }
+    """.replace("FIELDS", fields)
+    fast, stock = await market.both(query, {"yes": True, "no": False})
+    assert fast == stock
+    body = orjson.loads(fast)
+    assert "errors" not in body
+    assert len(body["data"]["bars"]) == 300
+    assert list(body["data"]["bars"][0])[:4] == ["time", "a_time", "open", "a_open"]
+    hourly = body["data"]["symbols"][0]["bars"]
+    assert list(hourly[0]) == ["time", "open", "vwap", "validationNotes", "close", "c"]
+    assert completions.items > 300 and completions.stock == 0
+
+
+def test_generated_documents_are_varied() -> None:
+    """The strategy itself: a quick look at what it draws (no database)."""
+    seen: list[str] = []
+
+    @settings(max_examples=30, database=None)
+    @given(document=documents())
+    def collect(document: Document) -> None:
+        seen.append(document.text)
+
+    collect()
+    text = "\n".join(seen)
+    for needle in ("fragment F", "... on Bar", "@include(if: $v", "@skip(if: true)", "symbols("):
+        assert needle in text, needle

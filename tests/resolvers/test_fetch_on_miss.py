@@ -1,0 +1,122 @@
+"""Fetch-on-miss from the resolvers' side: who may trigger it, when, and what a failure costs.
+
+The read-through store is a small fake that records its calls (upstream is another test's
+business); the database stays real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from resolvers.access import FETCH_DISABLED, FETCH_NOT_PERMITTED
+from storage.api_keys import Scope
+from storage.errors import StorageError, UpstreamRateLimited, UpstreamUnavailable
+from storage.read_through import EnsureResult
+from storage.timeframes import Timeframe
+from tests.resolvers.conftest import T0, Gateway, principal
+from tests.support.graphql import make_services
+
+FROM, TO = T0, T0 + timedelta(hours=6)
+QUERY = """
+query ($tickers: [String!], $from: DateTime, $to: DateTime) {
+  symbols(tickers: $tickers) {
+    ticker
+    bars(timeframe: H1, from: $from, to: $to, limit: 3) { time }
+    aggregate(from: "2024-05-06T00:00:00Z", to: "2024-05-06T06:00:00Z") { barCount }
+  }
+}
+"""
+BOUNDED = {
+    "tickers": ["X:BTCUSD", "X:ETHUSD", "AAPL"],
+    "from": FROM.isoformat(),
+    "to": TO.isoformat(),
+}
+
+
+@dataclass
+class FakeReadThrough:
+    """What the resolvers need of storage.read_through.ReadThrough, recording each call."""
+
+    enabled: bool = True
+    failures: dict[str, StorageError] = field(default_factory=dict)
+    calls: list[tuple[tuple[str, ...], Timeframe, datetime, datetime]] = field(default_factory=list)
+
+    async def ensure(
+        self, symbols: list[str], timeframe: Timeframe, start: datetime, end: datetime
+    ) -> EnsureResult:
+        self.calls.append((tuple(symbols), timeframe, start, end))
+        errors = {s: e for s, e in self.failures.items() if s in symbols}
+        return EnsureResult(fetched_ranges=len(symbols), bars_stored=0, errors=errors)
+
+
+def with_read_through(gateway: Gateway, fake: FakeReadThrough | None, **overrides: Any) -> Any:
+    return make_services(gateway.pool, gateway.services.backend, read_through=fake, **overrides)
+
+
+async def test_a_fetch_key_makes_one_ensure_per_argument_set_before_reading(
+    gateway: Gateway,
+) -> None:
+    fake = FakeReadThrough()
+    answer = await gateway.run(
+        QUERY, BOUNDED, caller=principal(Scope.FETCH), services=with_read_through(gateway, fake)
+    )
+    assert not answer.errors
+    tickers = tuple(BOUNDED["tickers"])
+    # the bars (H1) and the summary (built on M1) each ensure all three symbols at once
+    assert sorted(fake.calls, key=str) == sorted(
+        [(tickers, Timeframe.H1, FROM, TO), (tickers, Timeframe.M1, FROM, TO)], key=str
+    )
+    assert "fetchOnMiss" not in answer.extensions
+    assert len(answer.data["symbols"][0]["bars"]) == 3
+
+
+async def test_an_upstream_failure_fails_only_that_symbol(gateway: Gateway) -> None:
+    fake = FakeReadThrough(
+        failures={
+            "X:ETHUSD": UpstreamUnavailable("upstream timed out"),
+            "AAPL": UpstreamRateLimited("upstream says slow down", retry_after=12.0),
+        }
+    )
+    answer = await gateway.run(
+        QUERY, BOUNDED, caller=principal(Scope.FETCH), services=with_read_through(gateway, fake)
+    )
+    by_ticker = {s["ticker"]: s for s in answer.data["symbols"]}
+    assert len(by_ticker["X:BTCUSD"]["bars"]) == 3  # unaffected
+    assert by_ticker["X:ETHUSD"]["bars"] is None and by_ticker["AAPL"]["bars"] is None
+    errors = {(e["path"][1], e["path"][2]): e for e in answer.errors}
+    assert errors[(1, "bars")]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
+    assert errors[(2, "bars")]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 12.0}
+    assert errors[(1, "bars")]["message"] == "upstream timed out"  # a storage error is shown
+
+
+async def test_a_read_key_reads_the_store_and_is_told_why_nothing_was_fetched(
+    gateway: Gateway,
+) -> None:
+    fake = FakeReadThrough()
+    answer = await gateway.run(
+        QUERY, BOUNDED, caller=principal(Scope.READ), services=with_read_through(gateway, fake)
+    )
+    assert not answer.errors and fake.calls == []
+    assert answer.extensions["fetchOnMiss"] == FETCH_NOT_PERMITTED
+    assert len(answer.data["symbols"][0]["bars"]) == 3
+
+
+async def test_unbounded_ranges_are_never_fetched(gateway: Gateway) -> None:
+    fake = FakeReadThrough()
+    query = '{ symbols(tickers: ["X:BTCUSD"]) { bars(timeframe: H1, limit: 2) { time } } }'
+    answer = await gateway.run(
+        query, caller=principal(Scope.FETCH), services=with_read_through(gateway, fake)
+    )
+    assert not answer.errors and fake.calls == []
+
+
+async def test_when_fetching_is_off_every_answer_says_so(gateway: Gateway) -> None:
+    for fake in (None, FakeReadThrough(enabled=False)):
+        answer = await gateway.run(
+            QUERY, BOUNDED, caller=principal(Scope.FETCH), services=with_read_through(gateway, fake)
+        )
+        assert not answer.errors
+        assert answer.extensions == {"fetchOnMiss": FETCH_DISABLED}
+        assert fake is None or fake.calls == []
