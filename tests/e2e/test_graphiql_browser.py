@@ -12,9 +12,7 @@ import base64
 import json
 import logging
 import re
-import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +23,6 @@ from typing import Any
 import httpx
 import pytest
 import strawberry
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -42,6 +39,7 @@ from gateway.graphiql import (
     render_graphiql_page,
     served_assets,
 )
+from tests.support.live_server import serve_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = (
@@ -275,23 +273,8 @@ def live_server() -> Iterator[LiveServer]:
     assert REAL_ASSETS is not None
     hits: list[Hit] = []
     app = make_app(REAL_ASSETS, hits)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.02)
-        yield LiveServer(f"http://127.0.0.1:{port}", hits)
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
+    with serve_in_thread(app) as origin:
+        yield LiveServer(origin, hits)
 
 
 class DevTools:
