@@ -32,15 +32,15 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from resolvers.read_through import ReadThrough
 from storage.bars_read import fetch_bars
 from storage.bars_write import COLUMNS, BarIn, upsert_bars
 from storage.embedded import EmbeddedPostgres
 from storage.features import RollupBackend
 from storage.migrations import migrate
-from storage.polygon_client import PolygonClient
 from storage.pool import create_pool
 from storage.quality import assess_series
-from storage.read_through import ReadThrough
+from upstream.polygon import PolygonClient
 
 NY = ZoneInfo("America/New_York")
 TICKER = "AAPL"

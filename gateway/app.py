@@ -18,19 +18,22 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Route
 
-from gateway.auth import Authenticator, AuthMiddleware, KeyCache
+from gateway.access_stack import access_middleware
+from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.database import open_database
 from gateway.graphiql import find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
 from gateway.health import health
+from gateway.key_cache import KeyCache
 from gateway.logs import TraceMiddleware, configure_logging
+from gateway.rate_limit import KeyRateLimiter
 from gateway.settings import Settings
 from resolvers.context import Services
+from resolvers.read_through import ReadThrough
 from schema import build_schema
-from storage.polygon_client import PolygonClient
-from storage.read_through import ReadThrough
 from storage.usage import UsageRecorder
+from upstream.polygon import PolygonClient
 
 log = logging.getLogger(__name__)
 PUBLIC_PATHS = ("/health",)
@@ -61,7 +64,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
             expose_headers=["X-Trace-Id", "Retry-After"],
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
-        Middleware(AuthMiddleware, exempt_paths=PUBLIC_PATHS),
+        *access_middleware(exempt_paths=PUBLIC_PATHS),
         Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),
     ]
 
@@ -85,9 +88,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     settings.key_cache_ttl_seconds,
                     negative_ttl_seconds=settings.key_negative_cache_seconds,
                 ),
-                default_rate_limit_per_minute=settings.default_rate_limit_per_minute,
                 failed_attempts_per_minute=settings.failed_auth_per_minute,
             )
+            app.state.rate_limiter = KeyRateLimiter(settings.default_rate_limit_per_minute)
             app.state.usage_recorder = recorder
             app.state.services = Services(
                 pool=database.pool,

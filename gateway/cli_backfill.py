@@ -16,8 +16,8 @@ from tqdm import tqdm
 from gateway.app import polygon_client
 from gateway.database import open_database
 from gateway.settings import Settings
-from storage.backfill import backfill
-from storage.read_through import ReadThrough
+from resolvers.backfill import backfill
+from resolvers.read_through import ReadThrough
 
 
 def _day(text: str) -> datetime:

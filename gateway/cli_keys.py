@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from domain.access import Scope
+from domain.errors import ServiceError
+from domain.records import ApiKeyRecord
 from storage import api_keys
-from storage.api_keys import ApiKeyRecord, Scope
-from storage.errors import StorageError
 from storage.pool import connect
 
 Handler = Callable[..., int]
@@ -65,7 +66,7 @@ def _command(resolve_database_url: Callable[[], str], action: Action) -> Handler
     def handler(args: argparse.Namespace, *_: object) -> int:
         try:
             print(asyncio.run(_run(resolve_database_url(), action, args)))
-        except StorageError as exc:
+        except ServiceError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         except asyncpg.UndefinedTableError:

@@ -19,19 +19,31 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.types.unset import UNSET
 
+from domain.errors import ErrorCode
+from gateway.audit import AUDIT_ENDPOINT
+from gateway.authentication import principal_of
 from gateway.graphiql import LocalGraphQL
 from gateway.responses import error_response
-from resolvers.context import Context, get_context
+from resolvers.context import RequestContext, make_context
 
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
-_CODES = {404: "NOT_FOUND", 405: "BAD_USER_INPUT", 413: "BAD_USER_INPUT"}
+_CODES = {404: ErrorCode.NOT_FOUND, 413: ErrorCode.PAYLOAD_TOO_LARGE}
+_CONTEXT = "graphql_context"
+MAX_AUDITED_NAME = 100
 
 
-class GraphQLApp(LocalGraphQL[Context, None]):
-    """GET and POST, orjson both ways, context from the app's services."""
+class GraphQLApp(LocalGraphQL[RequestContext, None]):
+    """GET and POST, orjson both ways, a fresh service context per request."""
 
-    async def get_context(self, request: Any, response: Any) -> Context:
-        return await get_context(request, response)
+    async def get_context(self, request: Any, response: Any) -> RequestContext:
+        """Services from the app, the caller from authentication, the request's trace id."""
+        context = make_context(
+            request.app.state.services,
+            principal_of(request),
+            trace_id=request.scope.get("state", {}).get("trace_id"),
+        )
+        request.scope.setdefault("state", {})[_CONTEXT] = context
+        return context
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data, option=JSON_OPTIONS)
@@ -46,25 +58,36 @@ class GraphQLApp(LocalGraphQL[Context, None]):
 
     @overload
     async def run(
-        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+        self, request: Request, context: RequestContext = UNSET, root_value: None = UNSET
     ) -> Response: ...
 
     @overload
     async def run(
-        self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET
+        self, request: WebSocket, context: RequestContext = UNSET, root_value: None = UNSET
     ) -> WebSocket: ...
 
     async def run(
         self,
         request: Request | WebSocket,
-        context: Context = UNSET,
+        context: RequestContext = UNSET,
         root_value: None = UNSET,
     ) -> Response | WebSocket:
         try:
             return await super().run(request, context, root_value)
         except HTTPException as exc:
-            code = _CODES.get(exc.status_code, "BAD_USER_INPUT")
-            return error_response(exc.status_code, exc.reason, code)
+            code = _CODES.get(exc.status_code, ErrorCode.BAD_USER_INPUT)
+            return error_response(code, exc.reason, status_code=exc.status_code)
+        finally:
+            _name_for_audit(request.scope)
+
+
+def _name_for_audit(scope: Any) -> None:
+    """`graphql:<operation name>` for the audit trail, once the operation is known."""
+    state = scope.get("state", {})
+    context = state.get(_CONTEXT)
+    if isinstance(context, RequestContext):
+        name = (context.operation or "anonymous")[:MAX_AUDITED_NAME]
+        state[AUDIT_ENDPOINT] = f"graphql:{name}"
 
 
 def make_graphql_app(schema: strawberry.Schema, assets_dir: Path | None) -> GraphQLApp:

@@ -1,67 +1,95 @@
-"""What every resolver can reach: long-lived services and the per-request context.
+"""What every service function receives: long-lived services and one request's context.
 
-`Services` is built once by the app's lifespan; `Context` (principal, DataLoaders) is made fresh
-for every request so batching and caching never leak between callers.
+`Services` is built once by the app's lifespan; `RequestContext` (principal, fetch gate,
+DataLoaders) is made fresh for every request by `make_context`, so batching and caching
+never leak between callers. Nothing here knows about HTTP or GraphQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
-from starlette.requests import Request
-from starlette.responses import Response
 
+from domain.access import Principal, Scope
+from domain.errors import Forbidden, Unauthenticated
+from resolvers.fetch_gate import FetchGate
 from resolvers.loaders import Loaders
-from storage.api_keys import Principal
+from resolvers.read_through import ReadThrough
 from storage.features import RollupBackend
-from storage.read_through import ReadThrough
+
+KEY_REQUIRED = "an API key is required (X-API-Key or Authorization: Bearer)"
+
+
+def _forget_nothing(key_id: int) -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Long-lived collaborators of the resolvers (one set per app)."""
+    """Long-lived collaborators of the service layer (one set per app)."""
 
     pool: asyncpg.Pool
     backend: RollupBackend
     read_through: ReadThrough | None
     max_bars_per_response: int
     anonymous_reads: bool
-    forget_key: Callable[[int], None] = lambda key_id: None  # drop a key from auth caches
+    forget_key: Callable[[int], None] = _forget_nothing  # drop a key from auth caches
 
     @property
     def fetch_on_miss(self) -> bool:
         return self.read_through is not None and self.read_through.enabled
 
 
-@dataclass
-class Context:
-    """One request's view: who asks, and the loaders that batch what they ask for."""
+@dataclass(slots=True)
+class RequestContext:
+    """One request's view: who asks, whether they may fetch, the loaders that batch reads.
 
-    request: Request | None
-    response: Response | None
+    `operation` names what the request did (a GraphQL operation name); the audit trail and
+    the access log record it.
+    """
+
     services: Services
     principal: Principal | None
-    notices: dict[str, Any] = field(default_factory=dict)  # merged into response extensions
-    loaders: Loaders = field(init=False)
+    fetch: FetchGate
+    loaders: Loaders
+    trace_id: str | None = None
+    operation: str | None = field(default=None)
 
-    def __post_init__(self) -> None:
-        self.loaders = Loaders.for_context(self)
+    def may(self, scope: Scope) -> bool:
+        """Whether the caller holds `scope` (anonymous callers may read when allowed)."""
+        if self.principal is None:
+            return scope is Scope.READ and self.services.anonymous_reads
+        return self.principal.has(scope)
+
+    def require(self, scope: Scope) -> None:
+        """The access rule: raise Unauthenticated/Forbidden unless the caller holds `scope`.
+
+        Reads of stored data are open to anonymous callers when ANONYMOUS_READS is on;
+        fetching and administration always need a key. Declared where it applies: schema
+        permissions on fields, `requires(scope)` on REST routes.
+        """
+        if self.may(scope):
+            return
+        if self.principal is None:
+            raise Unauthenticated(KEY_REQUIRED)
+        raise Forbidden(f"this API key lacks the {scope.value!r} scope")
+
+    def caller(self) -> Principal:
+        """The caller's key (any scope); Unauthenticated for an anonymous caller."""
+        if self.principal is None:
+            raise Unauthenticated(KEY_REQUIRED)
+        return self.principal
 
 
 def make_context(
-    services: Services,
-    principal: Principal | None,
-    request: Request | None = None,
-    response: Response | None = None,
-) -> Context:
-    """A fresh context (and fresh loaders) for one operation."""
-    return Context(request, response, services, principal)
-
-
-async def get_context(request: Request, response: Response) -> Context:
-    """Strawberry's context getter: services from the app, principal from the auth middleware."""
-    principal = getattr(request.state, "principal", None)
-    return make_context(request.app.state.services, principal, request, response)
+    services: Services, principal: Principal | None, *, trace_id: str | None = None
+) -> RequestContext:
+    """A fresh context (fresh loaders) for one request."""
+    gate = FetchGate(
+        services.read_through if services.fetch_on_miss else None,
+        allowed=principal is not None and principal.has(Scope.FETCH),
+    )
+    loaders = Loaders.create(services.pool, gate)
+    return RequestContext(services, principal, gate, loaders, trace_id=trace_id)

@@ -1,8 +1,8 @@
 """Per-request DataLoaders: N symbols cost one SQL statement per distinct argument set.
 
 Each batch function groups its keys by their non-symbol arguments and makes one storage call
-per group (groups run concurrently), returning one item per key in key order — an Exception
-instance for a key that failed, so one bad symbol never fails the others.
+per group (groups run concurrently), returning one item per key in key order — a
+`ServiceError` instance for a key that failed, so one bad symbol never fails the others.
 """
 
 from __future__ import annotations
@@ -11,22 +11,19 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from itertools import groupby
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import asyncpg
-from aiodataloader import DataLoader
+from strawberry.dataloader import DataLoader
 
-from resolvers.access import may_fetch
-from storage.bars_read import Order, WindowSummary, fetch_bars, latest_bars, window_summary
-from storage.errors import StorageError
-from storage.symbols import SymbolInfo, lookup_symbols
-from storage.timeframes import Timeframe
-
-if TYPE_CHECKING:
-    from resolvers.context import Context
+from domain.errors import ServiceError
+from domain.records import Order, SymbolInfo, WindowSummary
+from domain.timeframes import Timeframe
+from resolvers.fetch_gate import FetchGate
+from storage.bars_read import fetch_bars, latest_bars, window_summary
+from storage.symbols import lookup_symbols
 
 
 class SymbolKey(Protocol):
@@ -69,7 +66,7 @@ async def _grouped(
 ) -> list[Any]:
     """Run `load` once per group of keys (concurrently); map results back to keys in order.
 
-    A StorageError fails its group's keys only; anything else is a bug and fails the batch.
+    A ServiceError fails its group's keys only; anything else is a bug and fails the batch.
     """
     groups: dict[G, list[str]] = {}
     for key in keys:
@@ -79,7 +76,7 @@ async def _grouped(
         return_exceptions=True,
     )
     for outcome in loaded:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, StorageError):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, ServiceError):
             raise outcome
     results = dict(zip(groups, loaded, strict=True))
     out: list[Any] = []
@@ -101,7 +98,18 @@ def _split(rows: list[asyncpg.Record], symbols: list[str]) -> dict[str, list[asy
     return {symbol: found.get(symbol, []) for symbol in symbols}
 
 
-@dataclass
+def _batched(
+    group_of: Callable[[Any], Any],
+    load: Callable[[Any, list[str]], Awaitable[dict[str, Any]]],
+    missing: Callable[[], Any],
+) -> Callable[[list[Any]], Awaitable[list[Any]]]:
+    async def batch(keys: list[Any]) -> list[Any]:
+        return await _grouped(keys, group_of, load, missing)
+
+    return batch
+
+
+@dataclass(frozen=True, slots=True)
 class Loaders:
     """The loaders of one request."""
 
@@ -111,21 +119,12 @@ class Loaders:
     symbol: DataLoader[str, SymbolInfo | None]
 
     @classmethod
-    def for_context(cls, context: Context) -> Loaders:
-        pool = context.services.pool
-
-        async def ensure(
-            symbols: list[str], tf: Timeframe, start: datetime | None, end: datetime | None
-        ) -> dict[str, StorageError]:
-            """Fetch what the store lacks first, when allowed; the per-symbol failures."""
-            read_through = context.services.read_through
-            if start is None or end is None or read_through is None or not may_fetch(context):
-                return {}
-            return dict((await read_through.ensure(symbols, tf, start, end)).errors)
+    def create(cls, pool: asyncpg.Pool, fetch: FetchGate) -> Loaders:
+        """Loaders reading through `pool`, fetching misses first where `fetch` allows."""
 
         async def load_bars(group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
             tf, start, end, limit, order, columns = group
-            failed = await ensure(symbols, tf, start, end)
+            failed = await fetch.ensure(symbols, tf, start, end)
             rows = await fetch_bars(
                 pool, symbols, tf, start, end, limit=limit, order=order, columns=columns
             )
@@ -136,32 +135,24 @@ class Loaders:
 
         async def load_aggregate(group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
             start, end, basis = group
-            failed = await ensure(symbols, basis, start, end)
+            failed = await fetch.ensure(symbols, basis, start, end)
             found = await window_summary(pool, symbols, start, end, base=basis)
             return {**found, **failed}
 
-        async def load_symbol(keys: Sequence[str]) -> list[SymbolInfo | None]:
+        async def load_symbol(keys: list[str]) -> list[SymbolInfo | None]:
             found = await lookup_symbols(pool, list(dict.fromkeys(keys)))
             return [found.get(k) for k in keys]
 
         return cls(
-            bars=DataLoader(partial(_grouped, group_of=_bars_group, load=load_bars, missing=list)),
-            latest=DataLoader(
-                partial(_grouped, group_of=_timeframe, load=load_latest, missing=_none)
-            ),
-            aggregate=DataLoader(
-                partial(_grouped, group_of=_aggregate_group, load=load_aggregate, missing=_none)
-            ),
+            bars=DataLoader(_batched(_rest, load_bars, list)),
+            latest=DataLoader(_batched(_timeframe, load_latest, _none)),
+            aggregate=DataLoader(_batched(_rest, load_aggregate, _none)),
             symbol=DataLoader(load_symbol),
         )
 
 
-def _bars_group(key: BarsKey) -> tuple[Any, ...]:
+def _rest(key: tuple[Any, ...]) -> tuple[Any, ...]:
     """Everything but the symbol: keys equal here share one statement."""
-    return key[1:]
-
-
-def _aggregate_group(key: AggregateKey) -> tuple[Any, ...]:
     return key[1:]
 
 

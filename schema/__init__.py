@@ -23,6 +23,7 @@ from schema.cost import BarsCostLimit
 from schema.errors import ErrorCodes
 from schema.fast_path import FastExecutionContext
 from schema.notices import Notices
+from schema.operation_name import OperationName
 from schema.parsing import CodedParserCache
 from schema.query import Query
 from schema.records import read_field
@@ -47,6 +48,7 @@ def build_schema(*, introspection: bool = True, fast_path: bool = True) -> straw
     """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons)."""
     extensions: list[Any] = [
         ErrorCodes,
+        OperationName,
         partial(CodedParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
         partial(QueryDepthLimiter, max_depth=MAX_DEPTH),

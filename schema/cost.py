@@ -26,7 +26,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-from resolvers.errors import BAD_USER_INPUT
+from domain.errors import ErrorCode
 
 DEFAULT_BARS_LIMIT = 1000
 DEFAULT_SYMBOLS_FIRST = 50
@@ -48,7 +48,7 @@ class BarsCostLimit(SchemaExtension):
                     f"this query could return up to {cost} bars, over the limit of {cap} per"
                     " response: narrow the range, lower `limit`, or ask for fewer symbols"
                 )
-                extensions = {"code": BAD_USER_INPUT, "cost": cost, "limit": cap}
+                extensions = {"code": ErrorCode.BAD_USER_INPUT.value, "cost": cost, "limit": cap}
                 context.result = ExecutionResult(
                     data=None, errors=[GraphQLError(message, extensions=extensions)]
                 )

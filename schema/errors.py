@@ -3,7 +3,7 @@
 Who is at fault decides the code:
 - errors before execution (syntax, validation, variable coercion, limits) and argument values
   graphql-core refuses while executing (their nodes are values, not fields): BAD_USER_INPUT;
-- errors a resolver raised with a code keep it; storage errors carry theirs (`.code`);
+- errors the service layer raised (`ServiceError`) carry their code and details;
 - anything else — a bug, a lost connection, a stored value a scalar refuses — is INTERNAL:
   "Internal server error" for the client, the traceback in the log with the trace id, and the
   trace id in the error (`extensions.traceId`) so a report can be matched to the log line.
@@ -18,8 +18,7 @@ from typing import Any
 from graphql import FieldNode, GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from resolvers.errors import BAD_USER_INPUT, INTERNAL
-from storage.errors import StorageError
+from domain.errors import ErrorCode, ServiceError
 
 log = logging.getLogger(__name__)
 MASKED = "Internal server error"
@@ -38,11 +37,10 @@ class ErrorCodes(SchemaExtension):
         if "code" in (error.extensions or {}):
             return error
         original = error.original_error
-        code = _code_of(original)
-        if code is None and (error.path is None or _refused_input(error)):
-            code = BAD_USER_INPUT
-        if code is not None and code != INTERNAL:
-            return _with_code(error, error.message, code)
+        if isinstance(original, ServiceError) and original.code is not ErrorCode.INTERNAL:
+            return _with_code(error, error.message, original.code, **original.extensions)
+        if error.path is None or _refused_input(error):
+            return _with_code(error, error.message, ErrorCode.BAD_USER_INPUT)
         trace_id = _trace_id(self.execution_context.context)
         log.error(
             "internal error while executing a GraphQL operation",
@@ -50,15 +48,7 @@ class ErrorCodes(SchemaExtension):
             extra={"path": list(error.path or ()), "graphql_error": error.message},
         )
         extra = {"traceId": trace_id} if trace_id else {}
-        return _with_code(error, MASKED, INTERNAL, **extra)
-
-
-def _code_of(exc: BaseException | None) -> str | None:
-    if isinstance(exc, StorageError):
-        return exc.code
-    if isinstance(exc, GraphQLError) and exc.extensions and exc.extensions.get("code"):
-        return str(exc.extensions["code"])
-    return None
+        return _with_code(error, MASKED, ErrorCode.INTERNAL, **extra)
 
 
 def _refused_input(error: GraphQLError) -> bool:
@@ -73,16 +63,15 @@ def _refused_input(error: GraphQLError) -> bool:
 
 
 def _trace_id(context: Any) -> str | None:
-    request = getattr(context, "request", None)
-    trace_id = getattr(getattr(request, "state", None), "trace_id", None)
+    trace_id = getattr(context, "trace_id", None)
     return trace_id if isinstance(trace_id, str) else None
 
 
-def _with_code(error: GraphQLError, message: str, code: str, **extra: Any) -> GraphQLError:
+def _with_code(error: GraphQLError, message: str, code: ErrorCode, **extra: Any) -> GraphQLError:
     original = error.original_error
     inherited = original.extensions if isinstance(original, GraphQLError) else None
     extensions = {**(inherited or {}), **(error.extensions or {}), "code": code, **extra}
-    if code == INTERNAL:
+    if code is ErrorCode.INTERNAL:
         extensions = {"code": code, **extra}  # nothing internal leaks through extensions
     return GraphQLError(
         message,

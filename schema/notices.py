@@ -6,20 +6,16 @@ from typing import Any
 
 from strawberry.extensions import SchemaExtension
 
-from resolvers.access import FETCH_DISABLED
+from resolvers.context import RequestContext
 
 
 class Notices(SchemaExtension):
-    """Merge the resolvers' notes into `extensions`; `fetchOnMiss: disabled` when it is off.
-
-    So an empty answer is never a silent one: a client can tell "no data stored" apart from
-    "the gateway would have fetched it, but fetching is off".
-    """
+    """`extensions.fetchOnMiss`: `disabled` on every response when no upstream is configured,
+    `notPermitted` when this request would have fetched but the key lacks the `fetch` scope."""
 
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
-        notices = dict(getattr(context, "notices", None) or {})
-        services = getattr(context, "services", None)
-        if services is not None and not services.fetch_on_miss:
-            notices.setdefault("fetchOnMiss", FETCH_DISABLED)
-        return notices
+        if not isinstance(context, RequestContext):
+            return {}
+        notice = context.fetch.notice
+        return {} if notice is None else {"fetchOnMiss": notice.value}

@@ -7,14 +7,17 @@ from typing import Annotated
 
 import strawberry
 
-from resolvers import symbols as symbol_resolvers
-from resolvers.context import Context
+from domain.timeframes import Timeframe as StorageTimeframe
+from resolvers import bars as bar_service
+from resolvers import symbols as symbol_service
 from schema.admin import AdminQuery
 from schema.cost import DEFAULT_BARS_LIMIT, DEFAULT_SYMBOLS_FIRST
+from schema.info import Info
+from schema.permissions import CanRead
+from schema.records import as_bars
 from schema.selection import bar_columns
 from schema.series import BarSeries
 from schema.types import Aggregate, Bar, Market, SortOrder, Symbol, Timeframe
-from storage.timeframes import Timeframe as StorageTimeframe
 
 From = Annotated[datetime, strawberry.argument(name="from")]
 OptionalFrom = Annotated[datetime | None, strawberry.argument(name="from")]
@@ -24,34 +27,43 @@ OptionalFrom = Annotated[datetime | None, strawberry.argument(name="from")]
     description="Root fields are nullable: one failing field leaves the others' answers intact."
 )
 class Query(AdminQuery):
-    @strawberry.field(description="A ticker the store knows (reference data or bars), or null.")
-    async def symbol(self, info: strawberry.Info[Context, None], ticker: str) -> Symbol | None:
-        found = await symbol_resolvers.symbol(info.context, ticker)
+    @strawberry.field(
+        description="A ticker the store knows (reference data or bars), or null.",
+        permission_classes=[CanRead],
+    )
+    async def symbol(self, info: Info, ticker: str) -> Symbol | None:
+        found = await symbol_service.symbol(info.context, ticker)
         return None if found is None else Symbol.of(found)
 
     @strawberry.field(
         description="The listed `tickers` in the order given (known or not), or else a page of"
         " stored reference data matching `search`/`market`, ordered by ticker; pass the last"
-        " ticker of a page as `after` for the next."
+        " ticker of a page as `after` for the next.",
+        permission_classes=[CanRead],
     )
     async def symbols(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         tickers: list[str] | None = None,
         search: str | None = None,
         market: Market | None = None,
         first: int = DEFAULT_SYMBOLS_FIRST,
         after: str | None = None,
     ) -> list[Symbol] | None:
-        found = await symbol_resolvers.symbols(
-            info.context, tickers, search, market.value if market else None, first, after
-        )
+        if tickers is not None:
+            found = await symbol_service.listed(info.context, tickers)
+        else:
+            market_name = market.value if market else None
+            found = await symbol_service.search(info.context, search, market_name, first, after)
         return [Symbol.of(s) for s in found]
 
-    @strawberry.field(description="Bars of one ticker in [from, to), at most `limit`.")
+    @strawberry.field(
+        description="Bars of one ticker in [from, to), at most `limit`.",
+        permission_classes=[CanRead],
+    )
     async def bars(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         ticker: str,
         timeframe: Timeframe = StorageTimeframe.D1,  # type: ignore[valid-type]
         from_: OptionalFrom = None,
@@ -59,17 +71,18 @@ class Query(AdminQuery):
         limit: int = DEFAULT_BARS_LIMIT,
         order: SortOrder = SortOrder.ASC,
     ) -> list[Bar] | None:
-        rows = await symbol_resolvers.bars(
+        rows = await bar_service.bars(
             info.context, ticker, timeframe, from_, to, limit, order.value, bar_columns(info)
         )
-        return rows
+        return as_bars(rows)
 
     @strawberry.field(
-        description="The bars `bars` gives, as one array per field (smaller, faster JSON)."
+        description="The bars `bars` gives, as one array per field (smaller, faster JSON).",
+        permission_classes=[CanRead],
     )
     async def bar_series(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         ticker: str,
         timeframe: Timeframe = StorageTimeframe.D1,  # type: ignore[valid-type]
         from_: OptionalFrom = None,
@@ -77,19 +90,22 @@ class Query(AdminQuery):
         limit: int = DEFAULT_BARS_LIMIT,
         order: SortOrder = SortOrder.ASC,
     ) -> BarSeries | None:
-        rows = await symbol_resolvers.bars(
+        rows = await bar_service.bars(
             info.context, ticker, timeframe, from_, to, limit, order.value, bar_columns(info)
         )
         return BarSeries.of(ticker, timeframe, rows)  # type: ignore[no-any-return]
 
-    @strawberry.field(description="One OHLCV summary per ticker over [from, to).")
+    @strawberry.field(
+        description="One OHLCV summary per ticker over [from, to).",
+        permission_classes=[CanRead],
+    )
     async def aggregates(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         tickers: list[str],
         from_: From,
         to: datetime,
         basis: Timeframe = StorageTimeframe.M1,  # type: ignore[valid-type]
     ) -> list[Aggregate] | None:
-        summaries = await symbol_resolvers.aggregates(info.context, tickers, from_, to, basis)
+        summaries = await bar_service.aggregates(info.context, tickers, from_, to, basis)
         return [Aggregate.of(summary, from_, to) for summary in summaries]

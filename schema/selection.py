@@ -8,7 +8,7 @@ from typing import Any
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField
 
-from storage.bars_read import RECORD_COLUMNS
+from domain.records import BAR_COLUMNS
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -30,4 +30,4 @@ def bar_columns(info: Any) -> frozenset[str]:
     wanted: set[str] = set()
     for field in info.selected_fields:
         wanted.update(_snake(n) for n in _names(field.selections))
-    return frozenset(wanted & set(RECORD_COLUMNS))
+    return frozenset(wanted & set(BAR_COLUMNS))

@@ -13,8 +13,8 @@ from typing import Any
 import asyncpg
 import strawberry
 
+from domain.timeframes import Timeframe as StorageTimeframe
 from schema.types import Timeframe
-from storage.timeframes import Timeframe as StorageTimeframe
 
 _COLUMNS = ("time", "open", "high", "low", "close", "volume", "vwap", "trades", "bar_count")
 

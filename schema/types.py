@@ -8,13 +8,13 @@ from typing import Annotated
 
 import strawberry
 
-from resolvers import symbols as symbol_resolvers
-from resolvers.context import Context
+from domain.records import SymbolInfo, WindowSummary
+from domain.timeframes import Timeframe as StorageTimeframe
+from resolvers import bars as bar_service
 from schema.cost import DEFAULT_BARS_LIMIT
+from schema.info import Info
+from schema.records import as_bars
 from schema.selection import bar_columns
-from storage.bars_read import WindowSummary
-from storage.symbols import SymbolInfo
-from storage.timeframes import Timeframe as StorageTimeframe
 
 Timeframe = strawberry.enum(
     StorageTimeframe,
@@ -127,33 +127,34 @@ class Symbol:
     )
     async def bars(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         timeframe: Timeframe = StorageTimeframe.D1,  # type: ignore[valid-type]
         from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
         to: datetime | None = None,
         limit: int = DEFAULT_BARS_LIMIT,
         order: SortOrder = SortOrder.ASC,
     ) -> list[Bar] | None:
-        rows = await symbol_resolvers.bars(
+        rows = await bar_service.bars(
             info.context, self.ticker, timeframe, from_, to, limit, order.value, bar_columns(info)
         )
-        return rows
+        return as_bars(rows)
 
     @strawberry.field(description="The newest bar of this symbol at `timeframe`.")
     async def latest_bar(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         timeframe: Timeframe = StorageTimeframe.D1,  # type: ignore[valid-type]
     ) -> Bar | None:
-        return await symbol_resolvers.latest_bar(info.context, self.ticker, timeframe)  # type: ignore[no-any-return]
+        row = await bar_service.latest_bar(info.context, self.ticker, timeframe)
+        return None if row is None else as_bars([row])[0]
 
     @strawberry.field(description="OHLCV summary over [from, to), built on `basis` bars.")
     async def aggregate(
         self,
-        info: strawberry.Info[Context, None],
+        info: Info,
         from_: Annotated[datetime, strawberry.argument(name="from")],
         to: datetime,
         basis: Timeframe = StorageTimeframe.M1,  # type: ignore[valid-type]
     ) -> Aggregate | None:
-        summary = await symbol_resolvers.aggregate(info.context, self.ticker, from_, to, basis)
+        summary = await bar_service.aggregate(info.context, self.ticker, from_, to, basis)
         return None if summary is None else Aggregate.of(summary, from_, to)

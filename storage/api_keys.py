@@ -14,16 +14,16 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 
 import asyncpg
 
-from storage.errors import InvalidInput, NotFound, StorageError
+from domain.access import Principal, Scope
+from domain.errors import InvalidInput, NotFound, ServiceError
+from domain.records import ApiKeyRecord
 from storage.pool import Conn, Executor
 
 KEY_PREFIX = "mg_"
 MAX_NAME_LENGTH = 100
-MAX_AUDIT_PAGE = 1000
 # Anything that cannot be a key is refused before it is hashed or looked up.
 _KEY_SHAPE = re.compile(r"^mg_[A-Za-z0-9_\-]{20,128}$")
 _COLUMNS = (
@@ -31,53 +31,6 @@ _COLUMNS = (
     " rate_limit_per_minute"
 )
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
-
-
-class Scope(StrEnum):
-    """What a key may do. `admin` implies `fetch`, and `fetch` implies `read`."""
-
-    READ = "read"
-    FETCH = "fetch"
-    ADMIN = "admin"
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: what the HTTP layer and resolvers need to authorise a request."""
-
-    key_id: int
-    name: str
-    scopes: frozenset[Scope]
-    rate_limit_per_minute: float | None = None
-    expires_at: datetime | None = None
-
-    def has(self, scope: Scope) -> bool:
-        """True when one of the key's scopes grants `scope` (admin ⊇ fetch ⊇ read)."""
-        if scope in self.scopes or Scope.ADMIN in self.scopes:
-            return True
-        return scope is Scope.READ and Scope.FETCH in self.scopes
-
-    def expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    """A key as administrators see it: never the key, never its digest."""
-
-    id: int
-    name: str
-    key_preview: str
-    scopes: frozenset[Scope]
-    active: bool
-    created_at: datetime
-    last_used: datetime | None
-    request_count: int
-    expires_at: datetime | None
-    rate_limit_per_minute: float | None
-
-    def expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +130,7 @@ async def create_key(
         rate_limit_per_minute,
     )
     if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
-        raise StorageError("api key insert returned nothing")
+        raise ServiceError("api key insert returned nothing")
     return _record(row), raw
 
 
@@ -226,7 +179,7 @@ async def verify(pool: Executor, raw_key: str, *, now: datetime | None = None) -
             digest,
         )
     except _DRIVER_ERRORS as exc:
-        raise StorageError("API key lookup failed") from exc
+        raise ServiceError("API key lookup failed") from exc
     if row is None or not hmac.compare_digest(row["key_hash"], digest):
         return None
     principal = Principal(
@@ -245,10 +198,6 @@ async def audit_entries(
     pool: Executor, key_id: int, limit: int = 100, offset: int = 0
 ) -> tuple[list[AuditEntry], int]:
     """One page of a key's audit, newest first, and how many entries it has in all."""
-    if not 1 <= limit <= MAX_AUDIT_PAGE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_AUDIT_PAGE}")
-    if offset < 0:
-        raise InvalidInput("offset must not be negative")
     rows = await pool.fetch(
         "SELECT id, key_id, endpoint, method, status_code, requested_at, duration_ms"
         " FROM api_key_audit WHERE key_id = $1"

@@ -7,29 +7,19 @@ share relation names and columns (`bars_5m` ... `bars_1mo`).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 import asyncpg
 
-from storage.errors import InvalidInput
-from storage.pool import Executor
-from storage.symbols import validate_ticker
-from storage.timeframes import (
+from domain.records import BAR_COLUMNS, Order, WindowSummary
+from domain.timeframes import (
     BASE_TIMEFRAMES,
     ROLLUP_BY_TIMEFRAME,
     Timeframe,
     bucket_start,
     parse_timeframe,
 )
-
-Order = Literal["asc", "desc"]
-MAX_SYMBOLS = 500
-RECORD_COLUMNS = (
-    "symbol", "time", "open", "high", "low", "close", "volume", "vwap", "trades", "bar_count",
-    "quality_score", "gap_detected", "volume_anomaly", "validation_notes", "source", "fetched_at",
-)  # fmt: skip
+from storage.pool import Executor
 
 # Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
 # exchange day they are labelled, like their daily bars, at midnight New York time.
@@ -54,7 +44,7 @@ _ROLLUP_COLUMNS = {
 
 def _select(expressions: dict[str, str], label: str, columns: Collection[str] | None) -> str:
     """The select list: time always, then the wanted columns (all when None), in one order."""
-    wanted = RECORD_COLUMNS[2:] if columns is None else [c for c in RECORD_COLUMNS if c in columns]
+    wanted = BAR_COLUMNS[2:] if columns is None else [c for c in BAR_COLUMNS if c in columns]
     return ", ".join(
         [f"{label} AS time", *(f"{expressions[c]} AS {c}" for c in wanted if c in expressions)]
     )
@@ -107,27 +97,6 @@ def bars_sql(
     """
 
 
-def validate_symbols(symbols: Sequence[str]) -> list[str]:
-    """A non-empty, bounded list of well-formed tickers, duplicates removed, order kept."""
-    if not symbols:
-        raise InvalidInput("give at least one symbol")
-    unique = list(dict.fromkeys(symbols))
-    if len(unique) > MAX_SYMBOLS:
-        raise InvalidInput(f"at most {MAX_SYMBOLS} symbols per request, got {len(unique)}")
-    for ticker in unique:
-        validate_ticker(ticker)
-    return unique
-
-
-def validate_range(start: datetime | None, end: datetime | None) -> None:
-    """Both bounds time-zone aware, and start before end."""
-    for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(f"{name} must carry a time zone (use UTC, e.g. 2024-01-02T00:00Z)")
-    if start is not None and end is not None and end <= start:
-        raise InvalidInput(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
-
-
 async def fetch_bars(
     pool: Executor,
     symbols: Sequence[str],
@@ -142,21 +111,18 @@ async def fetch_bars(
     """Bars of each symbol with start ≤ time < end, at most `limit` per symbol.
 
     Rows come grouped by symbol in the order given, each group ordered by time in `order`
-    (with `desc`, the newest `limit` bars). Columns are RECORD_COLUMNS, or `symbol`, `time` and
+    (with `desc`, the newest `limit` bars). Columns are BAR_COLUMNS, or `symbol`, `time` and
     those of `columns` (reading fewer columns is faster for big answers).
     """
     tf = parse_timeframe(timeframe)
-    unique = validate_symbols(symbols)
-    validate_range(start, end)
-    if limit < 1:
-        raise InvalidInput(f"limit must be at least 1, got {limit}")
+    # the arguments were validated by the service layer; these two shape the SQL text itself
     if order not in ("asc", "desc"):
-        raise InvalidInput(f"order must be 'asc' or 'desc', got {order!r}")
+        raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
+    if columns is not None and not set(columns) <= set(BAR_COLUMNS):
+        raise ValueError(f"unknown columns: {sorted(set(columns) - set(BAR_COLUMNS))}")
     bounds = [b for b in (start, end) if b is not None]
-    if columns is not None and not set(columns) <= set(RECORD_COLUMNS):
-        raise InvalidInput(f"unknown columns: {sorted(set(columns) - set(RECORD_COLUMNS))}")
     sql = bars_sql(tf, order, start is not None, end is not None, columns)
-    return await pool.fetch(sql, unique, limit, *bounds)
+    return await pool.fetch(sql, list(symbols), limit, *bounds)
 
 
 async def latest_bars(
@@ -165,32 +131,6 @@ async def latest_bars(
     """The newest bar of each symbol that has one."""
     rows = await fetch_bars(pool, symbols, timeframe, limit=1, order="desc")
     return {row["symbol"]: row for row in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class WindowSummary:
-    """OHLCV over a window: what a quote panel or a period-return column shows."""
-
-    symbol: str
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    vwap: float | None
-    trades: int | None
-    bar_count: int
-    first_time: datetime
-    last_time: datetime
-    source_timeframe: Timeframe
-
-    @property
-    def change(self) -> float:
-        return self.close - self.open
-
-    @property
-    def change_percent(self) -> float | None:
-        return None if self.open == 0 else (self.close - self.open) / self.open * 100.0
 
 
 _TILING = {
@@ -249,13 +189,9 @@ async def window_summary(
     """
     base_tf = parse_timeframe(base)
     if base_tf not in BASE_TIMEFRAMES:
-        raise InvalidInput(f"a summary is built on 1m or 1d bars, not {base_tf.value!r}")
-    unique = validate_symbols(symbols)
-    if start is None or end is None:
-        raise InvalidInput("a summary needs both start and end")
-    validate_range(start, end)
+        raise ValueError(f"a summary is built on 1m or 1d bars, not {base_tf.value!r}")
     source = tiling_timeframe(base_tf, start, end)
-    rows = await pool.fetch(summary_sql(source), unique, start, end)
+    rows = await pool.fetch(summary_sql(source), list(symbols), start, end)
     return {
         row["symbol"]: WindowSummary(
             symbol=row["symbol"],
@@ -273,3 +209,22 @@ async def window_summary(
         )
         for row in rows
     }
+
+
+_NEIGHBOUR_COLUMNS = "time, open, high, low, close, volume, vwap, trades, source"
+_NEIGHBOURS = f"""
+    (SELECT false AS after, {_NEIGHBOUR_COLUMNS} FROM bars WHERE symbol = $1 AND timeframe = $2
+     AND time < $3 ORDER BY time DESC LIMIT $5)
+    UNION ALL
+    (SELECT true AS after, {_NEIGHBOUR_COLUMNS} FROM bars WHERE symbol = $1 AND timeframe = $2
+     AND time > $4 ORDER BY time LIMIT $5)
+"""
+
+
+async def neighbours(
+    conn: Executor, symbol: str, base: Timeframe, first: datetime, last: datetime, count: int
+) -> list[asyncpg.Record]:
+    """Up to `count` stored base bars just before `first` and just after `last` (`after` says
+    which), in time order: the context quality flags of new bars are judged against."""
+    rows = await conn.fetch(_NEIGHBOURS, symbol, base.value, first, last, count)
+    return sorted(rows, key=lambda r: r["time"])

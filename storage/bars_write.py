@@ -13,12 +13,12 @@ from typing import NamedTuple
 
 import asyncpg
 
+from domain.errors import InvalidInput
+from domain.tickers import validate_ticker
+from domain.timeframes import BASE_TIMEFRAMES, Timeframe, nominal_width, parse_timeframe
 from storage import rollups
-from storage.errors import InvalidInput
 from storage.features import RollupBackend
 from storage.pool import Conn
-from storage.symbols import validate_ticker
-from storage.timeframes import BASE_TIMEFRAMES, Timeframe, nominal_width, parse_timeframe
 
 
 class BarIn(NamedTuple):

@@ -15,15 +15,16 @@ contains the range asked for. For crypto/forex that is simply whole UTC days.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from domain.tickers import trades_around_the_clock
+from domain.timeframes import BASE_TIMEFRAMES, Timeframe, bucket_end, bucket_start
 from storage.pool import Conn, Executor
-from storage.symbols import trades_around_the_clock
-from storage.timeframes import BASE_TIMEFRAMES, Timeframe, bucket_end, bucket_start
 
 NEW_YORK = ZoneInfo("America/New_York")
 _TICK = timedelta(microseconds=1)
@@ -86,6 +87,17 @@ def advisory_key(symbol: str, base: Timeframe) -> int:
     """A stable signed 64-bit lock key per (symbol, base timeframe), the same in every process."""
     digest = hashlib.blake2b(f"marketgraph:fetch:{symbol}:{base.value}".encode(), digest_size=8)
     return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+@contextlib.asynccontextmanager
+async def fetch_lock(conn: Conn, symbol: str, base: Timeframe) -> AsyncIterator[None]:
+    """Hold the cross-process lock on fetching (symbol, base): one fetcher at a time."""
+    key = advisory_key(symbol, base)
+    await conn.execute("SELECT pg_advisory_lock($1)", key)
+    try:
+        yield
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
 
 def whole_buckets(timeframe: Timeframe, start: datetime, end: datetime) -> Span:

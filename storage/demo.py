@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from domain.tickers import trades_around_the_clock
+from domain.timeframes import Timeframe
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
-from storage.symbols import SymbolIn, trades_around_the_clock, upsert_symbols
-from storage.timeframes import Timeframe
+from storage.symbols import SymbolIn, upsert_symbols
 
 NEW_YORK = ZoneInfo("America/New_York")
 DEMO_SYMBOLS = (

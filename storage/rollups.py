@@ -16,14 +16,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from domain.timeframes import ROLLUPS, Rollup, Timeframe, bucket_end, bucket_start
 from storage.pool import Conn
-from storage.timeframes import (
-    ROLLUPS,
-    Rollup,
-    Timeframe,
-    bucket_end,
-    bucket_start,
-)
 
 log = logging.getLogger(__name__)
 

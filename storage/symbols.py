@@ -6,36 +6,12 @@ One pattern accepts every ticker form Polygon uses: stocks (`AAPL`, `BRK.B`), cr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from storage.errors import InvalidInput
+from domain.records import SymbolInfo
+from domain.tickers import market_of, validate_ticker
 from storage.pool import Executor
-
-TICKER_PATTERN = re.compile(r"^(?:[XCI]:[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{0,9}(?:[.\-][A-Z0-9]{1,4})?)$")
-MAX_TICKER_LENGTH = 20
-
-
-def validate_ticker(ticker: str) -> str:
-    """Return `ticker` if it is well-formed, else raise InvalidInput saying what is accepted."""
-    if len(ticker) > MAX_TICKER_LENGTH or not TICKER_PATTERN.match(ticker):
-        shown = ticker[:MAX_TICKER_LENGTH] + ("…" if len(ticker) > MAX_TICKER_LENGTH else "")
-        raise InvalidInput(
-            f"invalid ticker {shown!r}: use upper-case symbols like AAPL, BRK.B, X:BTCUSD,"
-            " C:EURUSD or I:SPX"
-        )
-    return ticker
-
-
-def trades_around_the_clock(ticker: str) -> bool:
-    """Crypto and forex days are UTC days; everything else follows the New York exchange day."""
-    return ticker.startswith(("X:", "C:"))
-
-
-def market_of(ticker: str) -> str:
-    """Polygon's market name for a ticker, from its prefix."""
-    return {"X:": "crypto", "C:": "fx", "I:": "indices"}.get(ticker[:2], "stocks")
 
 
 async def upsert_symbols(pool: Executor, rows: Sequence[SymbolIn]) -> None:
@@ -99,17 +75,6 @@ async def search_symbols(
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-class SymbolInfo(NamedTuple):
-    """What the API shows about a ticker."""
-
-    ticker: str
-    name: str | None
-    market: str
-    primary_exchange: str | None
-    currency: str | None
-    active: bool
 
 
 def _info(row: Any) -> SymbolInfo:

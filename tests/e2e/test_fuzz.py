@@ -22,13 +22,13 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.timeframes import Timeframe
 from gateway.app import create_app
 from gateway.settings import Settings
 from storage import api_keys
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.symbols import SymbolIn, upsert_symbols
-from storage.timeframes import Timeframe
 from tests.conftest import Database
 from tests.support.databases import Server, Template
 from tests.support.graphql import cloned_database

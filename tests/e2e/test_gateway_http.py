@@ -19,14 +19,14 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from domain.access import Scope
+from domain.timeframes import Timeframe
 from gateway.app import create_app
 from gateway.settings import Settings
-from resolvers.access import FETCH_DISABLED, FETCH_NOT_PERMITTED
+from resolvers.fetch_gate import FetchNotice
 from storage import api_keys
-from storage.api_keys import Scope
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
-from storage.timeframes import Timeframe
 from tests.conftest import Database
 from tests.fakes.polygon_server import FakePolygon, make_bars
 from tests.support.databases import Server, Template
@@ -197,7 +197,7 @@ async def test_graphql_over_post_and_get(
             {"time": "2023-01-03T05:00:00Z", "close": 100.75},
         ]
     }
-    assert body["extensions"]["fetchOnMiss"] == FETCH_DISABLED  # no POLYGON_API_KEY: said so
+    assert body["extensions"]["fetchOnMiss"] == FetchNotice.DISABLED  # no POLYGON_API_KEY: said so
     get = await client.get(
         f"{strict_url}/graphql",
         params={"query": READ, "variables": "{}"},
@@ -404,7 +404,7 @@ async def test_fetch_on_miss_needs_the_fetch_scope(
             body = response.json()
             assert "errors" not in body, body
             assert body["data"] == {"bars": []}
-            assert body["extensions"]["fetchOnMiss"] == FETCH_NOT_PERMITTED
+            assert body["extensions"]["fetchOnMiss"] == FetchNotice.NOT_PERMITTED
         else:
             body = response.json()
             assert "errors" not in body, body

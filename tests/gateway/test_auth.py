@@ -14,27 +14,24 @@ import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from domain.access import Principal, Scope
+from domain.errors import HTTP_STATUS, ServiceError
 from gateway import cli_keys
-from gateway.auth import (
-    Authenticator,
-    AuthError,
-    AuthMiddleware,
-    KeyCache,
-    authorize,
-    extract_key,
-    principal_of,
-)
+from gateway.access_stack import access_middleware
+from gateway.authentication import Authenticator, KeyUser, extract_key, principal_of
+from gateway.key_cache import KeyCache
+from gateway.rate_limit import KeyRateLimiter
 from gateway.redaction import RedactingFilter, install_redaction, redact
+from resolvers.context import make_context
 from storage import api_keys
-from storage.api_keys import Principal, Scope
 from storage.usage import UsageRecorder
 from tests.conftest import Database
 from tests.fakes.polygon_server import FakeTime
+from tests.support.graphql import make_services
 
 log = logging.getLogger("tests.gateway.app")
 
@@ -68,7 +65,7 @@ class Harness:
 
 async def whoami(request: Request) -> JSONResponse:
     principal = principal_of(request)
-    assert principal is request.state.principal
+    assert principal is (request.user.principal if isinstance(request.user, KeyUser) else None)
     if principal is None:
         return JSONResponse({"principal": None})
     return JSONResponse(
@@ -93,21 +90,21 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "healthy"})
 
 
-def make_app(authenticator: Authenticator, recorder: UsageRecorder) -> Starlette:
+def make_app(
+    authenticator: Authenticator, recorder: UsageRecorder, limiter: KeyRateLimiter
+) -> Starlette:
     return Starlette(
         routes=[
             Route("/whoami", whoami),
             Route("/chatty", chatty),
             Route("/health", health),
         ],
-        middleware=[
-            Middleware(
-                AuthMiddleware,
-                authenticator=authenticator,
-                recorder=recorder,
-                exempt_paths={"/health"},
-            )
-        ],
+        middleware=access_middleware(
+            exempt_paths={"/health"},
+            authenticator=authenticator,
+            recorder=recorder,
+            limiter=limiter,
+        ),
     )
 
 
@@ -123,13 +120,13 @@ async def _harness(
     authenticator = Authenticator(
         cast(asyncpg.Pool, pool),
         cache=KeyCache(30, negative_ttl_seconds=5, clock=time.clock),
-        default_rate_limit_per_minute=default_rate_limit_per_minute,
         failed_attempts_per_minute=failed_attempts_per_minute,
         clock=time.clock,
         now=lambda: wall[0],
     )
     recorder = UsageRecorder(portable_db.pool)
-    app = make_app(authenticator, recorder)
+    limiter = KeyRateLimiter(default_rate_limit_per_minute, clock=time.clock)
+    app = make_app(authenticator, recorder, limiter)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield Harness(client, portable_db, time, wall, pool, authenticator, recorder)
@@ -293,9 +290,10 @@ async def test_authenticated_requests_are_audited_after_flush(h: Harness) -> Non
 
 async def test_the_middleware_finds_its_collaborators_on_app_state(portable_db: Database) -> None:
     _, raw = await api_keys.create_key(portable_db.pool, "ci")
-    app = Starlette(routes=[Route("/whoami", whoami)], middleware=[Middleware(AuthMiddleware)])
+    app = Starlette(routes=[Route("/whoami", whoami)], middleware=access_middleware())
     app.state.authenticator = Authenticator(portable_db.pool)
     app.state.usage_recorder = UsageRecorder(portable_db.pool)
+    app.state.rate_limiter = KeyRateLimiter()
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         response = await client.get("/whoami", headers={"Authorization": f"bearer {raw}"})
@@ -325,14 +323,15 @@ def test_extract_key_reads_either_header() -> None:
         ({Scope.ADMIN}, Scope.FETCH, False, None),
     ],
 )
-def test_authorize_lets_anonymous_read_only_when_allowed_and_checks_scopes(
+def test_access_lets_anonymous_read_only_when_allowed_and_checks_scopes(
     scopes: set[Scope] | None, scope: Scope, anonymous_reads: bool, expected: int | None
 ) -> None:
     principal = None if scopes is None else Principal(1, "k", frozenset(scopes))
+    context = make_context(make_services(None, anonymous_reads=anonymous_reads), principal)
     try:
-        authorize(principal, scope, anonymous_reads=anonymous_reads)
-    except AuthError as exc:
-        assert exc.status_code == expected
+        context.require(scope)
+    except ServiceError as exc:
+        assert HTTP_STATUS[exc.code] == expected
     else:
         assert expected is None
 

@@ -16,9 +16,9 @@ import pytest
 import pytest_asyncio
 import strawberry
 
+from domain.access import Principal, Scope
 from resolvers.context import Services, make_context
 from schema import build_schema
-from storage.api_keys import Principal, Scope
 from storage.bars_write import BarIn, upsert_bars
 from storage.symbols import SymbolIn, upsert_symbols
 from tests.conftest import Database

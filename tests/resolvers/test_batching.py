@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest_asyncio
 
+from domain.timeframes import Timeframe
 from schema import build_schema
 from storage.bars_read import fetch_bars, latest_bars, window_summary
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
-from storage.timeframes import Timeframe
 from tests.conftest import Database
 from tests.support.bars import daily_bars, minute_bars
 from tests.support.databases import Server, Template

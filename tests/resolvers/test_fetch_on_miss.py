@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from resolvers.access import FETCH_DISABLED, FETCH_NOT_PERMITTED
-from storage.api_keys import Scope
-from storage.errors import StorageError, UpstreamRateLimited, UpstreamUnavailable
-from storage.read_through import EnsureResult
-from storage.timeframes import Timeframe
+from domain.access import Scope
+from domain.errors import ServiceError, UpstreamRateLimited, UpstreamUnavailable
+from domain.timeframes import Timeframe
+from resolvers.fetch_gate import FetchNotice
+from resolvers.read_through import EnsureResult
 from tests.resolvers.conftest import T0, Gateway, principal
 from tests.support.graphql import make_services
 
@@ -37,10 +37,10 @@ BOUNDED = {
 
 @dataclass
 class FakeReadThrough:
-    """What the resolvers need of storage.read_through.ReadThrough, recording each call."""
+    """What the resolvers need of resolvers.read_through.ReadThrough, recording each call."""
 
     enabled: bool = True
-    failures: dict[str, StorageError] = field(default_factory=dict)
+    failures: dict[str, ServiceError] = field(default_factory=dict)
     calls: list[tuple[tuple[str, ...], Timeframe, datetime, datetime]] = field(default_factory=list)
 
     async def ensure(
@@ -99,7 +99,7 @@ async def test_a_read_key_reads_the_store_and_is_told_why_nothing_was_fetched(
         QUERY, BOUNDED, caller=principal(Scope.READ), services=with_read_through(gateway, fake)
     )
     assert not answer.errors and fake.calls == []
-    assert answer.extensions["fetchOnMiss"] == FETCH_NOT_PERMITTED
+    assert answer.extensions["fetchOnMiss"] == FetchNotice.NOT_PERMITTED
     assert len(answer.data["symbols"][0]["bars"]) == 3
 
 
@@ -118,5 +118,5 @@ async def test_when_fetching_is_off_every_answer_says_so(gateway: Gateway) -> No
             QUERY, BOUNDED, caller=principal(Scope.FETCH), services=with_read_through(gateway, fake)
         )
         assert not answer.errors
-        assert answer.extensions == {"fetchOnMiss": FETCH_DISABLED}
+        assert answer.extensions == {"fetchOnMiss": FetchNotice.DISABLED}
         assert fake is None or fake.calls == []

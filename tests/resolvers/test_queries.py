@@ -15,12 +15,12 @@ import pytest_asyncio
 import strawberry
 from graphql import Lexer, Source, TokenKind
 
+from domain.timeframes import BASE_TIMEFRAMES, Timeframe, bucket_start
+from resolvers.validation import MAX_SYMBOLS
 from schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, build_schema
-from storage.bars_read import MAX_SYMBOLS
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.symbols import SymbolIn, upsert_symbols
-from storage.timeframes import BASE_TIMEFRAMES, Timeframe, bucket_start
 from tests.conftest import Database
 from tests.support.bars import assert_bars_equal, daily_bars, expected_rollup, label, minute_bars
 from tests.support.databases import Server, Template

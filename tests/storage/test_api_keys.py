@@ -9,9 +9,9 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
+from domain.access import Principal, Scope
+from domain.errors import InvalidInput, NotFound
 from storage import api_keys
-from storage.api_keys import Principal, Scope
-from storage.errors import InvalidInput, NotFound
 from storage.usage import UsageRecorder
 from tests.conftest import Database
 from tests.fakes.polygon_server import FakeTime
@@ -248,12 +248,3 @@ async def test_running_flushes_periodically_and_once_more_on_exit(portable_db: D
         recorder.record(record.id, endpoint="/", method="GET", status_code=200, duration_ms=1)
 
     assert (await api_keys.get_key(portable_db.pool, record.id)).request_count == 1
-
-
-async def test_audit_pages_are_bounded(portable_db: Database) -> None:
-    with pytest.raises(InvalidInput):
-        await api_keys.audit_entries(portable_db.pool, 1, limit=0)
-    with pytest.raises(InvalidInput):
-        await api_keys.audit_entries(portable_db.pool, 1, limit=10_000)
-    with pytest.raises(InvalidInput):
-        await api_keys.audit_entries(portable_db.pool, 1, offset=-1)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from domain.timeframes import Timeframe
 from storage import coverage
 from storage.coverage import Span, fetch_window, fetch_windows, subtract
-from storage.timeframes import Timeframe
 from tests.conftest import Database
 
 NY = ZoneInfo("America/New_York")

@@ -7,18 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from domain.timeframes import ROLLUPS, Timeframe, base_of
 from storage.bars_read import fetch_bars
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.rollups import _below_watermark, levels_from
-from storage.timeframes import ROLLUPS, Timeframe, base_of
 from tests.conftest import Database
-from tests.support.bars import (
-    assert_bars_equal,
-    daily_bars,
-    expected_rollup,
-    minute_bars,
-)
+from tests.support.bars import assert_bars_equal, daily_bars, expected_rollup, minute_bars
 
 MINUTE_TIMEFRAMES = [
     Timeframe.M1,

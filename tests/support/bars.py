@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from domain.tickers import trades_around_the_clock
+from domain.timeframes import BASE_TIMEFRAMES, Timeframe, bucket_start
 from storage.bars_write import BarIn
-from storage.symbols import trades_around_the_clock
-from storage.timeframes import BASE_TIMEFRAMES, Timeframe, bucket_start
 
 NEW_YORK = ZoneInfo("America/New_York")
 

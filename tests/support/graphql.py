@@ -13,12 +13,12 @@ import orjson
 import pytest
 import strawberry
 
+from domain.access import Principal
 from gateway.graphql_view import JSON_OPTIONS
 from resolvers.context import Services, make_context
-from storage.api_keys import Principal
+from resolvers.read_through import ReadThrough
 from storage.features import RollupBackend
 from storage.pool import create_pool
-from storage.read_through import ReadThrough
 from tests.conftest import Database
 from tests.support import databases
 from tests.support.databases import Server, Template

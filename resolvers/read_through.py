@@ -24,17 +24,17 @@ from typing import Any
 
 import asyncpg
 
+from domain.errors import InvalidInput, ServiceError, UpstreamConfigError, UpstreamUnavailable
+from domain.timeframes import Timeframe, base_of, parse_timeframe
+from resolvers import validation
 from storage import coverage
-from storage.bars_read import validate_range, validate_symbols
+from storage.bars_read import neighbours
 from storage.bars_write import BarIn, upsert_bars
 from storage.coverage import FetchWindow, Span
-from storage.errors import InvalidInput, StorageError, UpstreamConfigError, UpstreamUnavailable
 from storage.features import RollupBackend
-from storage.polygon_client import PolygonBar, PolygonClient
 from storage.pool import Conn
 from storage.quality import VOLUME_WINDOW, assess_series
-from storage.symbols import validate_ticker
-from storage.timeframes import Timeframe, base_of, parse_timeframe
+from upstream.polygon import PolygonBar, PolygonClient
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class EnsureResult:
 
     fetched_ranges: int  # upstream range fetches this call made or waited on
     bars_stored: int
-    errors: dict[str, StorageError]  # per symbol that failed (the others succeeded)
+    errors: dict[str, ServiceError]  # per symbol that failed (the others succeeded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +111,6 @@ class ReadThrough:
         self._clock = clock
         self._slots = asyncio.Semaphore(slots)
         self._flights: dict[tuple[str, Timeframe], list[_Flight]] = {}
-        self._symbol_flights: dict[str, asyncio.Task[dict[str, Any] | None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -121,7 +120,6 @@ class ReadThrough:
     async def aclose(self) -> None:
         """Cancel fetches still in flight (at shutdown); nothing half-done is stored."""
         tasks: list[asyncio.Task[Any]] = [f.task for fs in self._flights.values() for f in fs]
-        tasks += self._symbol_flights.values()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -137,10 +135,8 @@ class ReadThrough:
         others still complete. Bad arguments raise InvalidInput.
         """
         tf = parse_timeframe(timeframe)
-        unique = validate_symbols(symbols)
-        if start is None or end is None:
-            raise InvalidInput("fetching needs both start and end")
-        validate_range(start, end)
+        unique = validation.tickers(symbols)
+        validation.bounded_range(start, end, "fetching")
         now = self._clock()
         first, after = coverage.whole_buckets(tf, start, end)
         span = (first, min(after, now))
@@ -153,7 +149,7 @@ class ReadThrough:
         )
         total, errors = _Outcome(), {}
         for symbol, result in zip(unique, results, strict=True):
-            if isinstance(result, StorageError):
+            if isinstance(result, ServiceError):
                 errors[symbol] = result
             elif isinstance(result, BaseException):
                 raise result
@@ -204,25 +200,24 @@ class ReadThrough:
 
     async def _fetch(self, symbol: str, base: Timeframe, windows: list[FetchWindow]) -> _Outcome:
         """Fetch `windows` under the cross-process lock, skipping what is covered by then."""
-        lock = coverage.advisory_key(symbol, base)
-        async with self._slots, self._pool.acquire() as conn:
-            await conn.execute("SELECT pg_advisory_lock($1)", lock)
-            try:
-                total = _Outcome()
-                for window in windows:
-                    now = self._clock()
-                    missing = [
-                        hole
-                        for wanted in window.wanted
-                        for hole in await coverage.holes(
-                            conn, symbol, base, wanted, now=now, ttl=self._ttl
-                        )
-                    ]
-                    for narrowed in coverage.fetch_windows(symbol, missing):
-                        total += await self._fetch_window(conn, symbol, base, narrowed)
-                return total
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock($1)", lock)
+        async with (
+            self._slots,
+            self._pool.acquire() as conn,
+            coverage.fetch_lock(conn, symbol, base),
+        ):
+            total = _Outcome()
+            for window in windows:
+                now = self._clock()
+                missing = [
+                    hole
+                    for wanted in window.wanted
+                    for hole in await coverage.holes(
+                        conn, symbol, base, wanted, now=now, ttl=self._ttl
+                    )
+                ]
+                for narrowed in coverage.fetch_windows(symbol, missing):
+                    total += await self._fetch_window(conn, symbol, base, narrowed)
+            return total
 
     async def _fetch_window(
         self, conn: Conn, symbol: str, base: Timeframe, window: FetchWindow
@@ -265,10 +260,7 @@ class ReadThrough:
             BarIn(symbol, b.time, b.open, b.high, b.low, b.close, b.volume, b.vwap, b.trades)
             for b in (by_time[t] for t in sorted(by_time))
         ]
-        rows = await conn.fetch(
-            _NEIGHBOURS, symbol, base.value, fresh[0].time, fresh[-1].time, VOLUME_WINDOW
-        )
-        rows = sorted(rows, key=lambda r: r["time"])
+        rows = await neighbours(conn, symbol, base, fresh[0].time, fresh[-1].time, VOLUME_WINDOW)
         before = [_bar_in(symbol, r) for r in rows if not r["after"]]
         series = fresh + [_bar_in(symbol, r) for r in rows if r["after"]]
         judged = [
@@ -280,74 +272,9 @@ class ReadThrough:
         ]  # fmt: skip
         return await upsert_bars(self._pool, base, judged, self._backend)
 
-    # -- reference data -----------------------------------------------------------------------
-
-    async def ensure_symbol(self, ticker: str) -> dict[str, Any] | None:
-        """The symbols row for `ticker`, fetched from Polygon and stored on a miss.
-
-        None when Polygon does not know the ticker, or on a miss while fetching is disabled.
-        Upstream failures raise their storage error types.
-        """
-        validate_ticker(ticker)
-        row = await self._pool.fetchrow("SELECT * FROM symbols WHERE ticker = $1", ticker)
-        if row is not None:
-            return dict(row)
-        if self._client is None:
-            return None
-        task = self._symbol_flights.get(ticker)
-        if task is None:
-            task = asyncio.create_task(self._fetch_symbol(ticker))
-            self._symbol_flights[ticker] = task
-            task.add_done_callback(partial(self._symbol_landed, ticker))
-        return await asyncio.shield(task)
-
-    def _symbol_landed(self, ticker: str, task: asyncio.Task[Any]) -> None:
-        del self._symbol_flights[ticker]
-        if not task.cancelled():
-            task.exception()
-
-    async def _fetch_symbol(self, ticker: str) -> dict[str, Any] | None:
-        if self._client is None:
-            raise UpstreamConfigError("fetch-on-miss is disabled")
-        details = await self._client.ticker_details(ticker)
-        if details is None:
-            return None
-        row = await self._pool.fetchrow(
-            "INSERT INTO symbols (ticker, name, market, locale, primary_exchange, currency,"
-            " active, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (ticker) DO UPDATE SET name = EXCLUDED.name, market = EXCLUDED.market,"
-            " locale = EXCLUDED.locale, primary_exchange = EXCLUDED.primary_exchange,"
-            " currency = EXCLUDED.currency, active = EXCLUDED.active,"
-            " details = EXCLUDED.details, updated_at = now()"
-            " RETURNING *",
-            ticker,
-            _text(details.get("name")),
-            _text(details.get("market")) or "stocks",
-            _text(details.get("locale")),
-            _text(details.get("primary_exchange")),
-            _text(details.get("currency_name")),
-            details.get("active") is not False,
-            details,
-        )
-        return None if row is None else dict(row)
-
-
-_COLUMNS = "time, open, high, low, close, volume, vwap, trades, source"
-_NEIGHBOURS = f"""
-    (SELECT false AS after, {_COLUMNS} FROM bars WHERE symbol = $1 AND timeframe = $2
-     AND time < $3 ORDER BY time DESC LIMIT $5)
-    UNION ALL
-    (SELECT true AS after, {_COLUMNS} FROM bars WHERE symbol = $1 AND timeframe = $2
-     AND time > $4 ORDER BY time LIMIT $5)
-"""
-
 
 def _bar_in(symbol: str, row: asyncpg.Record) -> BarIn:
     return BarIn(
         symbol, row["time"], row["open"], row["high"], row["low"], row["close"], row["volume"],
         row["vwap"], row["trades"], source=row["source"],
     )  # fmt: skip
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from storage.circuit_breaker import BreakerState, CircuitBreaker
-from storage.errors import UpstreamUnavailable
+from domain.errors import UpstreamUnavailable
 from tests.fakes.polygon_server import FakeTime
+from upstream.circuit_breaker import BreakerState, CircuitBreaker
 
 
 class Upstream:

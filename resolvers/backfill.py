@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from storage.bars_read import validate_range, validate_symbols
+from domain.errors import ServiceError, UpstreamConfigError
+from domain.timeframes import Timeframe, base_of, parse_timeframe
+from resolvers import validation
+from resolvers.read_through import ReadThrough
 from storage.coverage import Span
-from storage.errors import InvalidInput, StorageError, UpstreamConfigError
-from storage.read_through import ReadThrough
-from storage.timeframes import Timeframe, base_of, parse_timeframe
 
 Progress = Callable[[str, int, int], None]  # (ticker, chunks done, chunks in total)
 
@@ -28,7 +28,7 @@ class BackfillReport:
     chunks: int  # chunks completed, over all tickers
     fetched_ranges: int
     bars_stored: int
-    errors: dict[str, StorageError] = field(default_factory=dict)
+    errors: dict[str, ServiceError] = field(default_factory=dict)
 
     @property
     def succeeded(self) -> tuple[str, ...]:
@@ -70,15 +70,13 @@ async def backfill(
     Raises InvalidInput for bad arguments and UpstreamConfigError without a Polygon API key.
     """
     tf = parse_timeframe(timeframe)
-    unique = validate_symbols(tickers)
-    if start is None or end is None:
-        raise InvalidInput("a backfill needs both start and end")
-    validate_range(start, end)
+    unique = validation.tickers(tickers)
+    validation.bounded_range(start, end, "a backfill")
     if not read_through.enabled:
         raise UpstreamConfigError("backfill needs a Polygon API key; set POLYGON_API_KEY")
     parts = chunks(base_of(tf), start, end)
     done = fetched = stored = 0
-    errors: dict[str, StorageError] = {}
+    errors: dict[str, ServiceError] = {}
     for ticker in unique:
         if on_progress:
             on_progress(ticker, 0, len(parts))

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from storage.errors import UpstreamUnavailable
+from domain.errors import UpstreamUnavailable
 
 T = TypeVar("T")
 Clock = Callable[[], float]

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage.errors import InvalidInput
+from domain.errors import InvalidInput
+from domain.tickers import validate_ticker
+from domain.timeframes import Timeframe, base_of, bucket_start, parse_timeframe
 from storage.rollups import levels_from, merged_ranges
-from storage.symbols import validate_ticker
-from storage.timeframes import Timeframe, base_of, bucket_start, parse_timeframe
 
 
 @pytest.mark.parametrize(

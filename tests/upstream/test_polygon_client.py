@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from storage.circuit_breaker import BreakerState
-from storage.errors import (
+from domain.errors import (
     InvalidInput,
     UpstreamConfigError,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
-from storage.polygon_client import PolygonBar, PolygonClient, redact
 from tests.fakes.polygon_server import FakePolygon, FakeTime, RawBar, make_bars
+from upstream.circuit_breaker import BreakerState
+from upstream.polygon import PolygonBar, PolygonClient, redact
 
 AGGS = "/v2/aggs/ticker/"
 JAN_1 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -476,56 +476,10 @@ async def test_limiter_spaces_every_http_request_including_pages(
         fake_polygon, requests_per_minute=5, clock=time.clock, sleep=time.sleep
     ) as client:
         assert len(await fetch_days(client, 6)) == 6
-        await client.ticker_details("AAPL")
+        assert len(await fetch_days(client, 2)) == 2  # one more page-sized request
 
     assert fake_polygon.count() == 4
     assert time.sleeps == pytest.approx([12.0, 12.0, 12.0])
-
-
-# -- reference endpoints ---------------------------------------------------------------------
-
-
-async def test_ticker_details_found_and_not_found(fake_polygon: FakePolygon) -> None:
-    fake_polygon.add_ticker({"ticker": "AAPL", "name": "Apple Inc.", "market": "stocks"})
-
-    async with client_for(fake_polygon) as client:
-        assert await client.ticker_details("AAPL") == {
-            "ticker": "AAPL",
-            "name": "Apple Inc.",
-            "market": "stocks",
-        }
-        assert await client.ticker_details("NOPE") is None
-    assert [c.path for c in fake_polygon.calls] == [
-        "/v3/reference/tickers/AAPL",
-        "/v3/reference/tickers/NOPE",
-    ]
-    assert client.breaker.consecutive_failures == 0
-
-
-async def test_search_tickers_passes_market_active_and_limit(fake_polygon: FakePolygon) -> None:
-    for ticker, name, market, active in [
-        ("AAPL", "Apple Inc.", "stocks", True),
-        ("APLE", "Apple Hospitality", "stocks", True),
-        ("APPL-OLD", "Apple Old", "stocks", False),
-        ("X:APEUSD", "ApeCoin", "crypto", True),
-    ]:
-        fake_polygon.add_ticker(
-            {"ticker": ticker, "name": name, "market": market, "active": active}
-        )
-
-    async with client_for(fake_polygon) as client:
-        found = await client.search_tickers("apple", market="stocks", limit=5)
-        first_only = await client.search_tickers("ap", limit=1)
-
-    assert [t["ticker"] for t in found] == ["AAPL", "APLE"]
-    assert len(first_only) == 1
-    assert fake_polygon.calls[0].params == {
-        "search": ["apple"],
-        "active": ["true"],
-        "limit": ["5"],
-        "market": ["stocks"],
-    }
-    assert "market" not in fake_polygon.calls[1].params
 
 
 # -- input checks ----------------------------------------------------------------------------
@@ -552,6 +506,4 @@ async def test_bad_arguments_are_invalid_input_without_calling_upstream(
     async with client_for(fake_polygon) as client:
         with pytest.raises(InvalidInput):
             await client.aggregates(ticker, multiplier, timespan, start, end)
-        with pytest.raises(InvalidInput):
-            await client.search_tickers("x", limit=0)
     assert fake_polygon.count() == 0

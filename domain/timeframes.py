@@ -10,7 +10,7 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from storage.errors import InvalidInput
+from domain.errors import InvalidInput
 
 
 class Timeframe(enum.StrEnum):

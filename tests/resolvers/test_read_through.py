@@ -16,24 +16,24 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from storage.backfill import backfill
-from storage.bars_read import fetch_bars
-from storage.bars_write import BarIn
-from storage.errors import (
+from domain.errors import (
     InvalidInput,
     UpstreamConfigError,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
+from domain.timeframes import Timeframe
+from resolvers.backfill import backfill
+from resolvers.read_through import EnsureResult, ReadThrough
+from storage.bars_read import fetch_bars
+from storage.bars_write import BarIn
 from storage.features import RollupBackend
-from storage.polygon_client import PolygonClient
 from storage.pool import create_pool
 from storage.quality import assess_series
-from storage.read_through import EnsureResult, ReadThrough
-from storage.timeframes import Timeframe
 from tests.conftest import Database
 from tests.fakes.polygon_server import FakePolygon, RawBar, make_bars
 from tests.support.bars import assert_bars_equal, expected_rollup
+from upstream.polygon import PolygonClient
 
 AGGS = "/v2/aggs/ticker/"
 BTC = "X:BTCUSD"
@@ -359,9 +359,9 @@ WORKER = """
 import asyncio, os, sys
 from datetime import datetime
 from storage.features import RollupBackend
-from storage.polygon_client import PolygonClient
+from upstream.polygon import PolygonClient
 from storage.pool import create_pool
-from storage.read_through import ReadThrough
+from resolvers.read_through import ReadThrough
 
 async def main(url, backend, polygon_url, start, end):
     pool = await create_pool(url, min_size=1, max_size=3)
@@ -414,11 +414,9 @@ async def test_without_an_api_key_fetch_on_miss_is_off(
     portable_db: Database, fake_polygon: FakePolygon
 ) -> None:
     crypto_minutes(fake_polygon, DAY1, 60)
-    fake_polygon.add_ticker({"ticker": "AAPL", "name": "Apple Inc."})
     service = ReadThrough(portable_db.pool, portable_db.backend, None)
     assert not service.enabled
     assert await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 3)) == EnsureResult(0, 0, {})
-    assert await service.ensure_symbol("AAPL") is None
     assert fake_polygon.calls == []
 
 
@@ -471,28 +469,7 @@ async def test_bad_arguments_raise_invalid_input(
     assert fake_polygon.calls == []
 
 
-# -- reference data and backfill ----------------------------------------------------------------
-
-
-async def test_symbol_reference_data_is_fetched_once_and_stored(
-    portable_db: Database, fake_polygon: FakePolygon
-) -> None:
-    fake_polygon.add_ticker(
-        {"ticker": "AAPL", "name": "Apple Inc.", "market": "stocks", "locale": "us",
-         "primary_exchange": "XNAS", "currency_name": "usd", "active": True, "cik": "0000320193"}
-    )  # fmt: skip
-    fake_polygon.behave(delay=0.1)
-    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
-        rows = await asyncio.gather(*(service.ensure_symbol("AAPL") for _ in range(5)))
-        assert await service.ensure_symbol("AAPL") == rows[0]
-        assert await service.ensure_symbol("NOPE") is None
-    assert rows[0] is not None and all(row == rows[0] for row in rows)
-    assert (rows[0]["name"], rows[0]["primary_exchange"], rows[0]["currency"]) == (
-        "Apple Inc.", "XNAS", "usd",
-    )  # fmt: skip
-    assert rows[0]["details"]["cik"] == "0000320193"
-    paths = [c.path for c in fake_polygon.calls]
-    assert paths == ["/v3/reference/tickers/AAPL", "/v3/reference/tickers/NOPE"]
+# -- backfill ----------------------------------------------------------------
 
 
 async def test_backfill_goes_month_by_month_reports_progress_and_resumes(

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from storage.rate_limit import TokenBucket
+from domain.token_bucket import TokenBucket
 from tests.fakes.polygon_server import FakeTime
 
 

@@ -25,14 +25,14 @@ from urllib.parse import quote
 
 import httpx
 
-from storage.circuit_breaker import CircuitBreaker
-from storage.errors import (
+from domain.errors import (
     InvalidInput,
     UpstreamConfigError,
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
-from storage.rate_limit import TokenBucket
+from domain.token_bucket import TokenBucket
+from upstream.circuit_breaker import CircuitBreaker
 
 logger = logging.getLogger(__name__)
 
@@ -198,47 +198,6 @@ class PolygonClient:
         )
         params = {"adjusted": "true", "sort": "asc", "limit": "50000"}
         return await self._guarded(lambda: self._paged_aggregates(path, params))
-
-    async def ticker_details(self, ticker: str) -> dict[str, Any] | None:
-        """Reference data for one ticker, or None when Polygon does not know it (404)."""
-        _check_ticker(ticker)
-        url = self._url(f"/v3/reference/tickers/{quote(ticker, safe=':.')}")
-
-        async def fetch() -> dict[str, Any] | None:
-            response = await self._send(url, None)
-            if response.status_code == 404:
-                return None
-            body = self._success_body(response, "ticker details")
-            results = body.get("results")
-            if results is None:
-                return None
-            if not isinstance(results, dict):
-                raise UpstreamUnavailable("malformed Polygon ticker details: results not an object")
-            return results
-
-        return await self._guarded(fetch)
-
-    async def search_tickers(
-        self, search: str, market: str | None = None, limit: int = 20
-    ) -> list[dict[str, Any]]:
-        """Active tickers matching `search` (first page only: a search box needs no more)."""
-        if not 1 <= limit <= 1000:
-            raise InvalidInput(f"limit must be between 1 and 1000, got {limit}")
-        params = {"search": search, "active": "true", "limit": str(limit)}
-        if market:
-            params["market"] = market
-        url = self._url("/v3/reference/tickers")
-
-        async def fetch() -> list[dict[str, Any]]:
-            body = self._success_body(await self._send(url, params), "ticker search")
-            results = body.get("results")
-            if results is None:
-                return []
-            if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-                raise UpstreamUnavailable("malformed Polygon ticker search: results not a list")
-            return results
-
-        return await self._guarded(fetch)
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Types every layer shares: error codes, timeframes, scopes, tickers and records."""

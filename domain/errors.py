@@ -1,0 +1,124 @@
+"""The one set of error codes, and the exceptions that carry them through every layer.
+
+Each layer raises these (storage translates driver failures, the upstream client translates
+HTTP failures, the service layer validates input), and each front end maps them exactly once:
+`schema/errors.py` to GraphQL `extensions.code`, `gateway/responses.py` to an HTTP status and
+the body `{"detail", "code"}`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+
+class ErrorCode(enum.StrEnum):
+    """What went wrong, as clients branch on it."""
+
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    RATE_LIMITED = "RATE_LIMITED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
+    UNAVAILABLE = "UNAVAILABLE"
+    INTERNAL = "INTERNAL"
+
+
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_USER_INPUT: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.UPSTREAM_UNAVAILABLE: 502,
+    ErrorCode.UNAVAILABLE: 503,
+}
+"""The HTTP status of each code (REST routes and refusals before GraphQL runs)."""
+
+
+class ServiceError(Exception):
+    """Base class: every error raised on purpose, with its code and extra details for clients.
+
+    The message is shown to clients as it is, except for INTERNAL errors, which are masked.
+    """
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.extensions = extensions
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class InvalidInput(ServiceError):
+    """The caller asked for something that cannot be answered (bad ticker, range, limit...)."""
+
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class NotFound(ServiceError):
+    """The thing asked for does not exist."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class Unauthenticated(ServiceError):
+    """No key where one is needed, or a key that is unknown, revoked or expired."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(ServiceError):
+    """The key is valid but lacks the scope needed."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimited(ServiceError):
+    """Too many requests; `retry_after` is in seconds (None: unknown)."""
+
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        extra = {} if retry_after is None else {"retryAfter": retry_after}
+        super().__init__(message, **extra)
+        self.retry_after = retry_after
+
+
+class PayloadTooLarge(ServiceError):
+    """A request body over the configured limit."""
+
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+
+
+class Unavailable(ServiceError):
+    """The database cannot be reached or did not answer in time; retrying later may work."""
+
+    code = ErrorCode.UNAVAILABLE
+
+
+class UpstreamError(ServiceError):
+    """Base for failures of the upstream market-data provider."""
+
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Upstream is down, timing out, answering 5xx or malformed data, or the breaker is open."""
+
+
+class UpstreamRateLimited(RateLimited, UpstreamError):
+    """Upstream kept answering 429 after the retries allowed."""
+
+    code = ErrorCode.RATE_LIMITED
+
+
+class UpstreamConfigError(UpstreamError):
+    """Upstream refused our credentials (401/403): a configuration problem, never retried."""

@@ -1,0 +1,189 @@
+"""Who is calling: an authentication backend for Starlette's `AuthenticationMiddleware`.
+
+The backend turns a request's key into a `KeyUser` (carrying the `Principal`) with the key's
+scopes as credentials, or leaves the caller anonymous when no key was sent. It refuses only
+what is wrong with a key that *was* sent (401), and a client guessing keys (429); what an
+anonymous caller may do is decided where access is declared (schema permissions,
+`requires(scope)`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Collection, Mapping
+from datetime import UTC, datetime
+
+import asyncpg
+from starlette.authentication import (
+    AuthCredentials,
+    AuthenticationBackend,
+    AuthenticationError,
+    BaseUser,
+)
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from domain.access import Principal, Scope
+from domain.errors import RateLimited, ServiceError, Unauthenticated, Unavailable
+from gateway.buckets import Buckets, Monotonic
+from gateway.key_cache import KeyCache
+from gateway.responses import service_error_response
+from storage import api_keys
+
+log = logging.getLogger(__name__)
+WallClock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def extract_key(headers: Mapping[str, str]) -> str | None:
+    """The API key a request carries: `X-API-Key`, else `Authorization: Bearer <key>`."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    key = lowered.get("x-api-key", "").strip()
+    if key:
+        return key
+    scheme, _, credentials = lowered.get("authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return None
+
+
+def retry_after_header(seconds: float) -> str:
+    return str(max(1, math.ceil(seconds)))
+
+
+class KeyUser(BaseUser):
+    """An authenticated caller: Starlette's user, carrying our Principal."""
+
+    def __init__(self, principal: Principal) -> None:
+        self.principal = principal
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.principal.name
+
+    @property
+    def identity(self) -> str:
+        return str(self.principal.key_id)
+
+
+def principal_of(conn: HTTPConnection) -> Principal | None:
+    """The caller the authentication middleware resolved (None: anonymous)."""
+    user = conn.scope.get("user")
+    return user.principal if isinstance(user, KeyUser) else None
+
+
+class Authenticator:
+    """Turns a key into a Principal (cached); bounds bad keys per client address.
+
+    `failed_attempts_per_minute` (0: unlimited) makes guessing cost no database lookups.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        cache: KeyCache | None = None,
+        failed_attempts_per_minute: float = 30.0,
+        clock: Monotonic = time.monotonic,
+        now: WallClock = _utc_now,
+    ) -> None:
+        if failed_attempts_per_minute < 0:
+            raise ValueError("failed_attempts_per_minute must be >= 0 (0 means unlimited)")
+        self.pool = pool
+        self.cache = cache if cache is not None else KeyCache(clock=clock)
+        self._failed_per_minute = failed_attempts_per_minute
+        self._now = now
+        self._failures = Buckets(10_000, clock)
+
+    async def verify_key(self, raw: str, *, client: str = "unknown") -> Principal | None:
+        """The Principal for `raw`, via the cache; None when the key is not valid now.
+
+        Raises RateLimited when this client sent too many bad keys lately.
+        """
+        # junk that cannot be a key costs no hash, no cache entry and no lookup
+        principal = await self._lookup(raw, client) if api_keys.looks_like_key(raw) else None
+        if principal is not None and principal.expired(self._now()):
+            principal = None
+        if principal is None:
+            if self._failed_per_minute:
+                self._failures.take(client, self._failed_per_minute)
+            log.info("invalid API key", extra={"client": client})
+        return principal
+
+    async def _lookup(self, raw: str, client: str) -> Principal | None:
+        digest = api_keys.hash_key(raw)
+        hit, principal = self.cache.get(digest)
+        if hit:
+            return principal
+        wait = self._failures.wait(client) if self._failed_per_minute else 0.0
+        if wait > 0:
+            raise RateLimited("too many invalid API keys from this client", wait)
+        principal = await api_keys.verify(self.pool, raw, now=self._now())
+        self.cache.put(digest, principal)
+        return principal
+
+    def forget(self, key_id: int) -> None:
+        """Make a revocation or deletion made in this process take effect at once."""
+        self.cache.forget(key_id)
+
+
+class Refused(AuthenticationError):
+    """A request refused while authenticating; carries the service error to answer with."""
+
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class ApiKeyBackend(AuthenticationBackend):
+    """Starlette authentication backend over `Authenticator` (from `app.state` by default).
+
+    Paths in `exempt_paths` (e.g. `/health`) are never authenticated, not even a key sent
+    to them.
+    """
+
+    def __init__(
+        self, authenticator: Authenticator | None = None, exempt_paths: Collection[str] = ()
+    ) -> None:
+        self._authenticator = authenticator
+        self._exempt = frozenset(exempt_paths)
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        if conn.url.path in self._exempt:
+            return None
+        raw = extract_key(conn.headers)
+        if raw is None:
+            return None
+        authenticator = self._authenticator or conn.app.state.authenticator
+        client = conn.client.host if conn.client else "unknown"
+        try:
+            principal = await authenticator.verify_key(raw, client=client)
+        except ServiceError as exc:
+            if exc.code is not exc.code.INTERNAL:
+                raise Refused(exc) from exc
+            log.exception("API key lookup failed")
+            raise Refused(Unavailable("authentication is unavailable, retry later")) from exc
+        if principal is None:
+            raise Refused(Unauthenticated("the API key is unknown, revoked or expired"))
+        scopes = [scope.value for scope in Scope if principal.has(scope)]
+        return AuthCredentials(scopes), KeyUser(principal)
+
+
+def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+    """The JSON refusal, with `WWW-Authenticate` (401) or `Retry-After` (429)."""
+    error = exc.error if isinstance(exc, Refused) else Unauthenticated(str(exc))
+    headers: dict[str, str] = {}
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="marketgraph"'
+    if isinstance(error, RateLimited) and error.retry_after is not None:
+        headers["Retry-After"] = retry_after_header(error.retry_after)
+    return service_error_response(error, headers)

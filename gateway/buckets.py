@@ -1,0 +1,37 @@
+"""Token buckets by name (API key, client address), bounded in number."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from domain.token_bucket import TokenBucket
+
+Monotonic = Callable[[], float]
+
+
+class Buckets:
+    """One token bucket per name; the least recently created go first past `max_entries`."""
+
+    def __init__(self, max_entries: int, clock: Monotonic = time.monotonic) -> None:
+        self._max = max_entries
+        self._clock = clock
+        self._buckets: dict[object, TokenBucket] = {}
+
+    def take(self, name: object, per_minute: float) -> float | None:
+        """None when `name` may proceed, else seconds until it may."""
+        bucket = self._buckets.get(name)
+        if bucket is None or bucket.rate_per_second != per_minute / 60.0:
+            while len(self._buckets) >= self._max:
+                del self._buckets[next(iter(self._buckets))]
+            bucket = TokenBucket(per_minute / 60.0, max(1.0, per_minute), clock=self._clock)
+            self._buckets[name] = bucket
+        allowed, retry_after = bucket.try_acquire()
+        return None if allowed else retry_after
+
+    def wait(self, name: object) -> float:
+        """Seconds until `name` has a token again, without taking one (0: it has one now)."""
+        bucket = self._buckets.get(name)
+        if bucket is None or bucket.tokens >= 1.0:
+            return 0.0
+        return (1.0 - bucket.tokens) / bucket.rate_per_second

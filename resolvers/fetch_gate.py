@@ -1,0 +1,54 @@
+"""Whether one request may fetch from upstream, and what to tell the client when it may not."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain.errors import ServiceError
+from domain.timeframes import Timeframe
+from resolvers.read_through import ReadThrough
+
+
+class FetchNotice(enum.StrEnum):
+    """Response extension `fetchOnMiss`: why an answer came from the store alone."""
+
+    DISABLED = "disabled"  # no upstream configured (every response says so)
+    NOT_PERMITTED = "notPermitted"  # the key lacks the `fetch` scope
+
+
+class FetchGate:
+    """Fetch-on-miss for one request: runs it when allowed, remembers when it was refused.
+
+    So an empty answer is never a silent one: a client can tell "no data stored" apart from
+    "the gateway would have fetched it, but fetching is off or not permitted".
+    """
+
+    __slots__ = ("_allowed", "_read_through", "refused")
+
+    def __init__(self, read_through: ReadThrough | None, *, allowed: bool) -> None:
+        self._read_through = read_through
+        self._allowed = allowed
+        self.refused = False
+
+    @property
+    def notice(self) -> FetchNotice | None:
+        if self._read_through is None:
+            return FetchNotice.DISABLED
+        return FetchNotice.NOT_PERMITTED if self.refused else None
+
+    async def ensure(
+        self,
+        symbols: Sequence[str],
+        timeframe: Timeframe,
+        start: datetime | None,
+        end: datetime | None,
+    ) -> dict[str, ServiceError]:
+        """Fetch what the store lacks of a bounded range first; the per-symbol failures."""
+        if start is None or end is None or self._read_through is None:
+            return {}
+        if not self._allowed:
+            self.refused = True
+            return {}
+        return dict((await self._read_through.ensure(symbols, timeframe, start, end)).errors)

@@ -1,0 +1,109 @@
+"""Every user input is checked here, once, before any storage or upstream call.
+
+GraphQL fields, REST handlers, the CLI and the read-through service all pass their arguments
+through these functions; storage then trusts what it is given. Each refusal is an
+`InvalidInput` (BAD_USER_INPUT) whose message says what is accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from domain.errors import InvalidInput
+from domain.tickers import validate_ticker
+from domain.timeframes import BASE_TIMEFRAMES, Timeframe, parse_timeframe
+
+MAX_SYMBOLS = 500
+MAX_SEARCH_RESULTS = 500
+MAX_SEARCH_LENGTH = 100
+MAX_AUDIT_PAGE = 1000
+
+__all__ = [
+    "MAX_AUDIT_PAGE",
+    "MAX_SEARCH_LENGTH",
+    "MAX_SEARCH_RESULTS",
+    "MAX_SYMBOLS",
+    "basis",
+    "bounded_range",
+    "limit",
+    "offset_page",
+    "page_size",
+    "search_text",
+    "ticker",
+    "tickers",
+    "time_range",
+    "timeframe",
+]
+
+ticker = validate_ticker
+timeframe = parse_timeframe
+
+
+def tickers(symbols: Sequence[str]) -> list[str]:
+    """A non-empty, bounded list of well-formed tickers, duplicates removed, order kept."""
+    if not symbols:
+        raise InvalidInput("give at least one symbol")
+    unique = list(dict.fromkeys(symbols))
+    if len(unique) > MAX_SYMBOLS:
+        raise InvalidInput(f"at most {MAX_SYMBOLS} symbols per request, got {len(unique)}")
+    for symbol in unique:
+        validate_ticker(symbol)
+    return unique
+
+
+def time_range(start: datetime | None, end: datetime | None) -> None:
+    """Both bounds (when given) time-zone aware, and start before end."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} must carry a time zone (use UTC, e.g. 2024-01-02T00:00Z)")
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+
+
+def bounded_range(start: datetime | None, end: datetime | None, what: str) -> None:
+    """A range with both bounds, for work that must know where it ends (`what` needs it)."""
+    if start is None or end is None:
+        raise InvalidInput(f"{what} needs both start and end")
+    time_range(start, end)
+
+
+def limit(value: int, cap: int) -> int:
+    """Bars per symbol: 1 to the per-response cap."""
+    if not 1 <= value <= cap:
+        raise InvalidInput(f"limit must be between 1 and {cap}, got {value}")
+    return value
+
+
+def page_size(value: int) -> int:
+    """A search page: 1 to MAX_SEARCH_RESULTS."""
+    if not 1 <= value <= MAX_SEARCH_RESULTS:
+        raise InvalidInput(f"first must be between 1 and {MAX_SEARCH_RESULTS}, got {value}")
+    return value
+
+
+def offset_page(limit: int, offset: int, maximum: int) -> None:
+    """An offset page: 1 to `maximum` items, from a non-negative offset."""
+    if not 1 <= limit <= maximum:
+        raise InvalidInput(f"limit must be between 1 and {maximum}, got {limit}")
+    if offset < 0:
+        raise InvalidInput(f"offset must not be negative, got {offset}")
+
+
+def search_text(value: str | None) -> str | None:
+    """A search string: 1 to MAX_SEARCH_LENGTH characters, no NUL (PostgreSQL refuses it)."""
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_SEARCH_LENGTH:
+        raise InvalidInput(f"search must be 1 to {MAX_SEARCH_LENGTH} characters")
+    if "\x00" in value:
+        raise InvalidInput("search must not contain NUL characters")
+    return value
+
+
+def basis(value: Timeframe | str) -> Timeframe:
+    """The base bars a window summary is built on: 1m (intraday) or 1d (daily)."""
+    parsed = parse_timeframe(value)
+    if parsed not in BASE_TIMEFRAMES:
+        raise InvalidInput(f"basis must be M1 (intraday) or D1 (daily), not {parsed.value!r}")
+    return parsed

@@ -1,0 +1,74 @@
+"""Input validation, once, in the service layer: each limit accepted at it, refused past it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.errors import ErrorCode, InvalidInput
+from domain.timeframes import Timeframe
+from resolvers import validation
+
+T0 = datetime(2024, 5, 6, tzinfo=UTC)
+
+
+def test_tickers_are_deduplicated_in_order_and_bounded() -> None:
+    assert validation.tickers(["MSFT", "AAPL", "MSFT"]) == ["MSFT", "AAPL"]
+    at_limit = [f"S{i}" for i in range(validation.MAX_SYMBOLS)]
+    assert validation.tickers(at_limit) == at_limit
+    with pytest.raises(InvalidInput, match="at most 500 symbols"):
+        validation.tickers([*at_limit, "ONEMORE"])
+    with pytest.raises(InvalidInput, match="at least one symbol"):
+        validation.tickers([])
+
+
+@pytest.mark.parametrize("ticker", ["aapl", "AAPL\n", "X:", "TOOLONGTICKERNAME", "A B", ""])
+def test_malformed_tickers_are_refused(ticker: str) -> None:
+    with pytest.raises(InvalidInput, match="invalid ticker") as refused:
+        validation.ticker(ticker)
+    assert refused.value.code is ErrorCode.BAD_USER_INPUT
+
+
+@pytest.mark.parametrize("ticker", ["AAPL", "BRK.B", "X:BTCUSD", "C:EURUSD", "I:SPX"])
+def test_every_polygon_ticker_form_is_accepted(ticker: str) -> None:
+    assert validation.ticker(ticker) == ticker
+
+
+def test_ranges_need_zones_and_order() -> None:
+    validation.time_range(None, None)
+    validation.time_range(T0, T0 + timedelta(microseconds=1))
+    with pytest.raises(InvalidInput, match="must be after start"):
+        validation.time_range(T0, T0)
+    with pytest.raises(InvalidInput, match="time zone"):
+        validation.time_range(datetime(2024, 1, 1), None)
+    with pytest.raises(InvalidInput, match="a summary needs both start and end"):
+        validation.bounded_range(T0, None, "a summary")
+
+
+def test_limit_is_bounded_on_both_sides() -> None:
+    assert validation.limit(1, 10) == 1 and validation.limit(10, 10) == 10
+    for outside in (0, 11):
+        with pytest.raises(InvalidInput, match="between 1 and 10"):
+            validation.limit(outside, 10)
+
+
+def test_page_size_and_search_text_are_bounded() -> None:
+    assert validation.page_size(validation.MAX_SEARCH_RESULTS) == validation.MAX_SEARCH_RESULTS
+    with pytest.raises(InvalidInput):
+        validation.page_size(validation.MAX_SEARCH_RESULTS + 1)
+    with pytest.raises(InvalidInput):
+        validation.page_size(0)
+    longest = "a" * validation.MAX_SEARCH_LENGTH
+    assert validation.search_text(longest) == longest
+    for bad in ("", longest + "a", "app\x00le"):
+        with pytest.raises(InvalidInput):
+            validation.search_text(bad)
+
+
+def test_basis_is_a_base_timeframe() -> None:
+    assert validation.basis("1m") is Timeframe.M1 and validation.basis(Timeframe.D1) is Timeframe.D1
+    with pytest.raises(InvalidInput, match="basis must be M1"):
+        validation.basis(Timeframe.H1)
+    with pytest.raises(InvalidInput, match="unknown timeframe"):
+        validation.basis("2m")

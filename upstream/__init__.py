@@ -1,0 +1,1 @@
+"""The upstream market-data provider (Polygon.io): HTTP client, pacing, retries, breaker."""
