@@ -11,7 +11,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-Clock = Callable[[], float]
+from domain.clocks import Monotonic
+
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -30,7 +31,7 @@ class TokenBucket:
         rate_per_second: float,
         capacity: float = 1.0,
         *,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not rate_per_second > 0:

@@ -11,8 +11,8 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.clocks import Monotonic
 from gateway.authentication import KeyUser
-from gateway.buckets import Monotonic
 from storage.usage import UsageRecorder
 
 AUDIT_ENDPOINT = "audit_endpoint"

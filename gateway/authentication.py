@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime
+from collections.abc import Collection, Mapping
 
 import asyncpg
 from starlette.authentication import (
@@ -26,18 +25,14 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from domain.access import Principal, Scope
+from domain.clocks import Monotonic, WallClock, utc_now
 from domain.errors import RateLimited, ServiceError, Unauthenticated, Unavailable
-from gateway.buckets import Buckets, Monotonic
+from gateway.buckets import Buckets
 from gateway.key_cache import KeyCache
 from gateway.responses import service_error_response
 from storage import api_keys
 
 log = logging.getLogger(__name__)
-WallClock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def extract_key(headers: Mapping[str, str]) -> str | None:
@@ -94,7 +89,7 @@ class Authenticator:
         cache: KeyCache | None = None,
         failed_attempts_per_minute: float = 30.0,
         clock: Monotonic = time.monotonic,
-        now: WallClock = _utc_now,
+        now: WallClock = utc_now,
     ) -> None:
         if failed_attempts_per_minute < 0:
             raise ValueError("failed_attempts_per_minute must be >= 0 (0 means unlimited)")
@@ -167,11 +162,10 @@ class ApiKeyBackend(AuthenticationBackend):
         client = conn.client.host if conn.client else "unknown"
         try:
             principal = await authenticator.verify_key(raw, client=client)
-        except ServiceError as exc:
-            if exc.code is not exc.code.INTERNAL:
-                raise Refused(exc) from exc
-            log.exception("API key lookup failed")
-            raise Refused(Unavailable("authentication is unavailable, retry later")) from exc
+        except ServiceError as exc:  # RateLimited, or Unavailable when the database is down
+            if isinstance(exc, Unavailable):
+                log.warning("API key lookup failed: the database is unavailable")
+            raise Refused(exc) from exc
         if principal is None:
             raise Refused(Unauthenticated("the API key is unknown, revoked or expired"))
         scopes = [scope.value for scope in Scope if principal.has(scope)]

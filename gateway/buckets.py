@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
+from domain.clocks import Monotonic
 from domain.token_bucket import TokenBucket
-
-Monotonic = Callable[[], float]
 
 
 class Buckets:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from domain.access import Principal
-
-Monotonic = Callable[[], float]
+from domain.clocks import Monotonic
 
 
 class KeyCache:

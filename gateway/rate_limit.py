@@ -7,9 +7,10 @@ import time
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain.access import Principal
+from domain.clocks import Monotonic
 from domain.errors import ErrorCode
 from gateway.authentication import KeyUser, retry_after_header
-from gateway.buckets import Buckets, Monotonic
+from gateway.buckets import Buckets
 from gateway.responses import error_response
 
 

@@ -16,14 +16,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 import asyncpg
 
+from domain.clocks import WallClock, utc_now
 from domain.errors import InvalidInput, ServiceError, UpstreamConfigError, UpstreamUnavailable
 from domain.timeframes import Timeframe, base_of, parse_timeframe
 from resolvers import validation
@@ -34,16 +35,12 @@ from storage.coverage import FetchWindow, Span
 from storage.features import RollupBackend
 from storage.pool import Conn
 from storage.quality import VOLUME_WINDOW, assess_series
-from upstream.polygon import PolygonBar, PolygonClient
+from upstream.polygon import PolygonClient
+from upstream.wire import PolygonBar
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 _TIMESPAN = {Timeframe.M1: (1, "minute"), Timeframe.D1: (1, "day")}
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +90,7 @@ class ReadThrough:
         freshness_ttl: float = 60.0,
         upstream_delay: float = 900.0,
         max_concurrent_fetches: int | None = None,
-        clock: Clock = utc_now,
+        clock: WallClock = utc_now,
     ) -> None:
         if freshness_ttl < 0 or upstream_delay < 0:
             raise ValueError("freshness_ttl and upstream_delay must be >= 0")

@@ -27,6 +27,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from domain.errors import ErrorCode
+from resolvers.context import RequestContext
 
 DEFAULT_BARS_LIMIT = 1000
 DEFAULT_SYMBOLS_FIRST = 50
@@ -38,10 +39,11 @@ class BarsCostLimit(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        services = getattr(context.context, "services", None)
-        cap = getattr(services, "max_bars_per_response", None)
+        if not isinstance(context.context, RequestContext):  # never run uncapped by mistake
+            raise TypeError("BarsCostLimit needs a RequestContext (resolvers.context)")
+        cap = context.context.services.max_bars_per_response
         document = context.graphql_document
-        if isinstance(cap, int) and document is not None and context.result is None:
+        if document is not None and context.result is None:
             cost = operation_cost(document, context.operation_name, context.variables or {})
             if cost > cap:
                 message = (

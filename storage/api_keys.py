@@ -21,6 +21,7 @@ from domain.access import Principal, Scope
 from domain.errors import InvalidInput, NotFound, ServiceError
 from domain.records import ApiKeyRecord
 from storage.pool import Conn, Executor
+from storage.unavailable import when_unreachable
 
 KEY_PREFIX = "mg_"
 MAX_NAME_LENGTH = 100
@@ -30,7 +31,6 @@ _COLUMNS = (
     "id, name, key_preview, scopes, active, created_at, last_used, request_count, expires_at,"
     " rate_limit_per_minute"
 )
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +102,7 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
     )
 
 
+@when_unreachable
 async def create_key(
     pool: Executor,
     name: str,
@@ -134,6 +135,7 @@ async def create_key(
     return _record(row), raw
 
 
+@when_unreachable
 async def list_keys(pool: Executor, active_only: bool = False) -> list[ApiKeyRecord]:
     """Every key (or only active ones), oldest first."""
     rows = await pool.fetch(
@@ -142,6 +144,7 @@ async def list_keys(pool: Executor, active_only: bool = False) -> list[ApiKeyRec
     return [_record(r) for r in rows]
 
 
+@when_unreachable
 async def get_key(pool: Executor, key_id: int) -> ApiKeyRecord:
     """One key by id; NotFound when there is none."""
     row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1", key_id)
@@ -150,6 +153,7 @@ async def get_key(pool: Executor, key_id: int) -> ApiKeyRecord:
     return _record(row)
 
 
+@when_unreachable
 async def set_active(pool: Executor, key_id: int, active: bool) -> ApiKeyRecord:
     """Revoke (`active=False`) or restore a key; NotFound when there is none."""
     row = await pool.fetchrow(
@@ -160,6 +164,7 @@ async def set_active(pool: Executor, key_id: int, active: bool) -> ApiKeyRecord:
     return _record(row)
 
 
+@when_unreachable
 async def delete_key(pool: Executor, key_id: int) -> None:
     """Remove a key for good (its audit stays until retention removes it)."""
     deleted = await pool.fetchval("DELETE FROM api_keys WHERE id = $1 RETURNING id", key_id)
@@ -167,19 +172,17 @@ async def delete_key(pool: Executor, key_id: int) -> None:
         raise NotFound(f"no API key with id {key_id}")
 
 
+@when_unreachable
 async def verify(pool: Executor, raw_key: str, *, now: datetime | None = None) -> Principal | None:
     """The caller behind `raw_key`, or None when it is unknown, revoked or expired."""
     if not looks_like_key(raw_key):
         return None
     digest = hash_key(raw_key)
-    try:
-        row = await pool.fetchrow(
-            "SELECT id, name, key_hash, scopes, active, expires_at, rate_limit_per_minute"
-            " FROM api_keys WHERE key_hash = $1",
-            digest,
-        )
-    except _DRIVER_ERRORS as exc:
-        raise ServiceError("API key lookup failed") from exc
+    row = await pool.fetchrow(
+        "SELECT id, name, key_hash, scopes, active, expires_at, rate_limit_per_minute"
+        " FROM api_keys WHERE key_hash = $1",
+        digest,
+    )
     if row is None or not hmac.compare_digest(row["key_hash"], digest):
         return None
     principal = Principal(
@@ -194,6 +197,7 @@ async def verify(pool: Executor, raw_key: str, *, now: datetime | None = None) -
     return principal
 
 
+@when_unreachable
 async def audit_entries(
     pool: Executor, key_id: int, limit: int = 100, offset: int = 0
 ) -> tuple[list[AuditEntry], int]:

@@ -13,24 +13,19 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
+from domain.clocks import Monotonic, WallClock, utc_now
 from storage import api_keys
 from storage.api_keys import AuditRow
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-WallClock = Callable[[], datetime]
 MAX_ENDPOINT_LENGTH = 200
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -62,8 +57,8 @@ class UsageRecorder:
         audit_retention_days: int = 30,
         retention_interval_seconds: float = 3600.0,
         max_pending_audit: int = 100_000,
-        clock: Clock = time.monotonic,
-        now: WallClock = _utc_now,
+        clock: Monotonic = time.monotonic,
+        now: WallClock = utc_now,
     ) -> None:
         self._pool = pool
         self._retention = timedelta(days=audit_retention_days)

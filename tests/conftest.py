@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
-import asyncpg
 import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, settings
 
 from storage.features import RollupBackend
-from storage.pool import create_pool
 from tests.support import databases
-from tests.support.databases import Server, Template, with_database
+from tests.support.databases import Database, Server, Template
 
 # Generated cases are judged by what they draw, never by how fast a shared 2-core machine
 # draws or runs them.
@@ -47,29 +44,11 @@ async def templates(server: Server) -> AsyncIterator[dict[RollupBackend, Templat
             await databases.drop(server, template.name)
 
 
-@dataclass(frozen=True, slots=True)
-class Database:
-    """A fresh migrated database for one test."""
-
-    url: str
-    backend: RollupBackend
-    pool: asyncpg.Pool
-
-
 async def _database(
     server: Server, templates: dict[RollupBackend, Template], backend: RollupBackend
 ) -> AsyncIterator[Database]:
-    template = templates[backend]
-    if template.skip_reason:
-        pytest.skip(template.skip_reason)
-    name = await databases.clone(server, template)
-    url = with_database(server.admin_url, name)
-    pool = await create_pool(url, min_size=1, max_size=4)
-    try:
-        yield Database(url, backend, pool)
-    finally:
-        await pool.close()
-        await databases.drop(server, name)
+    async with databases.cloned_database(server, templates, backend) as database:
+        yield database
 
 
 @pytest_asyncio.fixture(loop_scope="session", params=list(RollupBackend), ids=lambda b: b.value)

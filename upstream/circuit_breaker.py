@@ -13,10 +13,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from domain.clocks import Monotonic
 from domain.errors import UpstreamUnavailable
 
 T = TypeVar("T")
-Clock = Callable[[], float]
 
 
 class BreakerState(enum.StrEnum):
@@ -42,7 +42,7 @@ class CircuitBreaker:
     )
 
     def __init__(
-        self, failure_threshold: int, reset_timeout: float, *, clock: Clock = time.monotonic
+        self, failure_threshold: int, reset_timeout: float, *, clock: Monotonic = time.monotonic
     ) -> None:
         if failure_threshold < 1:
             raise ValueError(f"failure_threshold must be >= 1, got {failure_threshold!r}")

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import date
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
 
+from domain.clocks import Monotonic
 from domain.errors import (
     InvalidInput,
     UpstreamConfigError,
@@ -33,48 +31,30 @@ from domain.errors import (
 )
 from domain.token_bucket import TokenBucket
 from upstream.circuit_breaker import CircuitBreaker
+from upstream.wire import (
+    PolygonBar,
+    as_ms,
+    json_object,
+    json_status,
+    parse_bar,
+    parse_retry_after,
+    range_bound,
+    scrub,
+)
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 TIMESPANS = frozenset({"second", "minute", "hour", "day", "week", "month", "quarter", "year"})
 _SUCCESS = frozenset({"OK", "DELAYED"})
 _TICKER = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_\-]{0,63}")
-_API_KEY_PARAM = re.compile(r"(?i)(apikey=)[^&\s\"'#]+")
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _CHECK_KEY = "check POLYGON_API_KEY"
-
-
-@dataclass(frozen=True, slots=True)
-class PolygonBar:
-    """One aggregate bar as Polygon reports it; `time` is the UTC start of the bar."""
-
-    time: datetime
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    vwap: float | None = None
-    trades: int | None = None
 
 
 class _RequestRejected(UpstreamUnavailable):
     """Upstream answered and refused the request (a 4xx): not an outage; the breaker ignores it."""
-
-
-def redact(text: str, *secrets: str) -> str:
-    """Scrub `apiKey=` values, Bearer tokens and any literal secret from `text`."""
-    text = _API_KEY_PARAM.sub(r"\1***", text)
-    text = _BEARER.sub(r"\1***", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -105,7 +85,7 @@ class PolygonClient:
         breaker_failure_threshold: int = 5,
         breaker_reset_timeout: float = 30.0,
         max_pages: int = 1000,
-        clock: Clock = time.monotonic,
+        clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -190,11 +170,11 @@ class PolygonClient:
             raise InvalidInput(f"multiplier must be >= 1, got {multiplier}")
         if timespan not in TIMESPANS:
             raise InvalidInput(f"timespan must be one of {sorted(TIMESPANS)}, got {timespan!r}")
-        if _as_ms(start) > _as_ms(end):
+        if as_ms(start) > as_ms(end):
             raise InvalidInput("start must not be after end")
         path = (
             f"/v2/aggs/ticker/{quote(ticker, safe=':.')}/range/{multiplier}/{timespan}/"
-            f"{_range_bound(start)}/{_range_bound(end)}"
+            f"{range_bound(start)}/{range_bound(end)}"
         )
         params = {"adjusted": "true", "sort": "asc", "limit": "50000"}
         return await self._guarded(lambda: self._paged_aggregates(path, params))
@@ -216,21 +196,21 @@ class PolygonClient:
         bars: list[PolygonBar] = []
         for _ in range(self._max_pages):
             response = await self._send(url, query)
-            if response.status_code == 404 and _json_status(response) == "NOT_FOUND":
+            if response.status_code == 404 and json_status(response) == "NOT_FOUND":
                 return bars
             body = self._success_body(response, "aggregates")
             results = body.get("results")
             if results is not None:
                 if not isinstance(results, list):
                     raise UpstreamUnavailable("malformed Polygon aggregates: results not a list")
-                bars.extend(_parse_bar(raw) for raw in results)
+                bars.extend(parse_bar(raw) for raw in results)
             next_url = body.get("next_url")
             if not next_url:
                 return bars
             url, query = self._next_page(next_url), None
             if url in seen:
                 raise UpstreamUnavailable(
-                    f"Polygon pagination loop: next_url repeats {self._redact(url)}"
+                    f"Polygon pagination loop: next_url repeats {self._scrub(url)}"
                 )
             seen.add(url)
         raise UpstreamUnavailable(f"Polygon aggregates exceeded {self._max_pages} pages")
@@ -246,7 +226,7 @@ class PolygonClient:
         base = self._base
         if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
             raise UpstreamUnavailable(
-                f"Polygon next_url points to another origin: {self._redact(str(url))}"
+                f"Polygon next_url points to another origin: {self._scrub(str(url))}"
             )
         return str(url.copy_remove_param("apiKey"))
 
@@ -279,7 +259,7 @@ class PolygonClient:
                     )
                 if status == 429:
                     rate_limited = True
-                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     problem = "rate limited (HTTP 429)"
                 elif status >= 500:
                     problem = f"HTTP {status}"
@@ -291,7 +271,7 @@ class PolygonClient:
                     )
                 else:
                     return response
-            where = self._redact(str(httpx.URL(url).copy_with(query=None)))
+            where = self._scrub(str(httpx.URL(url).copy_with(query=None)))
             if attempt >= self._max_retries:
                 tried = f"after {attempt + 1} attempt(s)"
                 if rate_limited:
@@ -320,13 +300,13 @@ class PolygonClient:
     def _success_body(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code == 404:
             raise _RequestRejected(f"Polygon {what}: HTTP 404: {self._message(response)}")
-        body = _json_object(response, what)
+        body = json_object(response, what)
         status = body.get("status")
         if status not in _SUCCESS:
             detail = body.get("error") or body.get("message") or "no message"
             raise UpstreamUnavailable(
-                f"Polygon {what} returned status {self._redact(str(status))}: "
-                f"{self._redact(str(detail))[:300]}"
+                f"Polygon {what} returned status {self._scrub(str(status))}: "
+                f"{self._scrub(str(detail))[:300]}"
             )
         return body
 
@@ -339,95 +319,13 @@ class PolygonClient:
             text = str(body.get("error") or body.get("message") or body.get("status") or "")
         else:
             text = response.text
-        return self._redact(text)[:300] or "no message"
+        return self._scrub(text)[:300] or "no message"
 
-    def _redact(self, text: str) -> str:
-        return redact(text, self._secret)
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self._secret)
 
 
 def _check_ticker(ticker: str) -> None:
-    """URL safety only (no `/`, `..`, `?`); `storage.symbols` decides what the store accepts."""
+    """URL safety only (no `/`, `..`, `?`); `domain.tickers` decides what the store accepts."""
     if not _TICKER.fullmatch(ticker):
         raise InvalidInput(f"not a valid ticker: {ticker[:70]!r}")
-
-
-def _as_ms(value: date) -> int:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidInput("datetimes passed to Polygon must be timezone-aware")
-        return (value - _EPOCH) // timedelta(milliseconds=1)
-    return (datetime(value.year, value.month, value.day, tzinfo=UTC) - _EPOCH) // timedelta(
-        milliseconds=1
-    )
-
-
-def _range_bound(value: date) -> str:
-    return str(_as_ms(value)) if isinstance(value, datetime) else value.isoformat()
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or HTTP-date); None if unusable."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise UpstreamUnavailable(f"malformed Polygon {what}: body is not JSON") from None
-    if not isinstance(body, dict):
-        raise UpstreamUnavailable(f"malformed Polygon {what}: body is not a JSON object")
-    return body
-
-
-def _json_status(response: httpx.Response) -> object:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("status") if isinstance(body, dict) else None
-
-
-def _number(raw: Mapping[str, Any], key: str) -> float:
-    value = raw.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        problem = "missing" if value is None else f"not a number ({value!r:.40})"
-        raise UpstreamUnavailable(f"malformed Polygon bar: field {key!r} {problem}")
-    return float(value)
-
-
-def _optional_number(raw: Mapping[str, Any], key: str) -> float | None:
-    return None if raw.get(key) is None else _number(raw, key)
-
-
-def _parse_bar(raw: object) -> PolygonBar:
-    if not isinstance(raw, dict):
-        raise UpstreamUnavailable("malformed Polygon bar: not a JSON object")
-    t = _number(raw, "t")
-    trades = _optional_number(raw, "n")
-    if not t.is_integer() or (trades is not None and not trades.is_integer()):
-        raise UpstreamUnavailable("malformed Polygon bar: 't' and 'n' must be integers")
-    return PolygonBar(
-        time=_EPOCH + timedelta(milliseconds=int(t)),
-        open=_number(raw, "o"),
-        high=_number(raw, "h"),
-        low=_number(raw, "l"),
-        close=_number(raw, "c"),
-        volume=_number(raw, "v"),
-        vwap=_optional_number(raw, "vw"),
-        trades=None if trades is None else int(trades),
-    )

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from domain.token_bucket import TokenBucket
-from tests.fakes.polygon_server import FakeTime
+from tests.support.time import FakeTime
 
 
 def bucket(time: FakeTime, rate: float, capacity: float = 1.0) -> TokenBucket:
@@ -32,7 +32,8 @@ def test_try_acquire_refills_with_time_but_never_beyond_capacity() -> None:
     limiter.try_acquire()
 
     time.advance(0.4)
-    assert limiter.try_acquire() == (False, pytest.approx(0.6))
+    allowed, retry_after = limiter.try_acquire()
+    assert not allowed and retry_after == pytest.approx(0.6)
     time.advance(0.6)
     assert limiter.try_acquire() == (True, 0.0)
 

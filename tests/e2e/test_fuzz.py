@@ -29,9 +29,7 @@ from storage import api_keys
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.symbols import SymbolIn, upsert_symbols
-from tests.conftest import Database
-from tests.support.databases import Server, Template
-from tests.support.graphql import cloned_database
+from tests.support.databases import Database, Server, Template, cloned_database
 from tests.support.live_server import serve_in_thread
 
 FUZZ = settings(

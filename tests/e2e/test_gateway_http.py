@@ -6,6 +6,7 @@ a pool); each test uses keys of its own, so tests never see each other's changes
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -27,10 +28,8 @@ from resolvers.fetch_gate import FetchNotice
 from storage import api_keys
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
-from tests.conftest import Database
 from tests.fakes.polygon_server import FakePolygon, make_bars
-from tests.support.databases import Server, Template
-from tests.support.graphql import cloned_database
+from tests.support.databases import Database, Server, Template, cloned_database
 from tests.support.live_server import serve_in_thread
 
 NY = ZoneInfo("America/New_York")
@@ -44,7 +43,7 @@ REFUSED_BY_MIDDLEWARE = ("wrong", "revoked", "expired")
 
 
 def aapl_days() -> list[BarIn]:
-    day, bars = date(2023, 1, 2), []
+    day, bars = date(2023, 1, 2), list[BarIn]()
     while day < date(2024, 7, 1):
         if day.weekday() < 5:
             t = datetime(day.year, day.month, day.day, tzinfo=NY).astimezone(UTC)
@@ -161,12 +160,12 @@ async def gql(
     query: str,
     variables: dict[str, Any] | None = None,
     key: str | None = None,
-    **headers: str,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     return await client.post(
         f"{url}/graphql",
         json={"query": query, "variables": variables or {}},
-        headers={**auth(key), **headers},
+        headers={**auth(key), **(headers or {})},
     )
 
 
@@ -265,7 +264,9 @@ async def test_trace_ids_are_made_or_reused(strict_url: str, client: httpx.Async
 async def test_big_answers_are_gzipped(
     strict_url: str, client: httpx.AsyncClient, keys: Any
 ) -> None:
-    big = await gql(client, strict_url, BIG_READ, key=keys["read"], **{"Accept-Encoding": "gzip"})
+    big = await gql(
+        client, strict_url, BIG_READ, key=keys["read"], headers={"Accept-Encoding": "gzip"}
+    )
     assert big.status_code == 200
     assert big.headers["content-encoding"] == "gzip"
     assert int(big.headers["content-length"]) < len(big.content) / 3  # it compressed well
@@ -273,7 +274,7 @@ async def test_big_answers_are_gzipped(
     small = await client.get(f"{strict_url}/health", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in small.headers
     plain = await gql(
-        client, strict_url, BIG_READ, key=keys["read"], **{"Accept-Encoding": "identity"}
+        client, strict_url, BIG_READ, key=keys["read"], headers={"Accept-Encoding": "identity"}
     )
     assert "content-encoding" not in plain.headers and plain.json() == big.json()
 
@@ -592,7 +593,7 @@ async def test_logs_never_contain_a_raw_key(
 async def test_malformed_requests_get_json_errors(
     strict_url: str, client: httpx.AsyncClient
 ) -> None:
-    bad = [
+    bad: list[dict[str, Any]] = [
         {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
         {"json": {"query": "{ __typename }", "variables": [1]}},
         {"json": {}},
@@ -613,3 +614,31 @@ async def test_a_body_that_is_not_a_json_object_is_a_client_error(
         f"{strict_url}/graphql", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 400
+
+
+async def test_the_audit_trail_names_the_graphql_operation_and_admins_can_read_it(
+    gw_db: Database, client: httpx.AsyncClient
+) -> None:
+    reader_id, reader = await make_key(gw_db, "audited reader", Scope.READ)
+    _, admin = await make_key(gw_db, "auditor", Scope.ADMIN)
+    named = 'query WatchlistCloses { bars(ticker: "AAPL", limit: 1) { close } }'
+    audit = """query ($id: Int!) {
+      apiKeyAudit(id: $id) { total entries { endpoint method statusCode } }
+    }"""
+    with live(settings(gw_db, usage_flush_seconds=0.05)) as url:
+        assert (await gql(client, url, named, key=reader)).status_code == 200
+        assert (await gql(client, url, "{ bars(ticker: \"AAPL\", limit: 1) { close } }",
+                          key=reader)).status_code == 200  # fmt: skip
+        refused = await gql(client, url, audit, {"id": reader_id}, key=reader)
+        assert [e["extensions"]["code"] for e in refused.json()["errors"]] == ["FORBIDDEN"]
+        for _ in range(200):  # the flush runs every 50 ms; give it up to 10 s on a busy machine
+            page = (await gql(client, url, audit, {"id": reader_id}, key=admin)).json()
+            if page["data"]["apiKeyAudit"]["total"] == 3:
+                break
+            await asyncio.sleep(0.05)
+    entries = page["data"]["apiKeyAudit"]["entries"]
+    assert [(e["endpoint"], e["method"], e["statusCode"]) for e in reversed(entries)] == [
+        ("graphql:WatchlistCloses", "POST", 200),
+        ("graphql:anonymous", "POST", 200),
+        ("graphql:anonymous", "POST", 200),  # the refused audit query: errors, not a 4xx
+    ]

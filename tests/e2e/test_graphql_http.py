@@ -18,11 +18,12 @@ import strawberry
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from resolvers.context import Services, make_context
+from resolvers.context import Services
 from schema import build_schema
 from storage.bars_write import upsert_bars
-from tests.conftest import Database
 from tests.support.bars import minute_bars
+from tests.support.databases import Database
+from tests.support.graphql import execute
 from tests.support.live_server import serve_in_thread
 
 T0 = datetime(2024, 5, 6, tzinfo=UTC)
@@ -56,9 +57,7 @@ async def stock_answer(database: Database, query: str, variables: dict[str, Any]
     """What stock Strawberry execution answers, as a client decodes it."""
     schema: strawberry.Schema = build_schema(fast_path=False)
     services = Services(database.pool, database.backend, None, 100_000, True)
-    result = await schema.execute(
-        query, variable_values=variables, context_value=make_context(services, None)
-    )
+    result = await execute(schema, query, services, variables)
     assert not result.errors, result.errors
     return {"data": result.data, "extensions": result.extensions}
 

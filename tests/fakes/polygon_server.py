@@ -351,29 +351,6 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
     return decoded
 
 
-class FakeTime:
-    """A manual monotonic clock and a sleep that advances it, for the client, limiter, breaker.
-
-    Pass `clock=fake.clock, sleep=fake.sleep`; `sleeps` records every requested wait, so tests
-    assert spacing and backoff without waiting for real.
-    """
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 def make_bars(
     start: datetime,
     count: int,

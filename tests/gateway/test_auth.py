@@ -28,10 +28,11 @@ from gateway.rate_limit import KeyRateLimiter
 from gateway.redaction import RedactingFilter, install_redaction, redact
 from resolvers.context import make_context
 from storage import api_keys
+from storage.pool import create_pool
 from storage.usage import UsageRecorder
-from tests.conftest import Database
-from tests.fakes.polygon_server import FakeTime
+from tests.support.databases import Database
 from tests.support.graphql import make_services
+from tests.support.time import FakeTime
 
 log = logging.getLogger("tests.gateway.app")
 
@@ -53,7 +54,6 @@ class Harness:
     client: httpx.AsyncClient
     db: Database
     time: FakeTime
-    wall: list[datetime]
     pool: CountingPool
     authenticator: Authenticator
     recorder: UsageRecorder
@@ -114,22 +114,21 @@ async def _harness(
     default_rate_limit_per_minute: float = 600,
     failed_attempts_per_minute: float = 30,
 ) -> AsyncIterator[Harness]:
-    time = FakeTime()
-    wall = [datetime.now(UTC)]
+    time = FakeTime(wall_start=datetime.now(UTC))
     pool = CountingPool(portable_db.pool)
     authenticator = Authenticator(
         cast(asyncpg.Pool, pool),
         cache=KeyCache(30, negative_ttl_seconds=5, clock=time.clock),
         failed_attempts_per_minute=failed_attempts_per_minute,
         clock=time.clock,
-        now=lambda: wall[0],
+        now=time.wall,
     )
     recorder = UsageRecorder(portable_db.pool)
     limiter = KeyRateLimiter(default_rate_limit_per_minute, clock=time.clock)
     app = make_app(authenticator, recorder, limiter)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        yield Harness(client, portable_db, time, wall, pool, authenticator, recorder)
+        yield Harness(client, portable_db, time, pool, authenticator, recorder)
 
 
 @pytest.fixture
@@ -201,13 +200,13 @@ async def test_forget_revokes_at_once_in_this_process(h: Harness) -> None:
 
 
 async def test_expired_keys_are_refused_even_while_cached(h: Harness) -> None:
-    now = h.wall[0]
+    now = h.time.wall()
     _, lapsed = await h.key("lapsed", expires_at=now - timedelta(minutes=1))
     _, expiring = await h.key("expiring", expires_at=now + timedelta(minutes=1))
 
     assert (await h.client.get("/whoami", headers=key_header(lapsed))).status_code == 401
     assert (await h.client.get("/whoami", headers=key_header(expiring))).status_code == 200
-    h.wall[0] = now + timedelta(minutes=2)
+    h.time.set_wall(now + timedelta(minutes=2))
     assert (await h.client.get("/whoami", headers=key_header(expiring))).status_code == 401
 
 
@@ -300,6 +299,27 @@ async def test_the_middleware_finds_its_collaborators_on_app_state(portable_db: 
 
     assert response.json()["name"] == "ci"
     assert app.state.usage_recorder.pending == 1
+
+
+async def test_a_key_lookup_with_the_database_down_is_503_unavailable(
+    portable_db: Database,
+) -> None:
+    _, raw = await api_keys.create_key(portable_db.pool, "ci")
+    pool = await create_pool(portable_db.url, min_size=1, max_size=1)
+    await pool.close()
+    recorder, limiter = UsageRecorder(portable_db.pool), KeyRateLimiter()
+    app = make_app(Authenticator(pool), recorder, limiter)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        refused = await client.get("/whoami", headers=key_header(raw))
+        anonymous = await client.get("/whoami")
+
+    assert refused.status_code == 503
+    assert refused.json() == {
+        "detail": "the database is unavailable right now; retry shortly",
+        "code": "UNAVAILABLE",
+    }
+    assert anonymous.status_code == 200  # no key, no lookup: nothing to refuse
 
 
 def test_extract_key_reads_either_header() -> None:

@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.conftest import Database
 from tests.fakes.polygon_server import FakePolygon, make_bars
+from tests.support.databases import Database
 
 
 def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -47,7 +47,7 @@ async def test_demo_loads_deterministic_data_once(portable_db: Database) -> None
     assert "5 symbols" in first.stdout
     count = "SELECT count(*), sum(close) FROM bars"
     stored = await portable_db.pool.fetchrow(count)
-    assert stored[0] > 10_000
+    assert stored is not None and stored[0] > 10_000
     second = _run("demo", env=env)
     assert second.stdout == first.stdout
     assert await portable_db.pool.fetchrow(count) == stored  # same bars, nothing added

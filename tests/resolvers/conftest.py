@@ -15,15 +15,16 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import strawberry
+from graphql import GraphQLFormattedError
 
 from domain.access import Principal, Scope
-from resolvers.context import Services, make_context
+from resolvers.context import Services
 from schema import build_schema
 from storage.bars_write import BarIn, upsert_bars
 from storage.symbols import SymbolIn, upsert_symbols
-from tests.conftest import Database
 from tests.support.bars import daily_bars, minute_bars
-from tests.support.graphql import CountingPool, make_services
+from tests.support.databases import Database
+from tests.support.graphql import CountingPool, execute, make_services
 
 T0 = datetime(2024, 5, 6, tzinfo=UTC)  # a Monday
 MINUTE_SYMBOLS = ("X:BTCUSD", "X:ETHUSD", "AAPL")
@@ -46,13 +47,13 @@ class Answer:
     """A GraphQL response as a client sees it, plus the statements it cost."""
 
     data: Any
-    errors: list[dict[str, Any]]
+    errors: list[GraphQLFormattedError]
     extensions: dict[str, Any]
     statements: list[str] = field(default_factory=list)
 
     @property
-    def codes(self) -> list[str]:
-        return [e.get("extensions", {}).get("code") for e in self.errors]
+    def codes(self) -> list[str | None]:
+        return [(e.get("extensions") or {}).get("code") for e in self.errors]
 
 
 @dataclass
@@ -71,10 +72,9 @@ class Gateway:
         caller: Principal | None = None,
         services: Services | None = None,
     ) -> Answer:
-        context = make_context(services or self.services, caller)
         before = len(self.pool.statements)
-        result = await self.schema.execute(
-            query, variable_values=dict(variables or {}), context_value=context
+        result = await execute(
+            self.schema, query, services or self.services, variables, principal=caller
         )
         return Answer(
             result.data,

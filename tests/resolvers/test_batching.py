@@ -14,10 +14,9 @@ from schema import build_schema
 from storage.bars_read import fetch_bars, latest_bars, window_summary
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
-from tests.conftest import Database
 from tests.support.bars import daily_bars, minute_bars
-from tests.support.databases import Server, Template
-from tests.support.graphql import CountingPool, cloned_database, make_services, parse_time, run
+from tests.support.databases import Database, Server, Template, cloned_database
+from tests.support.graphql import CountingPool, make_services, parse_time, run
 
 T0 = datetime(2024, 5, 6, tzinfo=UTC)  # a Monday
 WINDOW = (T0 + timedelta(hours=1), T0 + timedelta(hours=5))  # tiled by 1h rollups

@@ -35,14 +35,15 @@ from strawberry.http import process_result
 from strawberry.schema.config import StrawberryConfig
 
 from gateway.graphql_view import JSON_OPTIONS
-from resolvers.context import Services, make_context
+from resolvers.context import Services
 from schema import build_schema
 from schema.fast_path import FastExecutionContext
 from schema.records import read_field
 from schema.scalars import DATETIME
 from storage.bars_write import BarIn, upsert_bars
-from tests.conftest import Database
 from tests.support.bars import daily_bars, minute_bars
+from tests.support.databases import Database
+from tests.support.graphql import execute
 
 EXAMPLES = 200
 T0 = datetime(2024, 5, 6, tzinfo=UTC)  # a Monday
@@ -165,11 +166,7 @@ class Market:
     ) -> tuple[bytes, bytes]:
         answers = []
         for schema in (self.fast, self.stock):
-            result = await schema.execute(
-                query,
-                variable_values=variables,
-                context_value=make_context(self.services, None),
-            )
+            result = await execute(schema, query, self.services, variables)
             answers.append(encoded(result, errors_in_any_order=True))
         return answers[0], answers[1]
 

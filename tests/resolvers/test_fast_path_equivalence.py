@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.graphql_view import JSON_OPTIONS
-from resolvers.context import make_context
 from tests.resolvers.conftest import Gateway
+from tests.support.graphql import execute
 
 BAR_FIELDS = (
     "time", "open", "high", "low", "close", "volume", "vwap", "trades", "barCount",
@@ -132,10 +132,7 @@ def documents(draw: st.DrawFn) -> Document:
 
 
 async def answer(gateway: Gateway, schema: strawberry.Schema, document: Document) -> Any:
-    context = make_context(gateway.services, None)
-    result = await schema.execute(
-        document.text, variable_values=document.variables, context_value=context
-    )
+    result = await execute(schema, document.text, gateway.services, document.variables)
     # Errors of fields that resolve concurrently arrive in database-timing order (in stock
     # execution too), so they are compared in a fixed order.
     errors = sorted((e.formatted for e in result.errors or ()), key=orjson.dumps)

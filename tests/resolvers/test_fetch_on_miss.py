@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from domain.access import Scope
 from domain.errors import ServiceError, UpstreamRateLimited, UpstreamUnavailable
 from domain.timeframes import Timeframe
 from resolvers.fetch_gate import FetchNotice
-from resolvers.read_through import EnsureResult
+from resolvers.read_through import EnsureResult, ReadThrough
 from tests.resolvers.conftest import T0, Gateway, principal
 from tests.support.graphql import make_services
 
@@ -52,7 +52,8 @@ class FakeReadThrough:
 
 
 def with_read_through(gateway: Gateway, fake: FakeReadThrough | None, **overrides: Any) -> Any:
-    return make_services(gateway.pool, gateway.services.backend, read_through=fake, **overrides)
+    stand_in = cast(ReadThrough | None, fake)  # only ensure() and enabled are used
+    return make_services(gateway.pool, gateway.services.backend, read_through=stand_in, **overrides)
 
 
 async def test_a_fetch_key_makes_one_ensure_per_argument_set_before_reading(

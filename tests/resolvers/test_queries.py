@@ -21,13 +21,11 @@ from schema import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, build_schema
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.symbols import SymbolIn, upsert_symbols
-from tests.conftest import Database
 from tests.support.bars import assert_bars_equal, daily_bars, expected_rollup, label, minute_bars
-from tests.support.databases import Server, Template
+from tests.support.databases import Database, Server, Template, cloned_database
 from tests.support.graphql import (
     CountingPool,
     FailingPool,
-    cloned_database,
     error_codes,
     make_services,
     messages,
@@ -304,7 +302,7 @@ def summary_of(bars: list[BarIn]) -> dict[str, Any]:
         "low": min(b.low for b in bars),
         "close": bars[-1].close,
         "volume": sum(b.volume for b in bars),
-        "vwap": sum(b.vwap * b.volume for b in with_vwap) / vwap_volume  # type: ignore[operator]
+        "vwap": sum(b.vwap * b.volume for b in with_vwap) / vwap_volume  # type: ignore[operator,misc]
         if vwap_volume
         else None,
         "trades": sum(trades) if trades else None,
@@ -777,7 +775,25 @@ async def test_a_failing_resolver_is_masked_and_logged(
     for record in logged:
         assert record.exc_info is not None and isinstance(record.exc_info[1], RuntimeError)
         assert "db-7.internal" in str(record.exc_info[1])
-    assert sorted(getattr(r, "path", None) for r in logged) == [["bars"], ["symbols"]]
+    assert sorted(getattr(r, "path", []) for r in logged) == [["bars"], ["symbols"]]
+
+
+async def test_a_database_that_is_down_is_unavailable_not_internal(
+    server: Server, templates: dict[RollupBackend, Template]
+) -> None:
+    async with cloned_database(server, templates) as database:
+        services = make_services(database.pool, database.backend)
+        await database.pool.close()  # as good as a database that went away
+        body = await run(
+            SCHEMA, '{ bars(ticker: "AAPL") { time } symbols(tickers: ["AAPL"]) { ticker } }',
+            services,
+        )  # fmt: skip
+    assert body["data"] in (None, {"bars": None, "symbols": None})
+    assert sorted((e["extensions"]["code"], e["path"]) for e in body["errors"]) == [
+        ("UNAVAILABLE", ["bars"]),
+        ("UNAVAILABLE", ["symbols"]),
+    ]
+    assert all("retry" in e["message"] for e in body["errors"])
 
 
 async def test_fast_and_stock_execution_agree(market: Market) -> None:

@@ -30,9 +30,10 @@ from storage.bars_write import BarIn
 from storage.features import RollupBackend
 from storage.pool import create_pool
 from storage.quality import assess_series
-from tests.conftest import Database
 from tests.fakes.polygon_server import FakePolygon, RawBar, make_bars
 from tests.support.bars import assert_bars_equal, expected_rollup
+from tests.support.databases import Database
+from tests.support.time import FakeTime
 from upstream.polygon import PolygonClient
 
 AGGS = "/v2/aggs/ticker/"
@@ -50,19 +51,6 @@ def utc(
 
 
 DAY1 = utc(2024, 1, 2)
-
-
-class Clock:
-    """An injectable wall clock for ReadThrough."""
-
-    def __init__(self, now: datetime = LATER) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def client_for(fake: FakePolygon, **overrides: Any) -> PolygonClient:
@@ -88,7 +76,7 @@ async def read_through(
     **options: Any,
 ) -> AsyncIterator[ReadThrough]:
     client = client_for(fake, **(client_options or {}))
-    options.setdefault("clock", Clock())
+    options.setdefault("clock", FakeTime(wall_start=LATER).wall)
     service = ReadThrough(pool, backend, client, **options)
     try:
         yield service
@@ -305,23 +293,23 @@ async def test_the_open_period_is_refetched_after_the_freshness_ttl(
 ) -> None:
     today = utc(2024, 1, 10)
     crypto_minutes(fake_polygon, today - timedelta(days=1), 1440 + 720)  # up to 11:59 today
-    clock = Clock(utc(2024, 1, 10, 12, 0, 30))
+    time = FakeTime(wall_start=utc(2024, 1, 10, 12, 0, 30))
     async with read_through(
         portable_db.pool, portable_db.backend, fake_polygon,
-        clock=clock, freshness_ttl=60, upstream_delay=0,
+        clock=time.wall, freshness_ttl=60, upstream_delay=0,
     ) as service:  # fmt: skip
         wanted = (utc(2024, 1, 10, 11), utc(2024, 1, 10, 13))
         assert await service.ensure([BTC], "1m", *wanted) == EnsureResult(1, 720, {})
-        clock.advance(30)
+        time.advance(30)
         assert await service.ensure([BTC], "1m", *wanted) == EnsureResult(0, 0, {})
 
         fake_polygon.add_bars(BTC, [{**make_bars(utc(2024, 1, 10, 12), 1)[0]}], 1, "minute")
-        clock.advance(31)  # 61 s after the fetch
+        time.advance(31)  # 61 s after the fetch
         assert await service.ensure([BTC], "1m", *wanted) == EnsureResult(1, 721, {})
         new = await fetch_bars(portable_db.pool, [BTC], "1m", utc(2024, 1, 10, 12), limit=10)
         assert [r["time"] for r in new] == [utc(2024, 1, 10, 12)]
 
-        clock.advance(3600)  # finished periods stay covered, yesterday's and this morning's
+        time.advance(3600)  # finished periods stay covered, yesterday's and this morning's
         yesterday = (today - timedelta(days=1), utc(2024, 1, 10, 11))
         assert (await service.ensure([BTC], "1m", *yesterday)).fetched_ranges == 1
         assert await service.ensure([BTC], "1m", *yesterday) == EnsureResult(0, 0, {})

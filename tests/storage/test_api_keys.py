@@ -13,8 +13,8 @@ from domain.access import Principal, Scope
 from domain.errors import InvalidInput, NotFound
 from storage import api_keys
 from storage.usage import UsageRecorder
-from tests.conftest import Database
-from tests.fakes.polygon_server import FakeTime
+from tests.support.databases import Database
+from tests.support.time import FakeTime
 
 NOON = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from domain.timeframes import Timeframe
 from storage import coverage
 from storage.coverage import Span, fetch_window, fetch_windows, subtract
-from tests.conftest import Database
+from tests.support.databases import Database
 
 NY = ZoneInfo("America/New_York")
 

@@ -8,9 +8,8 @@ import sys
 import asyncpg
 
 from storage.migrations import available_migrations, migrate
-from tests.conftest import Database
 from tests.support import databases
-from tests.support.databases import Server, with_database
+from tests.support.databases import Database, Server, empty_database
 
 _RUN = (
     "import asyncio, sys; from storage.migrations import migrate; asyncio.run(migrate(sys.argv[1]))"
@@ -19,13 +18,7 @@ _RUN = (
 
 async def _fresh_database(server: Server) -> tuple[str, str]:
     name = f"mg_fresh_{id(server) % 100000}_{len(asyncio.all_tasks())}"
-    conn = await server.admin()
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, with_database(server.admin_url, name)
+    return name, await empty_database(server, name)
 
 
 async def test_four_processes_migrating_at_once_apply_each_file_once(server: Server) -> None:

@@ -11,8 +11,8 @@ from domain.errors import InvalidInput
 from domain.timeframes import Timeframe
 from storage.bars_read import fetch_bars, latest_bars, window_summary
 from storage.bars_write import BarIn, upsert_bars
-from tests.conftest import Database
 from tests.support.bars import daily_bars, expected_rollup, minute_bars
+from tests.support.databases import Database
 
 T0 = datetime(2024, 5, 6, 0, tzinfo=UTC)  # a Monday
 

@@ -12,8 +12,8 @@ from storage.bars_read import fetch_bars
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.rollups import _below_watermark, levels_from
-from tests.conftest import Database
 from tests.support.bars import assert_bars_equal, daily_bars, expected_rollup, minute_bars
+from tests.support.databases import Database
 
 MINUTE_TIMEFRAMES = [
     Timeframe.M1,

@@ -110,7 +110,7 @@ def expected_rollup(bars: Iterable[BarIn], timeframe: Timeframe) -> list[Expecte
                 vwap=members[0].vwap
                 if timeframe in BASE_TIMEFRAMES
                 else (
-                    sum(b.vwap * b.volume for b in with_vwap) / vwap_volume  # type: ignore[operator]
+                    sum(b.vwap * b.volume for b in with_vwap) / vwap_volume  # type: ignore[operator,misc]
                     if with_vwap and vwap_volume
                     else None
                 ),

@@ -7,18 +7,21 @@ without it the suite starts a throwaway embedded PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 
 from storage.features import RollupBackend, detect
 from storage.migrations import migrate
+from storage.pool import create_pool
 
 _counter = itertools.count()
 
@@ -42,6 +45,15 @@ class Server:
 
 
 @dataclass(frozen=True, slots=True)
+class Database:
+    """A fresh migrated database for one test (or one module, see `cloned_database`)."""
+
+    url: str
+    backend: RollupBackend
+    pool: asyncpg.Pool
+
+
+@dataclass(frozen=True, slots=True)
 class Template:
     """A migrated database tests clone; `skip_reason` set when this backend is unavailable."""
 
@@ -62,7 +74,7 @@ async def probe_server(admin_url: str) -> Server:
 
 async def _license_is_full(conn: asyncpg.Connection) -> bool:
     value = await conn.fetchval("SELECT current_setting('timescaledb.license', true)")
-    return value == "timescale"
+    return bool(value == "timescale")
 
 
 async def make_template(server: Server, backend: RollupBackend) -> Template:
@@ -130,6 +142,39 @@ async def drop(server: Server, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def cloned_database(
+    server: Server,
+    templates: dict[RollupBackend, Template],
+    backend: RollupBackend = RollupBackend.PORTABLE,
+) -> AsyncIterator[Database]:
+    """A fresh migrated database copied from `backend`'s template (skipping, saying why, where
+    the server lacks it); the per-test fixtures use it, and a module whose tests only read can
+    use it to load its data once."""
+    template = templates[backend]
+    if template.skip_reason:
+        pytest.skip(template.skip_reason)
+    name = await clone(server, template)
+    url = with_database(server.admin_url, name)
+    pool = await create_pool(url, min_size=1, max_size=4)
+    try:
+        yield Database(url, backend, pool)
+    finally:
+        await pool.close()
+        await drop(server, name)
+
+
+async def empty_database(server: Server, name: str) -> str:
+    """A new, unmigrated database `name` (dropped first if left over); returns its URL."""
+    conn = await server.admin()
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(server.admin_url, name)
 
 
 def embedded_server(base: Path) -> Iterator[str]:

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
 import orjson
-import pytest
 import strawberry
+from strawberry.types import ExecutionResult
 
 from domain.access import Principal
 from gateway.graphql_view import JSON_OPTIONS
 from resolvers.context import Services, make_context
 from resolvers.read_through import ReadThrough
 from storage.features import RollupBackend
-from storage.pool import create_pool
-from tests.conftest import Database
-from tests.support import databases
-from tests.support.databases import Server, Template
 
 DEFAULT_MAX_BARS = 100_000
-
-
-@contextlib.asynccontextmanager
-async def cloned_database(
-    server: Server,
-    templates: dict[RollupBackend, Template],
-    backend: RollupBackend = RollupBackend.PORTABLE,
-) -> AsyncIterator[Database]:
-    """A fresh migrated database like `portable_db`, for a wider fixture scope: a module whose
-    tests only read can load its data once."""
-    template = templates[backend]
-    if template.skip_reason:
-        pytest.skip(template.skip_reason)
-    name = await databases.clone(server, template)
-    url = databases.with_database(server.admin_url, name)
-    pool = await create_pool(url, min_size=1, max_size=4)
-    try:
-        yield Database(url, backend, pool)
-    finally:
-        await pool.close()
-        await databases.drop(server, name)
 
 
 @dataclass
@@ -64,7 +38,8 @@ class CountingPool:
 
     async def fetchrow(self, sql: str, *args: Any, **kwargs: Any) -> asyncpg.Record | None:
         self.statements.append(sql)
-        return await self.pool.fetchrow(sql, *args, **kwargs)
+        row: asyncpg.Record | None = await self.pool.fetchrow(sql, *args, **kwargs)
+        return row
 
     async def fetchval(self, sql: str, *args: Any, **kwargs: Any) -> Any:
         self.statements.append(sql)
@@ -109,21 +84,37 @@ def make_services(
     )
 
 
+async def execute(
+    schema: strawberry.Schema,
+    query: str,
+    services: Services,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    principal: Principal | None = None,
+    operation_name: str | None = None,
+) -> ExecutionResult:
+    """The one way tests run an operation in-process: a fresh request context, as the
+    GraphQL view makes for each HTTP request."""
+    return await schema.execute(
+        query,
+        variable_values=dict(variables or {}),
+        context_value=make_context(services, principal),
+        operation_name=operation_name,
+    )
+
+
 async def run(
     schema: strawberry.Schema,
     query: str,
     services: Services,
-    variables: dict[str, Any] | None = None,
+    variables: Mapping[str, Any] | None = None,
     *,
     principal: Principal | None = None,
     operation_name: str | None = None,
 ) -> dict[str, Any]:
     """Execute `query` and return the response body exactly as the HTTP view would encode it."""
-    result = await schema.execute(
-        query,
-        variable_values=variables,
-        context_value=make_context(services, principal),
-        operation_name=operation_name,
+    result = await execute(
+        schema, query, services, variables, principal=principal, operation_name=operation_name
     )
     body: dict[str, Any] = {"data": result.data}
     if result.errors:

@@ -7,13 +7,16 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
 
 
 @contextlib.contextmanager
-def serve_in_thread(app: ASGIApp, *, lifespan: str = "off", timeout: float = 30) -> Iterator[str]:
+def serve_in_thread(
+    app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "off", timeout: float = 30
+) -> Iterator[str]:
     """Serve `app` on a free loopback port until the block ends; yields its origin URL.
 
     The socket is made with IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from domain.errors import UpstreamUnavailable
-from tests.fakes.polygon_server import FakeTime
+from tests.support.time import FakeTime
 from upstream.circuit_breaker import BreakerState, CircuitBreaker
 
 
@@ -69,7 +69,7 @@ async def test_half_opens_after_the_timeout_and_a_successful_trial_closes_it() -
     time.advance(9.9)
     assert breaker.state is BreakerState.OPEN
     time.advance(0.1)
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.state is BreakerState.HALF_OPEN  # type: ignore[comparison-overlap]
 
     upstream.failing = False
     assert await breaker.call(upstream) == "ok"
@@ -132,7 +132,7 @@ async def test_exceptions_that_are_not_failures_neither_count_nor_hold_the_trial
     time.advance(10)
     with pytest.raises(ValueError):
         await breaker.call(rejected, is_failure=lambda e: not isinstance(e, ValueError))
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert breaker.state is BreakerState.HALF_OPEN  # type: ignore[comparison-overlap]
     upstream = Upstream()
     upstream.failing = False
     assert await breaker.call(upstream) == "ok"  # the trial slot was released

@@ -15,9 +15,11 @@ from domain.errors import (
     UpstreamRateLimited,
     UpstreamUnavailable,
 )
-from tests.fakes.polygon_server import FakePolygon, FakeTime, RawBar, make_bars
+from tests.fakes.polygon_server import FakePolygon, RawBar, make_bars
+from tests.support.time import FakeTime
 from upstream.circuit_breaker import BreakerState
-from upstream.polygon import PolygonBar, PolygonClient, redact
+from upstream.polygon import PolygonClient
+from upstream.wire import PolygonBar, scrub
 
 AGGS = "/v2/aggs/ticker/"
 JAN_1 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -425,7 +427,7 @@ async def test_the_key_never_appears_in_logs_errors_or_reprs(
 
 def test_redact_scrubs_query_keys_bearer_tokens_and_literal_secrets() -> None:
     text = "GET https://x/y?cursor=a&apiKey=abc123&b=1 Authorization: Bearer abc123 (abc123)"
-    assert redact(text, "abc123") == (
+    assert scrub(text, "abc123") == (
         "GET https://x/y?cursor=a&apiKey=***&b=1 Authorization: Bearer *** (***)"
     )
 
@@ -458,7 +460,7 @@ async def test_breaker_opens_fails_fast_without_calling_upstream_and_half_opens(
         assert fake_polygon.count() == 2
 
         time.advance(30.0)
-        assert client.breaker.state is BreakerState.HALF_OPEN
+        assert client.breaker.state is BreakerState.HALF_OPEN  # type: ignore[comparison-overlap]
         fake_polygon.reset()
         assert await fetch_days(client, 3) == expected(raw)
         assert fake_polygon.count() == 1
