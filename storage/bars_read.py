@@ -16,6 +16,7 @@ import asyncpg
 from storage.errors import InvalidInput
 from storage.pool import Executor
 from storage.symbols import validate_ticker
+from storage.time_range import check_bound
 from storage.timeframes import (
     BASE_TIMEFRAMES,
     ROLLUP_BY_TIMEFRAME,
@@ -120,10 +121,12 @@ def validate_symbols(symbols: Sequence[str]) -> list[str]:
 
 
 def validate_range(start: datetime | None, end: datetime | None) -> None:
-    """Both bounds time-zone aware, and start before end."""
+    """Both bounds time-zone aware and in the supported range, and start before end."""
     for name, value in (("start", start), ("end", end)):
         if value is not None and value.tzinfo is None:
             raise InvalidInput(f"{name} must carry a time zone (use UTC, e.g. 2024-01-02T00:00Z)")
+        if value is not None:
+            check_bound(value, name)
     if start is not None and end is not None and end <= start:
         raise InvalidInput(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
 
