@@ -13,13 +13,14 @@ from typing import Any, NamedTuple
 from storage.errors import InvalidInput
 from storage.pool import Executor
 
-TICKER_PATTERN = re.compile(r"^(?:[XCI]:[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{0,9}(?:[.\-][A-Z0-9]{1,4})?)$")
+# matched whole (`fullmatch`): with `match` and `$`, "AAPL\n" would pass
+TICKER_PATTERN = re.compile(r"(?:[XCI]:[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{0,9}(?:[.\-][A-Z0-9]{1,4})?)")
 MAX_TICKER_LENGTH = 20
 
 
 def validate_ticker(ticker: str) -> str:
     """Return `ticker` if it is well-formed, else raise InvalidInput saying what is accepted."""
-    if len(ticker) > MAX_TICKER_LENGTH or not TICKER_PATTERN.match(ticker):
+    if len(ticker) > MAX_TICKER_LENGTH or not TICKER_PATTERN.fullmatch(ticker):
         shown = ticker[:MAX_TICKER_LENGTH] + ("…" if len(ticker) > MAX_TICKER_LENGTH else "")
         raise InvalidInput(
             f"invalid ticker {shown!r}: use upper-case symbols like AAPL, BRK.B, X:BTCUSD,"
