@@ -74,10 +74,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        database = await open_database(settings)
-        client = polygon_client(settings)
-        recorder = UsageRecorder(database.pool, audit_retention_days=settings.audit_retention_days)
-        try:
+        # Each resource is registered for closing as soon as it is open, so whatever fails at
+        # start-up closes what came before it and the original error propagates.
+        async with contextlib.AsyncExitStack() as opened:
+            database = await open_database(settings)
+            opened.push_async_callback(database.close)
+            client = polygon_client(settings)
+            if client is not None:
+                opened.push_async_callback(client.aclose)
+            read_through = ReadThrough(database.pool, database.backend, client)
+            opened.push_async_callback(read_through.aclose)
+            recorder = UsageRecorder(
+                database.pool, audit_retention_days=settings.audit_retention_days
+            )
             app.state.database = database
             app.state.authenticator = Authenticator(
                 database.pool,
@@ -92,21 +101,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.services = Services(
                 pool=database.pool,
                 backend=database.backend,
-                read_through=ReadThrough(database.pool, database.backend, client),
+                read_through=read_through,
                 max_bars_per_response=settings.max_bars_per_response,
                 anonymous_reads=settings.anonymous_reads,
                 forget_key=app.state.authenticator.forget,
             )
+            await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             # start-up objects are long-lived: keep the collector from rescanning them on
             # every bulk request (it cost ~18 ms per 10,000-bar answer)
             gc.freeze()
-            async with recorder.running(settings.usage_flush_seconds):
-                yield
-        finally:
-            await app.state.services.read_through.aclose()
-            if client is not None:
-                await client.aclose()
-            await database.close()
+            yield
 
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
