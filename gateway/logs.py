@@ -59,6 +59,9 @@ def configure_logging(level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # TraceMiddleware writes the one access line per request: uvicorn checks `hasHandlers()`
+    # on its access logger, so without a path to a handler it writes none of its own
+    logging.getLogger("uvicorn.access").propagate = False
     install_redaction()  # keys, Authorization values and apiKey= never reach the output
 
 
