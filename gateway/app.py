@@ -47,7 +47,12 @@ def polygon_client(settings: Settings) -> PolygonClient | None:
     )
 
 
-def _middleware(settings: Settings) -> list[Middleware]:
+def _methods(routes: list[BaseRoute]) -> list[str]:
+    """Every method some route accepts: CORS allows those and nothing else."""
+    return sorted({m for r in routes if isinstance(r, Route) for m in r.methods or ()})
+
+
+def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]:
     """Outermost first: trace ids cover everything; CORS headers reach 401/413/429 too."""
     origins = settings.cors_origins
     return [
@@ -56,7 +61,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=origins,
             allow_credentials="*" not in origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_methods=_methods(routes),
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Trace-Id"],
             expose_headers=["X-Trace-Id", "Retry-After"],
         ),
@@ -117,7 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         *graphiql_asset_routes(assets_dir),
     ]
-    app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)
     app.state.settings = settings
     return app
 
