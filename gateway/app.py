@@ -74,7 +74,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; the database is opened when the app starts, not here."""
     settings = settings or Settings()
-    assets_dir = find_assets_dir()
+    assets_dir = find_assets_dir(settings.graphiql_assets_dir)
     graphql = make_graphql_app(build_schema(introspection=settings.introspection), assets_dir)
 
     @contextlib.asynccontextmanager

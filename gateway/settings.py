@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
     )
+    graphiql_assets_dir: str | None = Field(
+        default=None,
+        description="node_modules directory holding GraphiQL's browser assets (`npm ci`). "
+        "Unset: the repository's node_modules, which an installed package (pip install .) lacks; "
+        "without assets GraphiQL answers 503 (nothing is loaded from a CDN).",
+    )
 
     @field_validator("polygon_base_url")
     @classmethod
