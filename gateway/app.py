@@ -50,7 +50,12 @@ def polygon_client(settings: Settings) -> PolygonClient | None:
     )
 
 
-def _middleware(settings: Settings) -> list[Middleware]:
+def _methods(routes: list[BaseRoute]) -> list[str]:
+    """Every method some route accepts: CORS allows those and nothing else."""
+    return sorted({m for r in routes if isinstance(r, Route) for m in r.methods or ()})
+
+
+def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]:
     """Outermost first: trace ids cover everything; CORS headers reach 401/413/429 too."""
     origins = settings.cors_origins
     return [
@@ -59,7 +64,7 @@ def _middleware(settings: Settings) -> list[Middleware]:
             CORSMiddleware,
             allow_origins=origins,
             allow_credentials="*" not in origins,
-            allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+            allow_methods=_methods(routes),
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Trace-Id"],
             expose_headers=["X-Trace-Id", "Retry-After"],
         ),
@@ -72,15 +77,24 @@ def _middleware(settings: Settings) -> list[Middleware]:
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; the database is opened when the app starts, not here."""
     settings = settings or Settings()
-    assets_dir = find_assets_dir()
+    assets_dir = find_assets_dir(settings.graphiql_assets_dir)
     graphql = make_graphql_app(build_schema(introspection=settings.introspection), assets_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        database = await open_database(settings)
-        client = polygon_client(settings)
-        recorder = UsageRecorder(database.pool, audit_retention_days=settings.audit_retention_days)
-        try:
+        # Each resource is registered for closing as soon as it is open, so whatever fails at
+        # start-up closes what came before it and the original error propagates.
+        async with contextlib.AsyncExitStack() as opened:
+            database = await open_database(settings)
+            opened.push_async_callback(database.close)
+            client = polygon_client(settings)
+            if client is not None:
+                opened.push_async_callback(client.aclose)
+            read_through = ReadThrough(database.pool, database.backend, client)
+            opened.push_async_callback(read_through.aclose)
+            recorder = UsageRecorder(
+                database.pool, audit_retention_days=settings.audit_retention_days
+            )
             app.state.database = database
             app.state.authenticator = Authenticator(
                 database.pool,
@@ -95,28 +109,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.services = Services(
                 pool=database.pool,
                 backend=database.backend,
-                read_through=ReadThrough(database.pool, database.backend, client),
+                read_through=read_through,
                 max_bars_per_response=settings.max_bars_per_response,
                 anonymous_reads=settings.anonymous_reads,
                 forget_key=app.state.authenticator.forget,
             )
+            await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             # start-up objects are long-lived: keep the collector from rescanning them on
             # every bulk request (it cost ~18 ms per 10,000-bar answer)
             gc.freeze()
-            async with recorder.running(settings.usage_flush_seconds):
-                yield
-        finally:
-            await app.state.services.read_through.aclose()
-            if client is not None:
-                await client.aclose()
-            await database.close()
+            yield
 
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         *graphiql_asset_routes(assets_dir),
     ]
-    app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)
     app.state.settings = settings
     return app
 

@@ -29,6 +29,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port if args.port is not None else settings.port,
         workers=args.workers or settings.workers,
         log_config=None,
+        access_log=False,  # TraceMiddleware writes the one access line per request
         proxy_headers=True,
     )
     return 0

@@ -6,6 +6,7 @@ serve` works on a fresh machine with nothing configured.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,11 @@ def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | No
         Path(settings.embedded_data_dir) if settings.embedded_data_dir else default_data_dir()
     )
     server = EmbeddedPostgres(data_dir)
-    server.create_database()
+    try:
+        server.create_database()
+    except BaseException:
+        server.stop()
+        raise
     return server.url, server
 
 
@@ -49,9 +54,14 @@ class OpenDatabase:
 
 
 async def open_database(settings: Settings) -> OpenDatabase:
-    """Migrate (safe from several workers at once), pool, and finish interrupted refreshes."""
+    """Migrate (safe from several workers at once), pool, and finish interrupted refreshes.
+
+    If any step fails, what the earlier steps opened (embedded server, pool) is closed.
+    """
     url, embedded = resolve_database_url(settings)
-    try:
+    async with contextlib.AsyncExitStack() as opened:
+        if embedded is not None:
+            opened.callback(embedded.stop)
         report = await migrate(url, use_timescaledb=settings.timescaledb == "auto")
         pool = await create_pool(
             url,
@@ -59,15 +69,13 @@ async def open_database(settings: Settings) -> OpenDatabase:
             max_size=settings.db_pool_max_size,
             command_timeout=settings.db_command_timeout,
         )
-    except BaseException:
-        if embedded is not None:
-            embedded.stop()
-        raise
-    if report.rollup_backend is RollupBackend.CAGGS:
-        async with pool.acquire() as conn:
-            drained = await rollups.drain_pending(conn)
-        if drained:
-            log.info("finished interrupted rollup refreshes", extra={"ranges": drained})
+        opened.push_async_callback(pool.close)
+        if report.rollup_backend is RollupBackend.CAGGS:
+            async with pool.acquire() as conn:
+                drained = await rollups.drain_pending(conn)
+            if drained:
+                log.info("finished interrupted rollup refreshes", extra={"ranges": drained})
+        opened.pop_all()  # everything opened: from here on `OpenDatabase.close()` owns it
     log.info(
         "database ready",
         extra={

@@ -8,12 +8,14 @@ and because each URL carries the installed version, responses are cached for a y
 
 Wiring (in the app factory)::
 
-    assets_dir = find_assets_dir(settings_override)
+    assets_dir = find_assets_dir(settings.graphiql_assets_dir)
     routes = [*graphiql_asset_routes(assets_dir),
               Route("/graphql", LocalGraphQL(schema, assets_dir=assets_dir))]
 
-When the assets are missing the page falls back to Strawberry's own (CDN) page and a warning is
-logged once per `LocalGraphQL` instance (the page is rendered once, when the view is built).
+An installed package (`pip install .`) has no `node_modules` beside it: `GRAPHIQL_ASSETS_DIR`
+names one. Nothing is ever loaded from a CDN: when the assets are missing, GraphiQL answers 503
+with a page saying how to install them, and an error is logged once per `LocalGraphQL` instance
+(the page is rendered once, when the view is built). The API itself is unaffected.
 """
 
 from __future__ import annotations
@@ -46,6 +48,20 @@ STATIC_PREFIX: Final = "/static/vendor"
 CACHE_CONTROL: Final = "public, max-age=31536000, immutable"
 
 DEFAULT_ASSETS_DIR: Final = Path(__file__).resolve().parent.parent / "node_modules"
+"""The repository's `node_modules`, for a checkout (an installed package has none here)."""
+
+UNAVAILABLE_PAGE: Final = (
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><title>GraphiQL unavailable</title>'
+    "</head><body><h1>GraphiQL is unavailable</h1><p>Its browser assets are not installed: run "
+    "<code>npm ci</code> at the repository root, or set <code>GRAPHIQL_ASSETS_DIR</code> to a "
+    "<code>node_modules</code> directory holding them. The GraphQL API at this URL works "
+    "without them.</p></body></html>"
+)
+"""What GraphiQL answers (503) without its assets; it loads nothing from anywhere."""
+_HOW_TO_INSTALL: Final = (
+    "run `npm ci` at the repository root, or set GRAPHIQL_ASSETS_DIR to a node_modules "
+    "directory holding them"
+)
 
 _JS: Final = "text/javascript; charset=utf-8"
 _CSS: Final = "text/css; charset=utf-8"
@@ -94,9 +110,9 @@ class ServedAsset:
 def find_assets_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
     """The `node_modules` dir holding every file in `VENDOR_ASSETS`, or None when absent.
 
-    `override` (e.g. from Settings) names the directory explicitly; an explicit directory that
+    `override` (GRAPHIQL_ASSETS_DIR) names the directory explicitly; an explicit directory that
     lacks the files is a configuration error and raises `FileNotFoundError`. Without it the
-    repo root's `node_modules` is used and its absence just returns None (CDN fallback).
+    repo root's `node_modules` is used and its absence returns None (GraphiQL unavailable).
     """
     candidate = Path(override) if override is not None else DEFAULT_ASSETS_DIR
     missing = _missing_files(candidate)
@@ -104,8 +120,7 @@ def find_assets_dir(override: str | os.PathLike[str] | None = None) -> Path | No
         return candidate.resolve()
     if override is not None:
         raise FileNotFoundError(
-            f"GraphiQL assets dir {candidate} lacks {', '.join(missing)}; "
-            "run `npm ci` at the repository root"
+            f"GRAPHIQL_ASSETS_DIR {candidate} lacks {', '.join(missing)}; {_HOW_TO_INSTALL}"
         )
     return None
 
@@ -117,8 +132,7 @@ def served_assets(
     missing = _missing_files(assets_dir)
     if missing:
         raise FileNotFoundError(
-            f"GraphiQL assets dir {assets_dir} lacks {', '.join(missing)}; "
-            "run `npm ci` at the repository root"
+            f"GraphiQL assets dir {assets_dir} lacks {', '.join(missing)}; {_HOW_TO_INSTALL}"
         )
     prefix = static_prefix.rstrip("/")
     versions = {
@@ -174,17 +188,18 @@ def render_graphiql_page(
 ) -> str:
     """Strawberry's GraphiQL page with its CDN URLs pointing at the gateway's own routes.
 
-    With `assets_dir` None, or when the template asks for a file outside `VENDOR_ASSETS`, the
-    template is returned unchanged (assets from unpkg.com) and a warning is logged. Call it once
-    per app (as `LocalGraphQL` does) so the warning is logged once.
+    With `assets_dir` None, or when the template asks for a file outside `VENDOR_ASSETS`, an
+    error is logged and UNAVAILABLE_PAGE returned: never a page that loads from a CDN. Call it
+    once per app (as `LocalGraphQL` does) so the error is logged once.
     """
     page = get_graphql_ide_html("graphiql") if template is None else template
     if assets_dir is None:
-        logger.warning(
-            "GraphiQL assets not found (run `npm ci` at the repository root); "
-            "the GraphiQL page will load its scripts from unpkg.com"
+        logger.error(
+            "GraphiQL assets not found in %s: %s; GraphiQL answers 503 until then",
+            DEFAULT_ASSETS_DIR,
+            _HOW_TO_INSTALL,
         )
-        return page
+        return UNAVAILABLE_PAGE
     served = served_assets(assets_dir, static_prefix)
     by_file = {(a.package, a.path): s.url for a, s in served.items()}
     unknown = sorted(
@@ -192,12 +207,12 @@ def render_graphiql_page(
         - {f"{pkg}/{path}" for pkg, path in by_file}
     )
     if unknown:
-        logger.warning(
+        logger.error(
             "GraphiQL template asks for %s, which is not vendored (update package.json and "
-            "VENDOR_ASSETS); the GraphiQL page will load its scripts from unpkg.com",
+            "VENDOR_ASSETS); GraphiQL answers 503 until then",
             ", ".join(unknown),
         )
-        return page
+        return UNAVAILABLE_PAGE
 
     def localise(tag: re.Match[str]) -> str:
         text = tag.group(0)
@@ -235,7 +250,8 @@ class LocalGraphQL(GraphQL[Context, RootValue]):
     async def render_graphql_ide(self, request: Request) -> Response:
         if self._graphiql_page is None:
             return await super().render_graphql_ide(request)
-        return HTMLResponse(self._graphiql_page)
+        status = 503 if self._graphiql_page is UNAVAILABLE_PAGE else 200
+        return HTMLResponse(self._graphiql_page, status_code=status)
 
 
 def _missing_files(assets_dir: Path) -> list[str]:

@@ -2,7 +2,9 @@
 
 The trace id lives in a ContextVar (per task, so concurrent requests never mix them up); the
 middleware sets it from an incoming `X-Trace-Id`/`traceparent` header or a fresh random one,
-and returns it in `X-Trace-Id` so a client can quote it in a bug report.
+and returns it in `X-Trace-Id` so a client can quote it in a bug report. The middleware also
+writes the one access line per request (uvicorn's own access log is off), its client-given
+fields redacted and cut to a bounded length whether or not a RedactingFilter is installed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.redaction import install_redaction
+from gateway.redaction import install_redaction, redact
 
 trace_id_var: ContextVar[str | None] = ContextVar("marketgraph_trace_id", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -57,6 +59,9 @@ def configure_logging(level: str = "info") -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # TraceMiddleware writes the one access line per request: uvicorn checks `hasHandlers()`
+    # on its access logger, so without a path to a handler it writes none of its own
+    logging.getLogger("uvicorn.access").propagate = False
     install_redaction()  # keys, Authorization values and apiKey= never reach the output
 
 
@@ -95,6 +100,7 @@ class TraceMiddleware:
                 message["headers"] = [*message["headers"], (b"x-trace-id", trace_id.encode())]
             await send(message)
 
+        client = scope.get("client")  # the X-Forwarded-For address behind a trusted proxy
         try:
             await self.app(scope, receive, send_with_trace)
         finally:
@@ -102,7 +108,9 @@ class TraceMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": redact(scope["path"]),
+                    "query": redact(scope["query_string"].decode("latin-1")),
+                    "client": redact(client[0]) if client else None,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

@@ -6,8 +6,10 @@ to learn what can be configured.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -46,7 +48,9 @@ class Settings(BaseSettings):
         default=None, description="Polygon.io key; unset turns fetch-on-miss off."
     )
     polygon_base_url: str = Field(
-        default="https://api.polygon.io", description="Polygon.io API base URL."
+        default="https://api.polygon.io",
+        description="Polygon.io API base URL: an absolute http(s) URL (anything else is refused "
+        "when settings load).",
     )
     polygon_requests_per_minute: float = Field(
         default=5.0, ge=0, description="Upstream request budget (free plan: 5; 0 = unlimited)."
@@ -90,6 +94,26 @@ class Settings(BaseSettings):
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
     )
+    graphiql_assets_dir: str | None = Field(
+        default=None,
+        description="node_modules directory holding GraphiQL's browser assets (`npm ci`). "
+        "Unset: the repository's node_modules, which an installed package (pip install .) lacks; "
+        "without assets GraphiQL answers 503 (nothing is loaded from a CDN).",
+    )
+
+    @field_validator("polygon_base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        """Refused at load, so a typo never gets as far as start-up."""
+        try:
+            parts = urlsplit(value)
+            valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # noqa: B018  (raises ValueError for a port out of range)
+        except ValueError:  # an unclosed IPv6 bracket, a bad port
+            valid = False
+        if not valid:
+            raise ValueError(f"must be an absolute http(s) URL with a host, got {value!r}")
+        return value
 
 
 def env_example() -> str:

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from domain.errors import InvalidInput
 from domain.tickers import validate_ticker
+from domain.time_range import check_bound
 from domain.timeframes import BASE_TIMEFRAMES, Timeframe, parse_timeframe
 
 MAX_SYMBOLS = 500
@@ -53,10 +54,13 @@ def tickers(symbols: Sequence[str]) -> list[str]:
 
 
 def time_range(start: datetime | None, end: datetime | None) -> None:
-    """Both bounds (when given) time-zone aware, and start before end."""
+    """Both bounds (when given) time-zone aware and in the supported range, start before end."""
     for name, value in (("start", start), ("end", end)):
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            continue
+        if value.tzinfo is None:
             raise InvalidInput(f"{name} must carry a time zone (use UTC, e.g. 2024-01-02T00:00Z)")
+        check_bound(value, name)
     if start is not None and end is not None and end <= start:
         raise InvalidInput(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
 

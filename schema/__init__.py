@@ -21,7 +21,7 @@ from strawberry.types import ExecutionContext
 from schema.admin import Mutation
 from schema.cost import BarsCostLimit
 from schema.errors import ErrorCodes
-from schema.fast_path import FastExecutionContext
+from schema.fast_path import fast_execution_context
 from schema.notices import Notices
 from schema.operation_name import OperationName
 from schema.parsing import CodedParserCache
@@ -61,7 +61,7 @@ def build_schema(*, introspection: bool = True, fast_path: bool = True) -> straw
         extensions.append(DisableIntrospection)
     kwargs: dict[str, Any] = {}
     if fast_path:
-        kwargs["execution_context_class"] = FastExecutionContext
+        kwargs["execution_context_class"] = fast_execution_context()
     return MarketSchema(
         query=Query,
         mutation=Mutation,

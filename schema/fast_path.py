@@ -23,6 +23,7 @@ tests/resolvers/test_fast_path_equivalence.py checks both paths agree on random 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
@@ -43,15 +44,22 @@ from schema.columns import CODECS, Codec
 from schema.records import read_field
 
 RowBuilder = Callable[[Iterable[tuple[Any, ...]]], list[dict[str, Any]]]
+ROW_BUILDERS_PER_SCHEMA = 256
+"""Row builders (one per distinct set of response names) a schema keeps compiled."""
 _PLAIN_DIRECTIVES = frozenset({"include", "skip"})  # already applied by collect_subfields
 
 
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    """Strawberry's executor with a direct path for lists of records of leaf-only fields."""
+    """Strawberry's executor with a direct path for lists of records of leaf-only fields.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._row_builders: dict[tuple[str, ...], RowBuilder] = {}  # one request's, by keys
+    A new instance runs each request, so compiled row builders live on the class: use
+    `fast_execution_context()` to get a subclass with a bounded cache of its own for each
+    schema. This base class compiles a builder for every list it completes.
+    """
+
+    @staticmethod
+    def row_builders(keys: tuple[str, ...]) -> RowBuilder:
+        return row_builder(keys)
 
     def complete_list_value(
         self,
@@ -147,13 +155,21 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if coerced is None:
                 return None
             values.append(coerced)
-        return self._row_builder(tuple(grouped))(zip(*values, strict=True))
+        return self.row_builders(tuple(grouped))(zip(*values, strict=True))
 
-    def _row_builder(self, keys: tuple[str, ...]) -> RowBuilder:
-        builder = self._row_builders.get(keys)
-        if builder is None:
-            builder = self._row_builders[keys] = row_builder(keys)
-        return builder
+
+def fast_execution_context(
+    max_row_builders: int = ROW_BUILDERS_PER_SCHEMA,
+) -> type[FastExecutionContext]:
+    """A FastExecutionContext class for one schema: its row builders are compiled once per set
+    of response names and kept in an LRU cache of `max_row_builders`, so clients sending ever
+    new aliases cannot grow it without bound."""
+    cached = lru_cache(maxsize=max_row_builders)(row_builder)
+
+    class SchemaExecutionContext(FastExecutionContext):
+        row_builders = staticmethod(cached)
+
+    return SchemaExecutionContext
 
 
 def _column(

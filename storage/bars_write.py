@@ -15,6 +15,7 @@ import asyncpg
 
 from domain.errors import InvalidInput
 from domain.tickers import validate_ticker
+from domain.time_range import check_bar_time
 from domain.timeframes import BASE_TIMEFRAMES, Timeframe, nominal_width, parse_timeframe
 from storage import rollups
 from storage.features import RollupBackend
@@ -69,7 +70,8 @@ _UPSERT = f"""
 
 
 def validate_bars(timeframe: Timeframe, bars: Sequence[BarIn]) -> None:
-    """Refuse what must never reach the table: bad tickers, non-finite numbers, duplicates."""
+    """Refuse what must never reach the table: bad tickers, times outside the supported range,
+    non-finite numbers, duplicates. All are checked before anything is written."""
     if timeframe not in BASE_TIMEFRAMES:
         raise InvalidInput(f"only base timeframes (1m, 1d) are stored, not {timeframe.value!r}")
     seen: set[tuple[str, datetime]] = set()
@@ -77,6 +79,7 @@ def validate_bars(timeframe: Timeframe, bars: Sequence[BarIn]) -> None:
         validate_ticker(bar.symbol)
         if bar.time.tzinfo is None:
             raise InvalidInput(f"bar time {bar.time.isoformat()} has no time zone")
+        check_bar_time(bar.time, f"bar {bar.symbol}")
         if timeframe is Timeframe.M1 and (bar.time.second or bar.time.microsecond):
             raise InvalidInput(f"1m bar time {bar.time.isoformat()} is not on a minute")
         numbers = (bar.open, bar.high, bar.low, bar.close, bar.volume)

@@ -32,6 +32,7 @@ from websockets.sync.client import ClientConnection, connect
 from gateway.graphiql import (
     CACHE_CONTROL,
     STATIC_PREFIX,
+    UNAVAILABLE_PAGE,
     VENDOR_ASSETS,
     LocalGraphQL,
     find_assets_dir,
@@ -165,7 +166,7 @@ def test_real_node_modules_page_is_local(caplog: pytest.LogCaptureFixture) -> No
     assert caplog.records == []
 
 
-async def test_missing_assets_fall_back_to_cdn_and_warn_once(
+async def test_missing_assets_give_a_503_page_loading_nothing_and_log_an_error_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     assert graphiql_asset_routes(None) == []
@@ -174,24 +175,27 @@ async def test_missing_assets_fall_back_to_cdn_and_warn_once(
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://test"
         ) as client:
-            pages = [(await client.get("/graphql", headers=HTML)).text for _ in range(3)]
-    urls = page_urls(pages[0])
-    assert urls
-    assert all(u.startswith("https://unpkg.com/") for u in urls)
-    assert pages[0] == pages[1] == pages[2]
-    warnings = [r for r in caplog.records if r.name == "gateway.graphiql"]
-    assert len(warnings) == 1
-    assert warnings[0].levelno == logging.WARNING
-    assert "npm ci" in warnings[0].getMessage()
+            pages = [await client.get("/graphql", headers=HTML) for _ in range(3)]
+            api = await client.post("/graphql", json={"query": "{ __typename }"})
+    assert [p.status_code for p in pages] == [503] * 3
+    assert pages[0].text == UNAVAILABLE_PAGE
+    assert page_urls(pages[0].text) == [] and "unpkg" not in pages[0].text
+    assert "GRAPHIQL_ASSETS_DIR" in pages[0].text
+    assert api.status_code == 200  # the API itself does not need the assets
+    errors = [r for r in caplog.records if r.name == "gateway.graphiql"]
+    assert len(errors) == 1
+    assert errors[0].levelno == logging.ERROR
+    assert "npm ci" in errors[0].getMessage() and "GRAPHIQL_ASSETS_DIR" in errors[0].getMessage()
 
 
-def test_template_asking_for_an_unvendored_file_falls_back_to_cdn(
+def test_template_asking_for_an_unvendored_file_gives_the_unavailable_page(
     fake_assets: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     template = '<script src="https://unpkg.com/leftpad@1.0.0/index.js"></script>'
     with caplog.at_level(logging.WARNING, logger="gateway.graphiql"):
-        assert render_graphiql_page(fake_assets, template=template) == template
+        assert render_graphiql_page(fake_assets, template=template) == UNAVAILABLE_PAGE
     assert "leftpad/index.js" in caplog.text
+    assert caplog.records[0].levelno == logging.ERROR
 
 
 def test_find_assets_dir(fake_assets: Path, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ VALUES
    1, false, true, NULL),
   ('X:ODDUSD', '1m', '2024-05-06 00:02:00+00', 1, 2, 0.5, 1.5, 1e300, 1.2, 3000000000,
    1, false, false, NULL),
-  ('X:OLDUSD', '1d', '0999-12-31 00:00:00.000001+00', 1, 2, 0.5, 1.5, 10, 1.1, 1, 1, false, false,
+  ('X:OLDUSD', '1d', '1970-01-01 00:00:00.000001+00', 1, 2, 0.5, 1.5, 10, 1.1, 1, 1, false, false,
    NULL)
 """
 DOCUMENT = """
@@ -192,7 +192,7 @@ async def test_the_generated_documents_reach_the_interesting_cases(
             assert symbols[1]["latestBar"] is None and symbols[1]["hours"] == []
             assert symbols[2]["minutes"][0]["__typename"] == "Bar"
             assert ("close" in symbols[0]["minutes"][0]) is flag
-            assert symbols[3]["daily"][0]["t"] == "0999-12-31T00:00:00.000001Z"
+            assert symbols[3]["daily"][0]["t"] == "1970-01-01T00:00:00.000001Z"
             assert symbols[4]["minutes"] == []
             assert fast["data"]["bars"][0]["t"].endswith(":00Z")
             assert len(fast["data"]["series"]["time"]) == 5
