@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,8 +59,10 @@ class UsageRecorder:
         max_pending_audit: int = 100_000,
         clock: Monotonic = time.monotonic,
         now: WallClock = utc_now,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._pool = pool
+        self._sleep = sleep
         self._retention = timedelta(days=audit_retention_days)
         self._retention_interval = retention_interval_seconds
         self._clock = clock
@@ -160,7 +162,7 @@ class UsageRecorder:
     async def run(self, interval: float) -> None:
         """Flush every `interval` seconds until cancelled; a failed flush is logged and retried."""
         while True:
-            await asyncio.sleep(interval)
+            await self._sleep(interval)
             try:
                 await self.flush()
             except Exception:

@@ -318,6 +318,26 @@ async def test_the_open_period_is_refetched_after_the_freshness_ttl(
     assert len(agg_paths(fake_polygon)) == 3
 
 
+@pytest.mark.parametrize(("delay_minutes", "refetched"), [(15, 1), (0, 0)])
+async def test_bars_within_the_upstream_delay_stay_open_and_are_refetched(
+    portable_db: Database, fake_polygon: FakePolygon, delay_minutes: int, refetched: int
+) -> None:
+    """Polygon may still change the last `upstream_delay` of bars: those periods are fetched
+    again once the freshness TTL passes; with no delay, a finished hour never is."""
+    crypto_minutes(fake_polygon, utc(2024, 1, 10, 11), 60)  # 11:00 .. 11:59
+    time = FakeTime(wall_start=utc(2024, 1, 10, 12, 0, 30))
+    async with read_through(
+        portable_db.pool, portable_db.backend, fake_polygon,
+        clock=time.wall, freshness_ttl=60, upstream_delay=delay_minutes * 60,
+    ) as service:  # fmt: skip
+        finished_hour = (utc(2024, 1, 10, 11), utc(2024, 1, 10, 12))
+        assert (await service.ensure([BTC], "1m", *finished_hour)).fetched_ranges == 1
+        time.advance(61)
+        again = await service.ensure([BTC], "1m", *finished_hour)
+    assert again.fetched_ranges == refetched
+    assert len(agg_paths(fake_polygon)) == 1 + refetched
+
+
 # -- across workers -----------------------------------------------------------------------------
 
 

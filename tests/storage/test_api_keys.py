@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -240,11 +241,30 @@ async def test_audit_older_than_retention_is_deleted_at_most_hourly(
     assert total == 1
 
 
-async def test_running_flushes_periodically_and_once_more_on_exit(portable_db: Database) -> None:
+async def test_running_flushes_every_interval_and_once_more_on_exit(portable_db: Database) -> None:
     record, _ = await api_keys.create_key(portable_db.pool, "ci")
-    recorder = UsageRecorder(portable_db.pool)
+    intervals: asyncio.Queue[None] = asyncio.Queue()
+    slept: list[float] = []
 
-    async with recorder.running(interval=3600):
+    async def sleep(seconds: float) -> None:  # returns when the test lets an interval pass
+        slept.append(seconds)
+        await intervals.get()
+
+    async def request_count() -> int:
+        return (await api_keys.get_key(portable_db.pool, record.id)).request_count
+
+    recorder = UsageRecorder(portable_db.pool, sleep=sleep)
+    async with recorder.running(interval=5):
+        recorder.record(record.id, endpoint="/", method="GET", status_code=200, duration_ms=1)
+        await asyncio.sleep(0)
+        assert await request_count() == 0  # nothing written per request
+        intervals.put_nowait(None)  # one interval passes
+        for _ in range(500):  # the flush lands while the recorder still runs
+            if await request_count() == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert await request_count() == 1
         recorder.record(record.id, endpoint="/", method="GET", status_code=200, duration_ms=1)
 
-    assert (await api_keys.get_key(portable_db.pool, record.id)).request_count == 1
+    assert await request_count() == 2  # the rest, on exit
+    assert slept[:2] == [5, 5]
