@@ -116,3 +116,54 @@ async def test_reingesting_the_same_bars_changes_nothing(db: Database) -> None:
     after = await db.pool.fetch("SELECT symbol, time, xmin::text FROM bars ORDER BY 1, 2")
     assert before == after  # same row versions: nothing was rewritten
     await _check(db, bars, DAILY_TIMEFRAMES)
+
+
+def _incremental_plan(
+    rng: random.Random, bars: list[BarIn]
+) -> tuple[list[list[BarIn]], list[BarIn]]:
+    """`bars` cut at random points into 2 to 6 writes sent in random order, then corrections of
+    random bars (every price and the volume changed) as one more write: what the store must end
+    up holding, whatever the order (buckets receive bars after they already hold some)."""
+    cuts = sorted(rng.sample(range(1, len(bars)), rng.randint(1, 5)))
+    writes = [bars[a:b] for a, b in zip([0, *cuts], [*cuts, len(bars)], strict=True)]
+    rng.shuffle(writes)
+    final = list(bars)
+    corrections = []
+    for index in rng.sample(range(len(bars)), max(1, len(bars) // 20)):
+        bar = bars[index]
+        factor = rng.choice([0.9, 1.1])
+        fixed = bar._replace(
+            open=bar.open * factor, high=bar.high * factor * 1.01, low=bar.low * factor * 0.99,
+            close=bar.close * factor, volume=bar.volume + 7,
+        )  # fmt: skip
+        final[index] = fixed
+        corrections.append(fixed)
+    return [*writes, corrections], final
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+async def test_incremental_writes_in_any_order_give_the_recomputed_rollups(
+    db: Database, seed: int
+) -> None:
+    rng = random.Random(seed)
+    start = datetime(2024, 3, 8, 13, tzinfo=UTC)
+    minutes = [
+        bar
+        for symbol in ("AAPL", "X:BTCUSD")
+        for bar in minute_bars(rng, symbol, start, start + timedelta(hours=9))
+    ]
+    days = [
+        b
+        for s in ("AAPL", "X:BTCUSD")
+        for b in daily_bars(rng, s, date(2024, 1, 2), date(2024, 3, 29))
+    ]
+    for timeframe, bars, timeframes in (
+        (Timeframe.M1, minutes, MINUTE_TIMEFRAMES),
+        (Timeframe.D1, days, DAILY_TIMEFRAMES),
+    ):
+        writes, final = _incremental_plan(rng, bars)
+        for write in writes:
+            await upsert_bars(db.pool, timeframe, write, db.backend)
+        for rollup in timeframes:
+            rows = await fetch_bars(db.pool, ["AAPL", "X:BTCUSD"], rollup, limit=1_000_000)
+            assert_bars_equal(rows, expected_rollup(final, rollup), rollup)
