@@ -56,8 +56,8 @@ query Fuzz($ticker: String!, $from: DateTime, $to: DateTime, $limit: Int!, $tf: 
   symbol(ticker: $ticker) { ticker name }
 }
 """
-# Nullable `$limit`/`$tf` for arguments with defaults: fuzzed without an explicit null, which is
-# a known bug (INTERNAL; see test_queries.py::...[null-for-defaulted-argument]).
+# Nullable `$limit`/`$tf` for arguments with defaults: an explicit null is a client mistake
+# (BAD_USER_INPUT, see test_queries.py::...[null-for-defaulted-argument]).
 NULLABLE_VARIABLES = """
 query Fuzz($ticker: String!, $from: DateTime!, $to: DateTime!, $limit: Int, $tf: Timeframe,
            $tickers: [String!]!) {
@@ -150,13 +150,7 @@ def fuzzed(draw: st.DrawFn) -> dict[str, Any]:
 
 variable_requests = st.one_of(
     st.tuples(st.just(STRICT_VARIABLES), fuzzed()),
-    # an explicit null for $limit/$tf (the known bug) becomes a missing value here
-    st.tuples(
-        st.just(NULLABLE_VARIABLES),
-        fuzzed().map(
-            lambda v: {k: x for k, x in v.items() if x is not None or k not in ("limit", "tf")}
-        ),
-    ),
+    st.tuples(st.just(NULLABLE_VARIABLES), fuzzed()),
 )
 
 
@@ -189,15 +183,14 @@ documents = st.one_of(
 # -- the contract ---------------------------------------------------------------------------
 
 
-def violations(response: httpx.Response, *, known_gaps: bool) -> list[str]:
-    """What is wrong with an answer; `known_gaps` tolerates the two bugs reported, nothing else:
-    Strawberry's text/plain 400s, and syntax errors without a code."""
+def violations(response: httpx.Response) -> list[str]:
+    """What is wrong with an answer: a 5xx, a non-JSON refusal, an INTERNAL or uncoded error."""
     status = response.status_code
     if status >= 500 or status < 200 or 300 <= status < 400:
         return [f"status {status}: {response.text[:200]}"]
     is_json = response.headers.get("content-type", "").startswith("application/json")
     if 400 <= status < 500:
-        if is_json or known_gaps:
+        if is_json:
             return []
         return [f"{status} without a JSON body: {response.text[:200]!r}"]
     if status != 200 or not is_json:
@@ -210,7 +203,7 @@ def violations(response: httpx.Response, *, known_gaps: bool) -> list[str]:
         code = (error.get("extensions") or {}).get("code")
         if code == "INTERNAL":
             problems.append(f"INTERNAL: {error}")
-        elif code is None and not (known_gaps and error["message"].startswith("Syntax Error")):
+        elif code is None:
             problems.append(f"no code: {error}")
     return problems
 
@@ -295,7 +288,6 @@ async def fuzz(
     db: Database,
     url: str,
     requests: st.SearchStrategy[Any],
-    known_gaps: bool,
     expected_outcomes: set[str],
 ) -> None:
     before = await checksum(db)
@@ -311,7 +303,7 @@ async def fuzz(
             payload = {"query": request}
         response = client.post("/graphql", content=json.dumps(payload))
         seen[outcome(response)] += 1
-        problems = violations(response, known_gaps=known_gaps)
+        problems = violations(response)
         assert not problems, (payload, problems)
 
     def run() -> None:
@@ -326,20 +318,8 @@ async def fuzz(
 
 
 async def test_random_variables_never_fail_internally(fuzz_db: Database, fuzz_url: str) -> None:
-    await fuzz(fuzz_db, fuzz_url, variable_requests, False, {"200 data", "200 BAD_USER_INPUT"})
+    await fuzz(fuzz_db, fuzz_url, variable_requests, {"200 data", "200 BAD_USER_INPUT"})
 
 
-@pytest.mark.parametrize(
-    "known_gaps",
-    [
-        pytest.param(True, id="known-gaps-tolerated"),
-        pytest.param(
-            False,
-            id="full-contract",
-        ),
-    ],
-)
-async def test_malformed_documents_never_fail_internally(
-    fuzz_db: Database, fuzz_url: str, known_gaps: bool
-) -> None:
-    await fuzz(fuzz_db, fuzz_url, documents, known_gaps, {"200 BAD_USER_INPUT"})
+async def test_malformed_documents_never_fail_internally(fuzz_db: Database, fuzz_url: str) -> None:
+    await fuzz(fuzz_db, fuzz_url, documents, {"200 BAD_USER_INPUT"})
