@@ -1,7 +1,8 @@
 """Fetch-on-miss from the resolvers' side: who may trigger it, when, and what a failure costs.
 
-The read-through store is a small fake that records its calls (upstream is another test's
-business); the database stays real.
+Most tests use a small stand-in for the read-through service that records its calls; the
+error contract is also checked end to end, through the real read-through and the fake
+Polygon HTTP server. The database is always real.
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import pytest
+
 from domain.access import Scope
 from domain.errors import ServiceError, UpstreamRateLimited, UpstreamUnavailable
 from domain.timeframes import Timeframe
 from resolvers.fetch_gate import FetchNotice
 from resolvers.read_through import EnsureResult, ReadThrough
+from tests.fakes.polygon_server import FakePolygon
 from tests.resolvers.conftest import T0, Gateway, principal
 from tests.support.graphql import make_services
+from upstream.polygon import PolygonClient
 
 FROM, TO = T0, T0 + timedelta(hours=6)
 QUERY = """
@@ -121,3 +126,37 @@ async def test_when_fetching_is_off_every_answer_says_so(gateway: Gateway) -> No
         assert not answer.errors
         assert answer.extensions == {"fetchOnMiss": FetchNotice.DISABLED}
         assert fake is None or fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        ({"rate_limit": 1_000, "retry_after": "7"}, {"code": "RATE_LIMITED", "retryAfter": 7.0}),
+        ({"server_error": 1_000}, {"code": "UPSTREAM_UNAVAILABLE"}),
+        ({"unauthorized": True}, {"code": "UPSTREAM_UNAVAILABLE"}),
+    ],
+    ids=["429s", "500s", "401"],
+)
+async def test_upstream_failures_reach_the_client_coded_through_the_real_read_through(
+    gateway: Gateway,
+    fake_polygon: FakePolygon,
+    behaviour: dict[str, Any],
+    expected: dict[str, Any],
+) -> None:
+    fake_polygon.behave(**behaviour)
+    client = PolygonClient(
+        fake_polygon.api_key, base_url=fake_polygon.url, requests_per_minute=0,
+        timeout=5.0, max_retries=1, backoff_base=0.001, max_retry_wait=0.01,
+    )  # fmt: skip
+    service = ReadThrough(gateway.pool.pool, gateway.services.backend, client)
+    try:
+        stand_in = make_services(gateway.pool, gateway.services.backend, read_through=service)
+        answer = await gateway.run(QUERY, BOUNDED, caller=principal(Scope.FETCH), services=stand_in)
+    finally:
+        await service.aclose()
+        await client.aclose()
+    assert fake_polygon.calls  # it really asked upstream
+    failed = [e for e in answer.errors if e["path"][-1] == "bars"]
+    assert len(failed) == 3  # each symbol's bars, the store's answer for none of them
+    assert all(e["extensions"] == expected for e in failed)
+    assert all(s["bars"] is None for s in answer.data["symbols"])
