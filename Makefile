@@ -3,7 +3,7 @@
 PY ?= python3
 VENV := .venv
 
-.PHONY: setup run demo test bench lock
+.PHONY: setup run demo test bench lock mutate
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -33,3 +33,8 @@ lock:
 	rm -rf /tmp/mg-lock && $(PY) -m venv /tmp/mg-lock
 	/tmp/mg-lock/bin/pip install -q -e '.[dev]'
 	/tmp/mg-lock/bin/pip freeze --exclude-editable | grep -v '^marketgraph' > requirements.lock
+
+# Mutation testing of the critical modules listed under [tool.mutmut] in pyproject.toml (slow:
+# not in CI). Needs the same database as the tests; results: `.venv/bin/mutmut results`.
+mutate: setup
+	GRAPHIQL_ASSETS_DIR=$(CURDIR)/node_modules $(VENV)/bin/mutmut run
