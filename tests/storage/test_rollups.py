@@ -10,7 +10,8 @@ import pytest
 from storage.bars_read import fetch_bars
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
-from storage.rollups import _below_watermark, levels_from
+from storage.caggs import watermarks
+from storage.timeframes import levels_from
 from storage.timeframes import ROLLUPS, Timeframe, base_of
 from tests.conftest import Database
 from tests.support.bars import (
@@ -94,7 +95,7 @@ async def test_backfill_far_below_the_watermark_shows_in_every_timeframe(db: Dat
                 datetime(2024, 6, 5, tzinfo=UTC),
             )
         async with db.pool.acquire() as conn:  # the backfill below lands under the watermark
-            assert await _below_watermark(conn, "bars_4h", datetime(2024, 6, 3, tzinfo=UTC))
+            assert (await watermarks(conn))["bars_4h"] > datetime(2024, 6, 3, tzinfo=UTC)
     old_start = datetime(2021, 1, 4, 14, tzinfo=UTC)
     old = minute_bars(rng, "X:BTCUSD", old_start, old_start + timedelta(hours=9))
     await upsert_bars(db.pool, Timeframe.M1, old, db.backend)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from storage.errors import InvalidInput
-from storage.rollups import levels_from, merged_ranges
+from storage.caggs import merged_ranges
+from storage.timeframes import levels_from
 from storage.symbols import validate_ticker
 from storage.timeframes import Timeframe, base_of, bucket_start, parse_timeframe
 
