@@ -9,10 +9,9 @@ import pytest
 
 from storage.bars_read import fetch_bars
 from storage.bars_write import BarIn, upsert_bars
-from storage.features import RollupBackend
 from storage.caggs import watermarks
-from storage.timeframes import levels_from
-from storage.timeframes import ROLLUPS, Timeframe, base_of
+from storage.features import RollupBackend
+from storage.timeframes import ROLLUPS, Timeframe, base_of, levels_from
 from tests.conftest import Database
 from tests.support.bars import (
     assert_bars_equal,

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from storage.errors import InvalidInput
 from storage.caggs import merged_ranges
-from storage.timeframes import levels_from
+from storage.errors import InvalidInput
 from storage.symbols import validate_ticker
-from storage.timeframes import Timeframe, base_of, bucket_start, parse_timeframe
+from storage.timeframes import Timeframe, base_of, bucket_start, levels_from, parse_timeframe
 
 
 @pytest.mark.parametrize(
