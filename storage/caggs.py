@@ -131,8 +131,18 @@ async def drain_pending(
             "SELECT EXISTS (SELECT 1 FROM rollup_pending WHERE id = ANY($1::bigint[]))", list(ids)
         ):
             return 0
+        # Each refresh commits three or four times; waiting for each WAL flush was most of its
+        # cost. Safe: WAL is flushed in order, so if the commit deleting the pending rows
+        # survives a crash, so did the refreshes before it; if not, the rows are drained again.
+        await conn.execute("SET synchronous_commit = off")
+        # A level built on another reads it through its real-time view, whose watermark test a
+        # sequential scan evaluates per row (about 30 us each); as an index bound it is read
+        # once. Measured: refreshing a month of 15m buckets of 10 symbols, 3.0 s -> 0.6 s.
+        await conn.execute("SET enable_seqscan = off")
         return await _drain_locked(conn, now or datetime.now(UTC))
     finally:
+        await conn.execute("RESET synchronous_commit")
+        await conn.execute("RESET enable_seqscan")
         await conn.execute("SELECT pg_advisory_unlock($1)", DRAIN_LOCK_KEY)
 
 
@@ -183,21 +193,32 @@ def batch_options(rollup: Rollup) -> str:
     return json.dumps({"buckets_per_batch": max(int(buckets), 1)})
 
 
+def refresh_statement(rollup: Rollup, lo: datetime, hi: datetime, with_options: bool) -> str:
+    """The CALL for one window, with its values inlined as quoted literals.
+
+    Measured on TimescaleDB 2.28 / PostgreSQL 15: the same CALL sent with bind parameters (the
+    extended protocol) costs 100-200 ms more per call than as a simple query, which would be
+    most of a write's cost. The values are no input: a relation name from ROLLUPS, two
+    datetimes and a JSON object of integers, each quoted by `_quote` anyway.
+    """
+    args = [f"{_quote(rollup.relation)}::regclass"]
+    args += [f"{_quote(t.astimezone(UTC).isoformat())}::timestamptz" for t in (lo, hi)]
+    if with_options:
+        args += ["false", f"{_quote(batch_options(rollup))}::jsonb"]
+    return f"CALL refresh_continuous_aggregate({', '.join(args)})"
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 async def _refresh(
     conn: Conn, rollup: Rollup, lo: datetime, hi: datetime, with_options: bool
 ) -> None:
-    if with_options:
-        sql = (
-            "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz,"
-            " false, $4::jsonb)"
-        )
-        args: tuple[object, ...] = (rollup.relation, lo, hi, batch_options(rollup))
-    else:
-        sql = "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz, $3::timestamptz)"
-        args = (rollup.relation, lo, hi)
+    statement = refresh_statement(rollup, lo, hi, with_options)
     for attempt in range(_BUSY_RETRIES):
         try:
-            await conn.execute(sql, *args)
+            await conn.execute(statement)  # no arguments: the simple query protocol
             return
         except asyncpg.LockNotAvailableError:  # a policy job refreshing an overlapping window
             if attempt == _BUSY_RETRIES - 1:

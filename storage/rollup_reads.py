@@ -6,15 +6,15 @@ it (the materialized branch carries a WHERE clause, so it is never pulled up), s
 of a symbol sorts every bucket of its history; and each level's tail nests the levels below it.
 Reads therefore take the two halves themselves: `<relation>_stored`, the materialized rows below
 the watermark (a plain view: an index scan on (symbol, time DESC) that stops after n rows), and
-the base bars at or above `rollup_watermark(relation)`, aggregated here in one flat step.
-Portable rollups answer through the same names: all their rows are stored and the watermark is
-+infinity, so the tail is an empty index range (migration 0006).
+`<relation>_tail`, the base bars at or above it, aggregated here in one flat step. Portable
+rollups answer through the same names: every row is stored and the tail is empty (`WHERE
+false`, folded away while planning). See migration 0006.
 """
 
 from __future__ import annotations
 
 from storage.rollups import bucket_sql
-from storage.timeframes import Rollup, base_of
+from storage.timeframes import Rollup
 
 COLUMNS = ("symbol", "time", "open", "high", "low", "close", "volume", "turnover", "vwap_volume",
            "trades", "bar_count", "quality_score", "gap_detected", "volume_anomaly")  # fmt: skip
@@ -22,13 +22,12 @@ _LIST = ", ".join(COLUMNS)
 
 
 def tail_sql(rollup: Rollup) -> str:
-    """The level's buckets at or above its watermark, aggregated from base bars of `s.symbol`.
+    """The level's buckets at or above its watermark, aggregated from the base bars of `s.symbol`.
 
     The watermark is a bucket boundary, so no bucket is cut; above it lie only the newest,
     unfinished buckets (or, before anything is materialized, everything).
     """
     bucket = bucket_sql(rollup, "b.time")
-    base = base_of(rollup.timeframe).value
     return f"""
         SELECT b.symbol, {bucket} AS time,
                (array_agg(b.open ORDER BY b.time))[1] AS open, max(b.high) AS high,
@@ -38,9 +37,8 @@ def tail_sql(rollup: Rollup) -> str:
                sum(b.trades)::bigint AS trades, count(*) AS bar_count,
                min(b.quality_score) AS quality_score, bool_or(b.gap_detected) AS gap_detected,
                bool_or(b.volume_anomaly) AS volume_anomaly
-        FROM bars b
-        WHERE b.timeframe = '{base}' AND b.symbol = s.symbol
-          AND b.time >= rollup_watermark('{rollup.relation}')
+        FROM {rollup.relation}_tail b
+        WHERE b.symbol = s.symbol
         GROUP BY b.symbol, {bucket}
     """
 

@@ -1,36 +1,39 @@
 -- Reads use the materialized rows directly: on PostgreSQL 15 the planner cannot push
 -- ORDER BY ... LIMIT into a real-time aggregate's UNION ALL (its materialized branch has a WHERE
 -- clause, so it is not pulled up), so the newest bar of a symbol would sort every bucket of its
--- history. `bars_*_stored` expose each aggregate's rows below its watermark as a plain view
--- (index scans on (symbol, time DESC) with LIMIT); `rollup_watermark` is where they end, and
--- storage/rollup_reads.py aggregates the base bars at and above it (the unfinished tail).
+-- history. Per aggregate, `<name>_stored` is its rows below the watermark, a plain view (index
+-- scans on (symbol, time DESC) that stop after LIMIT rows), and `<name>_tail` the base bars at or
+-- above the watermark, which storage/rollup_reads.py aggregates (the unfinished buckets). Both
+-- spell the watermark as the aggregate's own view does, so TimescaleDB turns it into a constant
+-- at plan time (chunks excluded while planning; plans invalidated when the watermark moves).
 DO $$
 DECLARE
     agg record;
-    cases text := '';
+    watermark text;
 BEGIN
     FOR agg IN
         SELECT c.user_view_name AS name, c.mat_hypertable_id AS id,
-               h.schema_name AS mat_schema, h.table_name AS mat_table
+               h.schema_name AS mat_schema, h.table_name AS mat_table,
+               CASE WHEN c.user_view_name IN ('bars_1w', 'bars_1mo') THEN '1d' ELSE '1m' END
+                   AS base
         FROM _timescaledb_catalog.continuous_agg c
         JOIN _timescaledb_catalog.hypertable h ON h.id = c.mat_hypertable_id
         WHERE c.user_view_schema = current_schema()
           AND c.user_view_name IN ('bars_5m', 'bars_15m', 'bars_30m', 'bars_1h', 'bars_4h',
                                    'bars_1w', 'bars_1mo')
     LOOP
+        watermark := format('COALESCE(_timescaledb_functions.to_timestamp('
+                            '_timescaledb_functions.cagg_watermark(%s)), ''-infinity''::timestamptz)',
+                            agg.id);
         EXECUTE format(
             'CREATE OR REPLACE VIEW %I AS SELECT symbol, time, open, high, low, close, volume,'
-            ' turnover, vwap_volume, trades, bar_count, quality_score, gap_detected,'
-            ' volume_anomaly FROM %I.%I WHERE time < COALESCE(_timescaledb_functions.to_timestamp('
-            '_timescaledb_functions.cagg_watermark(%s)), ''-infinity''::timestamptz)',
-            agg.name || '_stored', agg.mat_schema, agg.mat_table, agg.id);
-        cases := cases || format(' WHEN %L THEN %s', agg.name, agg.id);
+            ' turnover, vwap_volume, trades::bigint AS trades, bar_count, quality_score, gap_detected,'
+            ' volume_anomaly FROM %I.%I WHERE time < %s',
+            agg.name || '_stored', agg.mat_schema, agg.mat_table, watermark);
+        EXECUTE format(
+            'CREATE OR REPLACE VIEW %I AS SELECT * FROM bars WHERE timeframe = %L AND time >= %s',
+            agg.name || '_tail', agg.base, watermark);
     END LOOP;
-    EXECUTE format(
-        'CREATE OR REPLACE FUNCTION rollup_watermark(relation text) RETURNS timestamptz'
-        ' LANGUAGE sql STABLE AS $f$ SELECT COALESCE(_timescaledb_functions.to_timestamp('
-        '_timescaledb_functions.cagg_watermark(CASE relation %s END)),'
-        ' ''-infinity''::timestamptz) $f$', cases);
 END
 $$;
 
