@@ -54,6 +54,7 @@ MAX_BATCH = timedelta(days=31)
 # How long to wait out a refresh another session (a policy job) is running on the same window.
 _BUSY_RETRIES = 50
 _BUSY_SLEEP = 0.1
+_TICK = timedelta(microseconds=1)
 
 
 def merged_ranges(
@@ -101,9 +102,6 @@ def level_windows(
         if min(hi, limit) > lo:
             windows.append((lo, min(hi, limit)))
     return _merge(windows, timedelta(0))
-
-
-_TICK = timedelta(microseconds=1)
 
 
 def unfinished(
