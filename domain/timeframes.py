@@ -51,6 +51,18 @@ ROLLUPS: tuple[Rollup, ...] = (
 )
 ROLLUP_BY_TIMEFRAME = {r.timeframe: r for r in ROLLUPS}
 
+
+def levels_from(base: Timeframe) -> list[Rollup]:
+    """Rollups built (directly or through another rollup) on `base`, bottom-up."""
+    order: list[Rollup] = []
+    sources = {base}
+    for rollup in ROLLUPS:  # ROLLUPS lists every level after its source
+        if rollup.source in sources:
+            order.append(rollup)
+            sources.add(rollup.timeframe)
+    return order
+
+
 _FIXED = {
     Timeframe.M1: timedelta(minutes=1),
     Timeframe.M5: timedelta(minutes=5),

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from gateway.settings import Settings
-from storage import rollups
+from storage import caggs
 from storage.embedded import EmbeddedPostgres, default_data_dir
 from storage.features import RollupBackend
 from storage.migrations import migrate
@@ -72,7 +72,7 @@ async def open_database(settings: Settings) -> OpenDatabase:
         opened.push_async_callback(pool.close)
         if report.rollup_backend is RollupBackend.CAGGS:
             async with pool.acquire() as conn:
-                drained = await rollups.drain_pending(conn)
+                drained = await caggs.drain_pending(conn)
             if drained:
                 log.info("finished interrupted rollup refreshes", extra={"ranges": drained})
         opened.pop_all()  # everything opened: from here on `OpenDatabase.close()` owns it

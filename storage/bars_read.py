@@ -1,7 +1,7 @@
 """The read API over base bars and rollups: one SQL statement for any number of symbols.
 
-Which backend holds a rollup does not matter here: continuous aggregates and portable tables
-share relation names and columns (`bars_5m` ... `bars_1mo`).
+Which backend holds a rollup does not matter here: both offer the same names (`bars_5m` ...
+`bars_1mo`, and the `_stored` views and watermark read through, see storage/rollup_reads.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from domain.timeframes import (
     parse_timeframe,
 )
 from storage.pool import Executor
+from storage.rollup_reads import rollup_rows_sql
 from storage.unavailable import when_unreachable
 
 # Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
@@ -51,14 +52,8 @@ def _select(expressions: dict[str, str], label: str, columns: Collection[str] | 
     )
 
 
-def _source(timeframe: Timeframe, columns: Collection[str] | None) -> tuple[str, str, str]:
-    """(relation and filter, select list, label expression) for one timeframe."""
-    if timeframe in BASE_TIMEFRAMES:
-        relation = f"bars r WHERE r.timeframe = '{timeframe.value}' AND"
-        return relation, _select(_BASE_COLUMNS, "r.time", columns), "r.time"
-    relation = ROLLUP_BY_TIMEFRAME[timeframe].relation
-    label = _NY_LABEL if timeframe in (Timeframe.W1, Timeframe.MO1) else "r.time"
-    return f"{relation} r WHERE", _select(_ROLLUP_COLUMNS, label, columns), label
+def _label(timeframe: Timeframe) -> str:
+    return _NY_LABEL if timeframe in (Timeframe.W1, Timeframe.MO1) else "r.time"
 
 
 def bars_sql(
@@ -74,7 +69,7 @@ def bars_sql(
     of the SQL rather than written as ±infinity, which TimescaleDB's real-time aggregates
     mishandle.
     """
-    relation, select, label = _source(timeframe, columns)
+    label = _label(timeframe)
     direction = "ASC" if order == "asc" else "DESC"
     conditions = []
     if has_start:
@@ -85,14 +80,21 @@ def bars_sql(
         end = "$4" if has_start else "$3"
         conditions.append(f"r.time < {end} AND {label} < {end}")
     where = "".join(f" AND {c}" for c in conditions)
+    order_limit = f"ORDER BY r.time {direction} LIMIT $2"
+    if timeframe in BASE_TIMEFRAMES:
+        select = _select(_BASE_COLUMNS, label, columns)
+        source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{where}"
+    else:
+        select = _select(_ROLLUP_COLUMNS, label, columns)
+        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, order_limit)
+        source = f"{rows} r"
     return f"""
         SELECT s.symbol, b.*
         FROM unnest($1::text[]) WITH ORDINALITY AS s(symbol, ord)
         CROSS JOIN LATERAL (
             SELECT {select}
-            FROM {relation} r.symbol = s.symbol{where}
-            ORDER BY r.time {direction}
-            LIMIT $2
+            FROM {source}
+            {order_limit}
         ) b
         ORDER BY s.ord, b.time {direction}
     """
@@ -152,13 +154,14 @@ def tiling_timeframe(base: Timeframe, start: datetime, end: datetime) -> Timefra
 
 def summary_sql(timeframe: Timeframe) -> str:
     """The statement behind `window_summary` for one source level."""
+    window = " AND r.time >= $2 AND r.time < $3"
     if timeframe in BASE_TIMEFRAMES:
-        relation = f"bars r WHERE r.timeframe = '{timeframe.value}' AND"
+        source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{window}"
         turnover = "r.vwap * r.volume"
         vwap_volume = "CASE WHEN r.vwap IS NULL THEN NULL ELSE r.volume END"
         bar_count = "count(*)"
     else:
-        relation = f"{ROLLUP_BY_TIMEFRAME[timeframe].relation} r WHERE"
+        source = f"{rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], window)} r"
         turnover, vwap_volume, bar_count = "r.turnover", "r.vwap_volume", "sum(r.bar_count)"
     return f"""
         SELECT s.symbol, w.*
@@ -170,7 +173,7 @@ def summary_sql(timeframe: Timeframe) -> str:
                    sum({turnover}) / nullif(sum({vwap_volume}), 0) AS vwap,
                    sum(r.trades) AS trades, {bar_count} AS bar_count,
                    min(r.time) AS first_time, max(r.time) AS last_time
-            FROM {relation} r.symbol = s.symbol AND r.time >= $2 AND r.time < $3
+            FROM {source}
         ) w
         WHERE w.bar_count > 0
         ORDER BY s.ord

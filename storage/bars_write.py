@@ -16,8 +16,8 @@ import asyncpg
 from domain.errors import InvalidInput
 from domain.tickers import validate_ticker
 from domain.time_range import check_bar_time
-from domain.timeframes import BASE_TIMEFRAMES, Timeframe, nominal_width, parse_timeframe
-from storage import rollups
+from domain.timeframes import BASE_TIMEFRAMES, Timeframe, parse_timeframe
+from storage import caggs, rollups
 from storage.features import RollupBackend
 from storage.pool import Conn
 
@@ -108,18 +108,27 @@ async def upsert_bars(
     if not bars:
         return 0
     async with pool.acquire() as conn:
-        async with conn.transaction():
-            changed = await _copy_and_upsert(conn, timeframe, bars)
-            symbols, times = changed["symbols"], changed["times"]
-            pending: list[int] = []
-            if backend is RollupBackend.PORTABLE:
-                await rollups.refresh_portable(conn, timeframe, symbols, times)
-            elif times:
-                ranges = rollups.merged_ranges(times, nominal_width(timeframe))
-                pending = await rollups.record_pending(conn, timeframe, ranges)
-        if pending:
-            await rollups.drain_pending(conn, pending)
+        times, pending = await write_bars(conn, timeframe, bars, backend)
+        if pending:  # after the commit: a refresh cannot run inside a transaction
+            await caggs.drain_pending(conn, pending)
     return len(times)
+
+
+async def write_bars(
+    conn: Conn, timeframe: Timeframe, bars: Sequence[BarIn], backend: RollupBackend
+) -> tuple[list[datetime], list[int]]:
+    """The transactional half of `upsert_bars`: (times changed, pending rows left to drain).
+
+    On continuous aggregates the rollups are not current until the pending rows are drained;
+    a crash before that leaves them for `caggs.drain_pending` at start-up.
+    """
+    async with conn.transaction():
+        changed = await _copy_and_upsert(conn, timeframe, bars)
+        symbols, times = changed["symbols"], changed["times"]
+        if backend is RollupBackend.PORTABLE:
+            await rollups.refresh_portable(conn, timeframe, symbols, times)
+            return times, []
+        return times, await caggs.record_pending(conn, timeframe, times) if times else []
 
 
 async def _copy_and_upsert(

@@ -1,38 +1,29 @@
 """Keeping coarse timeframes right after every write of base bars, whichever backend answers.
 
-Portable backend: the touched buckets of each level are recomputed bottom-up from the level
-below, inside the writer's transaction, so they commit (or roll back) with the base bars.
-Continuous aggregates: refresh cannot run inside a transaction, so the writer records the touched
-ranges in `rollup_pending` in its transaction, refreshes them bottom-up right after the commit,
-then deletes the record; `drain_pending` at start-up finishes whatever a crash interrupted.
-Background refresh policies only keep the aggregates warm; correctness never depends on them.
+Portable backend (here): the touched buckets of each level are recomputed bottom-up from the
+level below, inside the writer's transaction, so they commit (or roll back) with the base bars.
+Continuous aggregates (storage/caggs.py): the writer records the touched ranges in
+`rollup_pending` in its transaction and materializes them right after the commit;
+`drain_pending` at start-up finishes whatever a crash interrupted. Background refresh policies
+are only a safety net; correctness never depends on them.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
-import asyncpg
-
-from domain.timeframes import ROLLUPS, Rollup, Timeframe, bucket_end, bucket_start
+from domain.timeframes import (
+    ROLLUPS,
+    Rollup,
+    Timeframe,
+    bucket_end,
+    bucket_start,
+    levels_from,
+)
 from storage.pool import Conn
 
-log = logging.getLogger(__name__)
-
 _WEEK_ORIGIN = "timestamptz '2000-01-03 00:00:00+00'"  # a Monday, as time_bucket uses
-
-
-def levels_from(base: Timeframe) -> list[Rollup]:
-    """Rollups built (directly or through another rollup) on `base`, bottom-up."""
-    order: list[Rollup] = []
-    sources = {base}
-    for rollup in ROLLUPS:  # ROLLUPS lists every level after its source
-        if rollup.source in sources:
-            order.append(rollup)
-            sources.add(rollup.timeframe)
-    return order
 
 
 def bucket_sql(rollup: Rollup, column: str) -> str:
@@ -114,110 +105,3 @@ async def refresh_portable(
             await conn.execute(
                 portable_refresh_sql(rollup), *bucket_ranges(rollup.timeframe, buckets)
             )
-
-
-# Refreshing an aggregate over a stretch with no base bars costs next to nothing, while each
-# refresh call has a fixed cost: so nights, weekends and holidays are merged over.
-MAX_MERGED_GAP = timedelta(days=8)
-
-
-def merged_ranges(
-    times: Iterable[datetime], width: timedelta, max_gap: timedelta = MAX_MERGED_GAP
-) -> list[tuple[datetime, datetime]]:
-    """Cover `times` with few [start, end) ranges: neighbours up to `max_gap` apart merge."""
-    ranges: list[tuple[datetime, datetime]] = []
-    for t in sorted(set(times)):
-        if ranges and t - ranges[-1][1] <= max_gap:
-            ranges[-1] = (ranges[-1][0], t + width)
-        else:
-            ranges.append((t, t + width))
-    return ranges
-
-
-def _level_window(rollup: Rollup, start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """The smallest window of whole buckets of `rollup` containing [start, end)."""
-    first = bucket_start(rollup.timeframe, start)
-    last = bucket_start(rollup.timeframe, end - timedelta(microseconds=1))
-    return first, bucket_end(rollup.timeframe, last)
-
-
-async def record_pending(
-    conn: Conn, base: Timeframe, ranges: Sequence[tuple[datetime, datetime]]
-) -> list[int]:
-    """Inside the writer's transaction: remember which ranges need an aggregate refresh."""
-    rows = await conn.fetch(
-        "INSERT INTO rollup_pending (timeframe, range)"
-        " SELECT $1, tstzrange(s, e) FROM unnest($2::timestamptz[], $3::timestamptz[]) AS u(s, e)"
-        " RETURNING id",
-        base.value,
-        [r[0] for r in ranges],
-        [r[1] for r in ranges],
-    )
-    return [r["id"] for r in rows]
-
-
-# Whether a window starts below an aggregate's watermark, i.e. in its materialized part; above
-# it, real-time aggregation already answers from the base bars. (TimescaleDB internals: when
-# they cannot be read, every window is refreshed, which is always correct.)
-_BELOW_WATERMARK = """
-    SELECT $2::timestamptz < _timescaledb_functions.to_timestamp(
-               _timescaledb_functions.cagg_watermark(mat_hypertable_id))
-    FROM _timescaledb_catalog.continuous_agg WHERE user_view_name = $1
-"""
-
-
-async def _below_watermark(conn: Conn, relation: str, start: datetime) -> bool:
-    try:
-        below = await conn.fetchval(_BELOW_WATERMARK, relation, start)
-    except asyncpg.PostgresError:
-        return True
-    return below is not False
-
-
-async def refresh_caggs(
-    conn: Conn, base: Timeframe, ranges: Sequence[tuple[datetime, datetime]]
-) -> None:
-    """Refresh, bottom-up, the buckets of every aggregate level that overlap `ranges`.
-
-    Only windows reaching below a level's watermark need it (real-time aggregation covers the
-    rest); a level refreshed means every level it is built from is refreshed first, since a
-    refresh reads the materialized rows of the level below.
-    """
-    levels = levels_from(base)
-    for start, end in ranges:
-        windows = {r.timeframe: _level_window(r, start, end) for r in levels}
-        needed = {
-            r.timeframe
-            for r in levels
-            if await _below_watermark(conn, r.relation, windows[r.timeframe][0])
-        }
-        for rollup in reversed(levels):  # a needed level needs its sources
-            if rollup.timeframe in needed:
-                needed.add(rollup.source)
-        for rollup in levels:
-            if rollup.timeframe in needed:
-                lo, hi = windows[rollup.timeframe]
-                await conn.execute(
-                    "CALL refresh_continuous_aggregate($1::regclass, $2::timestamptz,"
-                    " $3::timestamptz)",
-                    rollup.relation,
-                    lo,
-                    hi,
-                )
-
-
-async def drain_pending(conn: Conn, ids: Sequence[int] | None = None) -> int:
-    """Refresh what `rollup_pending` lists (all of it, or just `ids`) and forget it."""
-    query = "SELECT id, timeframe, lower(range) AS s, upper(range) AS e FROM rollup_pending"
-    rows = await (
-        conn.fetch(query + " WHERE id = ANY($1::bigint[]) ORDER BY id", list(ids))
-        if ids is not None
-        else conn.fetch(query + " ORDER BY id")
-    )
-    for row in rows:
-        await refresh_caggs(conn, Timeframe(row["timeframe"]), [(row["s"], row["e"])])
-    if rows:
-        await conn.execute(
-            "DELETE FROM rollup_pending WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
-    return len(rows)

@@ -69,4 +69,13 @@ async def portable_db(
         yield database
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def caggs_db(
+    server: Server, templates: dict[RollupBackend, Template]
+) -> AsyncIterator[Database]:
+    """A database with continuous aggregates; skips, saying why, without full TimescaleDB."""
+    async for database in _database(server, templates, RollupBackend.CAGGS):
+        yield database
+
+
 pytest_plugins = ["tests.fakes.polygon_server"]

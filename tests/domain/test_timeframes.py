@@ -8,8 +8,8 @@ import pytest
 
 from domain.errors import InvalidInput
 from domain.tickers import validate_ticker
-from domain.timeframes import Timeframe, base_of, bucket_start, parse_timeframe
-from storage.rollups import levels_from, merged_ranges
+from domain.timeframes import Timeframe, base_of, bucket_start, levels_from, parse_timeframe
+from storage.caggs import merged_ranges
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,13 @@ def label(symbol: str, timeframe: Timeframe, bucket: datetime) -> datetime:
     return bucket
 
 
-def expected_rollup(bars: Iterable[BarIn], timeframe: Timeframe) -> list[ExpectedBar]:
-    """Recompute a timeframe from base bars: the definition the database must match."""
+def expected_rollup(
+    bars: Iterable[BarIn], timeframe: Timeframe, *, labelled: bool = True
+) -> list[ExpectedBar]:
+    """Recompute a timeframe from base bars: the definition the database must match.
+
+    `labelled=False` keeps weekly/monthly buckets at their UTC start, as aggregates store them.
+    """
     groups: dict[tuple[str, datetime], list[BarIn]] = defaultdict(list)
     for bar in bars:
         key = bar.time if timeframe in BASE_TIMEFRAMES else bucket_start(timeframe, bar.time)
@@ -101,7 +106,7 @@ def expected_rollup(bars: Iterable[BarIn], timeframe: Timeframe) -> list[Expecte
         out.append(
             ExpectedBar(
                 symbol=symbol,
-                time=label(symbol, timeframe, bucket),
+                time=label(symbol, timeframe, bucket) if labelled else bucket,
                 open=members[0].open,
                 high=max(b.high for b in members),
                 low=min(b.low for b in members),

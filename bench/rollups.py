@@ -1,0 +1,185 @@
+"""Rollup reads and the write path on both backends, over the same bars, in one run.
+
+Reads (storage read functions called directly, the two backends alternating call by call,
+median of --repeats after a warm-up) over 200k minute bars of 10 symbols stored through
+`upsert_bars`: latest 5m bar of 3 symbols, 500 1h bars, 200 4h bars newest first, a 5-day
+summary of 10 symbols. Target: caggs <= 1.2x portable. These are the store's share of a
+request only; GraphQL adds the same milliseconds to both.
+Write path: rows/s of a 1M-minute-bar backfill (ticker by ticker, a UTC month per write, as
+storage/backfill.py writes) including materialization, against a raw COPY into `bars` of the
+same database kind. Target: caggs >= half the portable rate.
+
+Run: `.venv/bin/python bench/rollups.py --caggs-url URL [--portable-url URL]`. Both URLs name a
+server (scratch databases are created and dropped); the caggs one needs full TimescaleDB. The
+portable database is made with `use_timescaledb=False`, on --portable-url or the same server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.ingest import make_bars
+from storage.bars_read import fetch_bars, latest_bars, window_summary
+from storage.bars_write import COLUMNS, BarIn, upsert_bars
+from storage.features import RollupBackend
+from storage.migrations import migrate
+from storage.pool import create_pool
+
+SYMBOLS = [f"X:S{s}USD" for s in range(10)]  # as make_bars names them
+SUMMARY = (datetime(2024, 1, 5, tzinfo=UTC), datetime(2024, 1, 10, tzinfo=UTC))
+
+
+async def scratch(admin_url: str) -> tuple[str, str]:
+    name = f"mg_bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name, urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
+
+
+async def drop(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def month_pages(bars: list[BarIn]) -> list[list[BarIn]]:
+    """Ticker by ticker, one UTC month per write: the order a backfill stores bars in."""
+    pages: dict[tuple[str, int, int], list[BarIn]] = {}
+    for bar in bars:
+        pages.setdefault((bar.symbol, bar.time.year, bar.time.month), []).append(bar)
+    return list(pages.values())
+
+
+async def backfill(pool: asyncpg.Pool, bars: list[BarIn], backend: RollupBackend) -> float:
+    started = time.perf_counter()
+    for page in month_pages(bars):
+        await upsert_bars(pool, "1m", page, backend)
+    return time.perf_counter() - started
+
+
+def read_calls(pool: asyncpg.Pool) -> dict[str, Callable[[], Awaitable[object]]]:
+    one = SYMBOLS[:1]
+    return {
+        "latestBar(M5), 3 symbols": lambda: latest_bars(pool, SYMBOLS[:3], "5m"),
+        "bars(H1, limit 500)": lambda: fetch_bars(pool, one, "1h", limit=500),
+        "bars(H4, limit 200, DESC)": lambda: fetch_bars(pool, one, "4h", limit=200, order="desc"),
+        "aggregates(10 tickers, 5 days)": lambda: window_summary(pool, SYMBOLS, *SUMMARY),
+    }
+
+
+async def reads(pools: dict[RollupBackend, asyncpg.Pool], repeats: int) -> dict[str, list[float]]:
+    """Median ms per query and backend, the backends alternating call by call."""
+    calls = {b: read_calls(pool) for b, pool in pools.items()}
+    out: dict[str, list[float]] = {}
+    for name in calls[RollupBackend.CAGGS]:
+        times: dict[RollupBackend, list[float]] = {b: [] for b in pools}
+        for i in range(repeats + 5):  # the first 5 warm up (prepared statements, plans)
+            for backend in pools:
+                started = time.perf_counter()
+                await calls[backend][name]()
+                if i >= 5:
+                    times[backend].append((time.perf_counter() - started) * 1000)
+        out[name] = [statistics.median(times[b]) for b in pools]
+    return out
+
+
+async def fresh(admin_url: str, backend: RollupBackend) -> tuple[str, str]:
+    name, url = await scratch(admin_url)
+    report = await migrate(url, use_timescaledb=backend is RollupBackend.CAGGS)
+    if report.rollup_backend is not backend:
+        await drop(admin_url, name)
+        raise SystemExit(f"{admin_url} offers {report.rollup_backend}, not {backend}")
+    return name, url
+
+
+async def write_path(admin_url: str, backend: RollupBackend, rows: int) -> tuple[float, float]:
+    """Seconds for a backfill through upsert_bars, and for a raw COPY of the same rows."""
+    out = []
+    for phase in ("backfill", "raw"):
+        name, url = await fresh(admin_url, backend)
+        pool = await create_pool(url, min_size=1, max_size=2)
+        try:
+            if phase == "backfill":
+                out.append(await backfill(pool, make_bars(rows), backend))
+            else:
+                records = [("1m", *b) for b in make_bars(rows)]
+                started = time.perf_counter()
+                async with pool.acquire() as conn:
+                    await conn.copy_records_to_table(
+                        "bars", records=records, columns=("timeframe", *COLUMNS)
+                    )
+                out.append(time.perf_counter() - started)
+        finally:
+            await pool.close()
+            await drop(admin_url, name)
+    return out[0], out[1]
+
+
+async def run(args: argparse.Namespace) -> None:
+    urls = {
+        RollupBackend.CAGGS: args.caggs_url,
+        RollupBackend.PORTABLE: args.portable_url or args.caggs_url,
+    }
+    made, pools, stored = [], {}, {}
+    try:
+        for backend, url in urls.items():
+            name, db_url = await fresh(url, backend)
+            made.append((url, name))
+            pools[backend] = await create_pool(db_url, min_size=1, max_size=2)
+            stored[backend] = await backfill(pools[backend], make_bars(args.read_rows), backend)
+        medians = await reads(pools, args.repeats)
+    finally:
+        for pool in pools.values():
+            await pool.close()
+        for url, name in made:
+            await drop(url, name)
+    print(f"reads over {args.read_rows:,} 1m bars of 10 symbols; median of {args.repeats}, ms")
+    print(f"{'read':<34}{'caggs':>9}{'portable':>10}{'ratio':>8}")
+    for name, (caggs, portable) in medians.items():
+        print(f"{name:<34}{caggs:>9.2f}{portable:>10.2f}{caggs / portable:>7.2f}x")
+    worst = max(c / p for c, p in medians.values())
+    print(f"worst ratio {worst:.2f}x (target <= 1.2x, never > 1.5x)")
+    print(f"\nwrite path: {args.write_rows:,} 1m bars, ticker by ticker, a month per write")
+    rates = {}
+    for backend, url in urls.items():
+        filled, raw = await write_path(url, backend, args.write_rows)
+        rates[backend] = args.write_rows / filled
+        print(
+            f"{backend.value:<9} backfill incl. rollups {rates[backend]:>9,.0f} rows/s"
+            f" ({filled:.1f} s); raw COPY {args.write_rows / raw:>9,.0f} rows/s ({raw:.1f} s);"
+            f" read set ({args.read_rows:,}) stored in {stored[backend]:.1f} s"
+        )
+    share = rates[RollupBackend.CAGGS] / rates[RollupBackend.PORTABLE]
+    print(f"caggs backfill rate / portable: {share:.2f} (target >= 0.5)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--caggs-url", required=True, help="a full TimescaleDB server")
+    parser.add_argument("--portable-url", help="server for the portable backend (default: same)")
+    parser.add_argument("--read-rows", type=int, default=200_000)
+    parser.add_argument("--write-rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=21)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()

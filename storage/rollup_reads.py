@@ -1,0 +1,57 @@
+"""The rows of one rollup level for one symbol, read so their cost does not grow with history.
+
+A real-time continuous aggregate is a UNION ALL of its materialized rows and an aggregate of the
+newest base bars. On PostgreSQL 15 the planner cannot push `ORDER BY time DESC LIMIT n` into
+it (the materialized branch carries a WHERE clause, so it is never pulled up), so the latest bar
+of a symbol sorts every bucket of its history; and each level's tail nests the levels below it.
+Reads therefore take the two halves themselves: `<relation>_stored`, the materialized rows below
+the watermark (a plain view: an index scan on (symbol, time DESC) that stops after n rows), and
+`<relation>_tail`, the base bars at or above it, aggregated here in one flat step. Portable
+rollups answer through the same names: every row is stored and the tail is empty (`WHERE
+false`, folded away while planning). See migration 0006.
+"""
+
+from __future__ import annotations
+
+from domain.timeframes import Rollup
+from storage.rollups import bucket_sql
+
+COLUMNS = ("symbol", "time", "open", "high", "low", "close", "volume", "turnover", "vwap_volume",
+           "trades", "bar_count", "quality_score", "gap_detected", "volume_anomaly")  # fmt: skip
+_LIST = ", ".join(COLUMNS)
+
+
+def tail_sql(rollup: Rollup) -> str:
+    """The level's buckets at or above its watermark, aggregated from the base bars of `s.symbol`.
+
+    The watermark is a bucket boundary, so no bucket is cut; above it lie only the newest,
+    unfinished buckets (or, before anything is materialized, everything).
+    """
+    bucket = bucket_sql(rollup, "b.time")
+    return f"""
+        SELECT b.symbol, {bucket} AS time,
+               (array_agg(b.open ORDER BY b.time))[1] AS open, max(b.high) AS high,
+               min(b.low) AS low, (array_agg(b.close ORDER BY b.time DESC))[1] AS close,
+               sum(b.volume) AS volume, sum(b.vwap * b.volume) AS turnover,
+               sum(CASE WHEN b.vwap IS NULL THEN NULL ELSE b.volume END) AS vwap_volume,
+               sum(b.trades)::bigint AS trades, count(*) AS bar_count,
+               min(b.quality_score) AS quality_score, bool_or(b.gap_detected) AS gap_detected,
+               bool_or(b.volume_anomaly) AS volume_anomaly
+        FROM {rollup.relation}_tail b
+        WHERE b.symbol = s.symbol
+        GROUP BY b.symbol, {bucket}
+    """
+
+
+def rollup_rows_sql(rollup: Rollup, where: str = "", order_limit: str = "") -> str:
+    """A subquery of the level's rows for `s.symbol`, filtered by `where` (on alias `r`).
+
+    `order_limit` (e.g. `ORDER BY r.time DESC LIMIT $2`) is applied to each half, so each stops
+    early; the caller orders and limits the union again.
+    """
+    return f"""(
+        (SELECT {_LIST} FROM {rollup.relation}_stored r
+         WHERE r.symbol = s.symbol{where} {order_limit})
+        UNION ALL
+        (SELECT {_LIST} FROM ({tail_sql(rollup)}) r WHERE true{where} {order_limit})
+    )"""
