@@ -7,8 +7,10 @@ to learn what can be configured.
 from __future__ import annotations
 
 import orjson
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gateway.scheduler import valid_schedule
 
 
 class Settings(BaseSettings):
@@ -90,6 +92,23 @@ class Settings(BaseSettings):
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
     )
+    backfill_schedule: str | None = Field(
+        default=None,
+        description="Cron schedule of the tracked-symbol backfill, e.g. '0 * * * *' (hourly;"
+        " a sixth field is seconds). Unset: no scheduled backfill. Needs POLYGON_API_KEY.",
+    )
+    backfill_lookback_days: int = Field(
+        default=30, ge=1, le=3660, description="Days back each scheduled backfill covers."
+    )
+
+    @field_validator("backfill_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() == "":
+            return None
+        if value is not None and not valid_schedule(value):
+            raise ValueError(f"not a cron expression: {value!r}")
+        return value
 
 
 def env_example() -> str:

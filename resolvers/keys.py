@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from domain.access import Scope
@@ -24,11 +25,11 @@ async def list_keys(context: RequestContext, active_only: bool) -> list[ApiKeyRe
 async def create_key(
     context: RequestContext,
     name: str,
-    scopes: list[Scope],
+    scopes: Sequence[Scope | str],
     expires_at: datetime | None,
     rate_limit_per_minute: float | None,
 ) -> tuple[ApiKeyRecord, str]:
-    """A new key and its only shown copy."""
+    """A new key and its only shown copy (unknown scopes and an empty list refused)."""
     return await api_keys.create_key(
         context.services.pool,
         name,
