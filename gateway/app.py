@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
@@ -124,10 +124,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
         *graphiql_asset_routes(assets_dir, assets=BROWSER_ASSETS),
-        Mount("", app=rest),  # /, /health, /api/v1/*, /openapi.json, /docs, /redoc
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)
     app.state.settings = settings
+    # Every other path: /, /health, /api/v1/*, /openapi.json, /docs, /redoc, and JSON 404s
+    app.router.default = rest
     rest.state = app.state  # REST handlers use what the lifespan builds
     return app
 

@@ -20,6 +20,7 @@ MAX_SYMBOLS = 500
 MAX_SEARCH_RESULTS = 500
 MAX_SEARCH_LENGTH = 100
 MAX_AUDIT_PAGE = 1000
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
 HISTORY_TIMEFRAMES = (
     Timeframe.M5, Timeframe.M15, Timeframe.M30, Timeframe.H1, Timeframe.H4, Timeframe.D1,
     Timeframe.W1,
@@ -30,6 +31,7 @@ __all__ = [
     "ASSET_CLASSES",
     "HISTORY_TIMEFRAMES",
     "MAX_AUDIT_PAGE",
+    "MAX_ID",
     "MAX_SEARCH_LENGTH",
     "MAX_SEARCH_RESULTS",
     "MAX_SYMBOLS",
@@ -38,6 +40,7 @@ __all__ = [
     "bounded_range",
     "date_order",
     "history_timeframe",
+    "key_id",
     "limit",
     "offset_page",
     "page_size",
@@ -100,8 +103,8 @@ def offset_page(limit: int, offset: int, maximum: int) -> None:
     """An offset page: 1 to `maximum` items, from a non-negative offset."""
     if not 1 <= limit <= maximum:
         raise InvalidInput(f"limit must be between 1 and {maximum}, got {limit}")
-    if offset < 0:
-        raise InvalidInput(f"offset must not be negative, got {offset}")
+    if not 0 <= offset <= MAX_ID:
+        raise InvalidInput(f"offset must be between 0 and {MAX_ID}, got {offset}")
 
 
 def search_text(value: str | None) -> str | None:
@@ -132,7 +135,9 @@ def history_timeframe(value: str) -> Timeframe:
 
 
 def date_order(start: date, end: date) -> None:
-    """A calendar-day range, both days included: end on or after start."""
+    """A calendar-day range, both days included: end on or after start, before 9999-12-31."""
+    if end >= date.max:
+        raise InvalidInput(f"end must be before {date.max}")
     if end < start:
         raise InvalidInput(
             f"end ({end.isoformat()}) must not be before start ({start.isoformat()})"
@@ -166,3 +171,10 @@ def tracked_timeframes(values: Sequence[str]) -> list[Timeframe]:
         raise InvalidInput("give at least one timeframe")
     order = list(Timeframe)
     return sorted({parse_timeframe(v) for v in values}, key=order.index)
+
+
+def key_id(value: int) -> int:
+    """An API key id: 1 to the largest bigint."""
+    if not 1 <= value <= MAX_ID:
+        raise InvalidInput(f"a key id is between 1 and {MAX_ID}, got {value}")
+    return value

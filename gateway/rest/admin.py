@@ -9,12 +9,21 @@ from fastapi import APIRouter, Path, Query
 from domain.records import SymbolFigures, TrackedSymbol
 from gateway.rest import models
 from gateway.rest.access import Admin
-from gateway.rest.errors import documented
+from gateway.rest.errors import TICKER_SHAPE, documented
 from resolvers import keys, tracked
+from resolvers.validation import MAX_ID
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=documented(400, 401, 403))
-Symbol = Annotated[str, Path(description="A tracked ticker (case-insensitive).")]
-KeyId = Annotated[int, Path(description="The key's id.")]
+Symbol = Annotated[
+    str,
+    Path(
+        description="A tracked ticker (case-insensitive).",
+        json_schema_extra={"pattern": TICKER_SHAPE},
+    ),
+]
+KeyId = Annotated[
+    int, Path(description="The key's id.", json_schema_extra={"minimum": 1, "maximum": MAX_ID})
+]
 
 
 def _tracked(symbol: TrackedSymbol, stats: SymbolFigures | None = None) -> models.Tracked:

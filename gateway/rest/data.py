@@ -12,7 +12,7 @@ from domain.errors import InvalidInput
 from domain.records import StoreFigures
 from gateway.rest import models
 from gateway.rest.access import Reader
-from gateway.rest.errors import documented
+from gateway.rest.errors import TICKER_SHAPE, documented
 from resolvers import figures, history
 from resolvers.validation import ASSET_CLASSES, HISTORY_TIMEFRAMES
 from storage.quality import PASSING_SCORE
@@ -21,7 +21,13 @@ API_VERSION = "1.0.0"
 READ_ERRORS = documented(400, 401, 403)
 router = APIRouter(prefix="/api/v1", tags=["data"], responses=READ_ERRORS)
 
-Symbol = Annotated[str, Path(description="Ticker, e.g. AAPL or X:BTCUSD (case-insensitive).")]
+Symbol = Annotated[
+    str,
+    Path(
+        description="Ticker, e.g. AAPL or X:BTCUSD (case-insensitive).",
+        json_schema_extra={"pattern": TICKER_SHAPE},
+    ),
+]
 AssetClass = Annotated[
     str | None,
     Query(description="`stock` or `crypto`.", json_schema_extra={"enum": list(ASSET_CLASSES)}),

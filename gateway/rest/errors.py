@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from domain.errors import ErrorCode, RateLimited, ServiceError, Unauthenticated
+from domain.tickers import TICKER_PATTERN
 from gateway.authentication import retry_after_header
 from gateway.responses import error_response, service_error_response
 from gateway.rest.models import ErrorBody
@@ -23,6 +24,11 @@ from gateway.rest.models import ErrorBody
 log = logging.getLogger(__name__)
 MAX_DETAIL = 500
 _BY_STATUS = {404: ErrorCode.NOT_FOUND, 413: ErrorCode.PAYLOAD_TOO_LARGE}
+
+
+# The ticker syntax (domain/tickers.py), either case, for the document only: the service
+# layer checks tickers itself (400).
+TICKER_SHAPE = f"^(?:{TICKER_PATTERN.pattern})$".replace("A-Z", "A-Za-z").replace("XCI", "XCIxci")
 
 
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
