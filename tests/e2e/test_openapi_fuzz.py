@@ -43,7 +43,7 @@ MIN_CASES = 1000
 EXAMPLES_PER_OPERATION = 90
 # Far above any id the generator is likely to pick, so fuzzing never revokes its own key.
 ADMIN_KEY_ID = 987_654_321
-GUESSWORK = [positive_data_acceptance, negative_data_rejection]
+GUESSWORK: list[schemathesis.CheckFunction] = [positive_data_acceptance, negative_data_rejection]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -98,7 +98,7 @@ def test_every_operation_answers_as_documented(
             suppress_health_check=list(HealthCheck),
             database=None,
         )
-        def answers_as_documented(case: schemathesis.Case) -> None:
+        def answers_as_documented(case: schemathesis.Case[Any]) -> None:
             counts[case.operation.label] += 1
             case.call_and_validate(headers={"X-API-Key": admin_key}, excluded_checks=GUESSWORK)
 
