@@ -74,3 +74,66 @@ BAR_COLUMNS = (
 
 
 Order = Literal["asc", "desc"]
+
+
+AssetClass = Literal["stock", "crypto"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedSymbol:
+    """A symbol an administrator tracks: the scheduled backfill keeps its timeframes filled."""
+
+    id: int
+    symbol: str
+    asset_class: AssetClass
+    active: bool
+    timeframes: tuple[Timeframe, ...]
+    date_added: datetime
+    last_backfill: datetime | None
+    backfill_status: str  # pending, success or failed
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolFigures:
+    """What the store holds of one symbol's base bars."""
+
+    symbol: str
+    records: int
+    validated: int
+    gaps: int
+    first: datetime | None
+    latest: datetime | None
+    timeframes: tuple[str, ...]
+
+    @property
+    def validation_rate_pct(self) -> float:
+        return round(100.0 * self.validated / self.records, 2) if self.records else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFigures:
+    """Totals over every stored base bar."""
+
+    symbols: int
+    records: int
+    validated: int
+    gaps: int
+    latest: datetime | None
+
+    @property
+    def validation_rate_pct(self) -> float:
+        return round(100.0 * self.validated / self.records, 2) if self.records else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillRun:
+    """One scheduled backfill run (one per schedule tick across all processes)."""
+
+    id: int
+    scheduled_for: datetime
+    started_at: datetime
+    finished_at: datetime | None
+    successful_symbols: int
+    failed_symbols: int
+    records_imported: int

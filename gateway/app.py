@@ -11,6 +11,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -22,12 +23,14 @@ from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.database import open_database
-from gateway.graphiql import find_assets_dir, graphiql_asset_routes
+from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
-from gateway.health import health
 from gateway.key_cache import KeyCache
 from gateway.logs import TraceMiddleware, configure_logging
 from gateway.rate_limit import KeyRateLimiter
+from gateway.rest import make_rest_app
+from gateway.rest.docs import DOCS_ASSETS
+from gateway.scheduler import backfill_scheduler
 from gateway.settings import Settings
 from resolvers.context import Services
 from resolvers.read_through import ReadThrough
@@ -36,7 +39,9 @@ from storage.usage import UsageRecorder
 from upstream.polygon import PolygonClient
 
 log = logging.getLogger(__name__)
+PACKAGE_VERSION = version("marketgraph")
 PUBLIC_PATHS = ("/health",)
+BROWSER_ASSETS = VENDOR_ASSETS + DOCS_ASSETS  # GraphiQL, Swagger UI, ReDoc
 
 
 def polygon_client(settings: Settings) -> PolygonClient | None:
@@ -77,7 +82,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; the database is opened when the app starts, not here."""
     settings = settings or Settings()
-    assets_dir = find_assets_dir(settings.graphiql_assets_dir)
+    assets_dir = find_assets_dir(settings.graphiql_assets_dir, assets=BROWSER_ASSETS)
     graphql = make_graphql_app(build_schema(introspection=settings.introspection), assets_dir)
 
     @contextlib.asynccontextmanager
@@ -115,18 +120,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 forget_key=app.state.authenticator.forget,
             )
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
+            app.state.scheduler = backfill_scheduler(settings, app.state.services)
+            await opened.enter_async_context(app.state.scheduler.running_while())
             # start-up objects are long-lived: keep the collector from rescanning them on
             # every bulk request (it cost ~18 ms per 10,000-bar answer)
             gc.freeze()
             yield
 
+    rest = make_rest_app(assets_dir, version=PACKAGE_VERSION)
     routes: list[BaseRoute] = [
-        Route("/health", health, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
-        *graphiql_asset_routes(assets_dir),
+        *graphiql_asset_routes(assets_dir, assets=BROWSER_ASSETS),
     ]
-    app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)
+    # CORS allows what any route accepts, the REST routes' PUT/DELETE included
+    middleware = _middleware(settings, [*routes, *rest.routes])
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.settings = settings
+    # Every other path: /, /health, /api/v1/*, /openapi.json, /docs, /redoc, and JSON 404s
+    app.router.default = rest
+    rest.state = app.state  # REST handlers use what the lifespan builds
     return app
 
 

@@ -30,7 +30,7 @@ async def health(request: Request) -> Response:
             "timestamp": datetime.now(UTC),
             "database": database,
             "rollup_backend": request.app.state.database.backend.value,
-            "scheduler_running": False,
+            "scheduler_running": request.app.state.scheduler.running,
         },
         status_code=status_code,
     )

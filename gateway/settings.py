@@ -12,6 +12,8 @@ import orjson
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.scheduler import valid_schedule
+
 
 class Settings(BaseSettings):
     """marketgraph's configuration; values come from the environment or a `.env` file."""
@@ -101,6 +103,15 @@ class Settings(BaseSettings):
         "without assets GraphiQL answers 503 (nothing is loaded from a CDN).",
     )
 
+    backfill_schedule: str | None = Field(
+        default=None,
+        description="Cron schedule of the tracked-symbol backfill, e.g. '0 * * * *' (hourly;"
+        " a sixth field is seconds). Unset: no scheduled backfill. Needs POLYGON_API_KEY.",
+    )
+    backfill_lookback_days: int = Field(
+        default=30, ge=1, le=3660, description="Days back each scheduled backfill covers."
+    )
+
     @field_validator("polygon_base_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
@@ -113,6 +124,15 @@ class Settings(BaseSettings):
             valid = False
         if not valid:
             raise ValueError(f"must be an absolute http(s) URL with a host, got {value!r}")
+        return value
+
+    @field_validator("backfill_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and value.strip() == "":
+            return None
+        if value is not None and not valid_schedule(value):
+            raise ValueError(f"not a cron expression: {value!r}")
         return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from domain.access import Scope
@@ -24,11 +25,11 @@ async def list_keys(context: RequestContext, active_only: bool) -> list[ApiKeyRe
 async def create_key(
     context: RequestContext,
     name: str,
-    scopes: list[Scope],
+    scopes: Sequence[Scope | str],
     expires_at: datetime | None,
     rate_limit_per_minute: float | None,
 ) -> tuple[ApiKeyRecord, str]:
-    """A new key and its only shown copy."""
+    """A new key and its only shown copy (unknown scopes and an empty list refused)."""
     return await api_keys.create_key(
         context.services.pool,
         name,
@@ -40,12 +41,14 @@ async def create_key(
 
 async def set_active(context: RequestContext, key_id: int, active: bool) -> ApiKeyRecord:
     """Revoke or restore a key; this process stops trusting its cached copy at once."""
+    validation.key_id(key_id)
     record = await api_keys.set_active(context.services.pool, key_id, active)
     context.services.forget_key(key_id)
     return record
 
 
 async def delete_key(context: RequestContext, key_id: int) -> int:
+    validation.key_id(key_id)
     await api_keys.delete_key(context.services.pool, key_id)
     context.services.forget_key(key_id)
     return key_id
@@ -55,6 +58,7 @@ async def audit(
     context: RequestContext, key_id: int, limit: int, offset: int
 ) -> tuple[list[AuditEntry], int]:
     """One page of a key's audit trail, newest first, and its total length."""
+    validation.key_id(key_id)
     validation.offset_page(limit, offset, validation.MAX_AUDIT_PAGE)
     await api_keys.get_key(context.services.pool, key_id)  # NOT_FOUND for an unknown key
     return await api_keys.audit_entries(context.services.pool, key_id, limit, offset)

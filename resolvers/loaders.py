@@ -44,6 +44,7 @@ class BarsKey(NamedTuple):
     limit: int
     order: Order
     columns: frozenset[str] | None = None  # None: every column
+    min_quality: float | None = None  # None: bars of any quality score
 
 
 class LatestKey(NamedTuple):
@@ -123,10 +124,18 @@ class Loaders:
         """Loaders reading through `pool`, fetching misses first where `fetch` allows."""
 
         async def load_bars(group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
-            tf, start, end, limit, order, columns = group
+            tf, start, end, limit, order, columns, min_quality = group
             failed = await fetch.ensure(symbols, tf, start, end)
             rows = await fetch_bars(
-                pool, symbols, tf, start, end, limit=limit, order=order, columns=columns
+                pool,
+                symbols,
+                tf,
+                start,
+                end,
+                limit=limit,
+                order=order,
+                columns=columns,
+                min_quality=min_quality,
             )
             return {**_split(rows, symbols), **failed}
 

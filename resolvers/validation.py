@@ -8,9 +8,11 @@ through these functions; storage then trusts what it is given. Each refusal is a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from typing import get_args
 
 from domain.errors import InvalidInput
+from domain.records import AssetClass
 from domain.tickers import validate_ticker
 from domain.time_range import check_bound
 from domain.timeframes import BASE_TIMEFRAMES, Timeframe, parse_timeframe
@@ -19,22 +21,37 @@ MAX_SYMBOLS = 500
 MAX_SEARCH_RESULTS = 500
 MAX_SEARCH_LENGTH = 100
 MAX_AUDIT_PAGE = 1000
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+HISTORY_TIMEFRAMES = (
+    Timeframe.M5, Timeframe.M15, Timeframe.M30, Timeframe.H1, Timeframe.H4, Timeframe.D1,
+    Timeframe.W1,
+)  # fmt: skip
+ASSET_CLASSES: tuple[AssetClass, ...] = get_args(AssetClass)
 
 __all__ = [
+    "ASSET_CLASSES",
+    "HISTORY_TIMEFRAMES",
     "MAX_AUDIT_PAGE",
+    "MAX_ID",
     "MAX_SEARCH_LENGTH",
     "MAX_SEARCH_RESULTS",
     "MAX_SYMBOLS",
+    "asset_class",
     "basis",
     "bounded_range",
+    "date_order",
+    "history_timeframe",
+    "key_id",
     "limit",
     "offset_page",
     "page_size",
+    "quality_threshold",
     "search_text",
     "ticker",
     "tickers",
     "time_range",
     "timeframe",
+    "tracked_timeframes",
 ]
 
 ticker = validate_ticker
@@ -90,8 +107,8 @@ def offset_page(limit: int, offset: int, maximum: int) -> None:
     """An offset page: 1 to `maximum` items, from a non-negative offset."""
     if not 1 <= limit <= maximum:
         raise InvalidInput(f"limit must be between 1 and {maximum}, got {limit}")
-    if offset < 0:
-        raise InvalidInput(f"offset must not be negative, got {offset}")
+    if not 0 <= offset <= MAX_ID:
+        raise InvalidInput(f"offset must be between 0 and {MAX_ID}, got {offset}")
 
 
 def search_text(value: str | None) -> str | None:
@@ -111,3 +128,57 @@ def basis(value: Timeframe | str) -> Timeframe:
     if parsed not in BASE_TIMEFRAMES:
         raise InvalidInput(f"basis must be M1 (intraday) or D1 (daily), not {parsed.value!r}")
     return parsed
+
+
+def history_timeframe(value: str) -> Timeframe:
+    """The timeframes the REST history route serves (the older API's set)."""
+    accepted = ", ".join(t.value for t in HISTORY_TIMEFRAMES)
+    if value not in {t.value for t in HISTORY_TIMEFRAMES}:
+        raise InvalidInput(f"unknown timeframe {value!r}; use one of: {accepted}")
+    return Timeframe(value)
+
+
+def date_order(start: date, end: date) -> None:
+    """A calendar-day range, both days included: end on or after start, before 9999-12-31."""
+    if end >= date.max:
+        raise InvalidInput(f"end must be before {date.max}")
+    if end < start:
+        raise InvalidInput(
+            f"end ({end.isoformat()}) must not be before start ({start.isoformat()})"
+        )
+
+
+def quality_threshold(value: float) -> float:
+    """A quality score threshold: 0 to 1."""
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"min_quality must be between 0 and 1, got {value}")
+    return value
+
+
+def asset_class(value: str, symbol: str | None = None) -> AssetClass:
+    """`stock` or `crypto`; with `symbol`, the one its ticker says (crypto tickers are X:…)."""
+    for known in ASSET_CLASSES:
+        if value == known:
+            break
+    else:
+        raise InvalidInput(f"asset_class must be one of: {', '.join(ASSET_CLASSES)}")
+    if symbol is not None and (known == "crypto") != symbol.startswith("X:"):
+        raise InvalidInput(
+            f"{symbol} is not a {known} ticker (crypto tickers look like X:BTCUSD, stocks AAPL)"
+        )
+    return known
+
+
+def tracked_timeframes(values: Sequence[str]) -> list[Timeframe]:
+    """A non-empty set of known timeframes, deduplicated, shortest first."""
+    if not values:
+        raise InvalidInput("give at least one timeframe")
+    order = list(Timeframe)
+    return sorted({parse_timeframe(v) for v in values}, key=order.index)
+
+
+def key_id(value: int) -> int:
+    """An API key id: 1 to the largest bigint."""
+    if not 1 <= value <= MAX_ID:
+        raise InvalidInput(f"a key id is between 1 and {MAX_ID}, got {value}")
+    return value

@@ -18,7 +18,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from schema.admin import Mutation
+from schema.admin import KeyMutation
 from schema.cost import BarsCostLimit
 from schema.errors import ErrorCodes
 from schema.fast_path import fast_execution_context
@@ -28,10 +28,16 @@ from schema.parsing import CodedParserCache
 from schema.query import Query
 from schema.records import read_field
 from schema.scalars import DATETIME
+from schema.tracked import TrackedMutation
 
 MAX_DEPTH = 8
 MAX_ALIASES = 30
 MAX_TOKENS = 5000
+
+
+@strawberry.type
+class Mutation(KeyMutation, TrackedMutation):
+    """Administration: API keys and tracked symbols (admin scope)."""
 
 
 class MarketSchema(strawberry.Schema):

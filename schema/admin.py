@@ -104,7 +104,7 @@ class AdminQuery:
 
 
 @strawberry.type
-class Mutation:
+class KeyMutation:
     @strawberry.mutation(
         description="Issue a key (admin scope); the key is in the answer only.",
         permission_classes=[IsAdmin],

@@ -17,6 +17,7 @@ from schema.permissions import CanRead
 from schema.records import as_bars
 from schema.selection import bar_columns
 from schema.series import BarSeries
+from schema.tracked import TrackedQuery
 from schema.types import Aggregate, Bar, Market, SortOrder, Symbol, Timeframe
 
 From = Annotated[datetime, strawberry.argument(name="from")]
@@ -26,7 +27,7 @@ OptionalFrom = Annotated[datetime | None, strawberry.argument(name="from")]
 @strawberry.type(
     description="Root fields are nullable: one failing field leaves the others' answers intact."
 )
-class Query(AdminQuery):
+class Query(AdminQuery, TrackedQuery):
     @strawberry.field(
         description="A ticker the store knows (reference data or bars), or null.",
         permission_classes=[CanRead],

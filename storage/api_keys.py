@@ -84,6 +84,8 @@ def _validate_name(name: str) -> str:
     name = name.strip()
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise InvalidInput(f"a key's name must be 1 to {MAX_NAME_LENGTH} characters")
+    if "\x00" in name:  # PostgreSQL text cannot hold it
+        raise InvalidInput("a key's name must not contain NUL characters")
     return name
 
 

@@ -62,12 +62,13 @@ def bars_sql(
     has_start: bool,
     has_end: bool,
     columns: Collection[str] | None = None,
+    has_min_quality: bool = False,
 ) -> str:
     """The statement behind `fetch_bars`; exposed for EXPLAIN and statement counting.
 
-    Parameters: $1 symbols, $2 limit, then start and end when given. Open bounds are left out
-    of the SQL rather than written as ±infinity, which TimescaleDB's real-time aggregates
-    mishandle.
+    Parameters: $1 symbols, $2 limit, then start, end and the minimum quality score when
+    given. Open bounds are left out of the SQL rather than written as ±infinity, which
+    TimescaleDB's real-time aggregates mishandle.
     """
     label = _label(timeframe)
     direction = "ASC" if order == "asc" else "DESC"
@@ -77,8 +78,11 @@ def bars_sql(
         slack = " - interval '1 day'" if label != "r.time" else ""
         conditions.append(f"r.time >= $3::timestamptz{slack} AND {label} >= $3")
     if has_end:
-        end = "$4" if has_start else "$3"
+        end = f"${3 + has_start}"
         conditions.append(f"r.time < {end} AND {label} < {end}")
+    if has_min_quality:
+        # real, as stored: a bar scoring exactly the threshold passes it
+        conditions.append(f"r.quality_score >= ${3 + has_start + has_end}::real")
     where = "".join(f" AND {c}" for c in conditions)
     order_limit = f"ORDER BY r.time {direction} LIMIT $2"
     if timeframe in BASE_TIMEFRAMES:
@@ -111,8 +115,10 @@ async def fetch_bars(
     limit: int = 1000,
     order: Order = "asc",
     columns: Collection[str] | None = None,
+    min_quality: float | None = None,
 ) -> list[asyncpg.Record]:
-    """Bars of each symbol with start ≤ time < end, at most `limit` per symbol.
+    """Bars of each symbol with start ≤ time < end (and a quality score of at least
+    `min_quality` when given), at most `limit` per symbol.
 
     Rows come grouped by symbol in the order given, each group ordered by time in `order`
     (with `desc`, the newest `limit` bars). Columns are BAR_COLUMNS, or `symbol`, `time` and
@@ -124,9 +130,9 @@ async def fetch_bars(
         raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
     if columns is not None and not set(columns) <= set(BAR_COLUMNS):
         raise ValueError(f"unknown columns: {sorted(set(columns) - set(BAR_COLUMNS))}")
-    bounds = [b for b in (start, end) if b is not None]
-    sql = bars_sql(tf, order, start is not None, end is not None, columns)
-    return await pool.fetch(sql, list(symbols), limit, *bounds)
+    extra = [v for v in (start, end, min_quality) if v is not None]
+    sql = bars_sql(tf, order, start is not None, end is not None, columns, min_quality is not None)
+    return await pool.fetch(sql, list(symbols), limit, *extra)
 
 
 @when_unreachable

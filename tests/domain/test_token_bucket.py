@@ -96,7 +96,18 @@ async def test_a_cancelled_wait_gives_its_reservation_back() -> None:
     assert limiter.try_acquire() == (True, 0.0)
 
 
-@pytest.mark.parametrize(("rate", "capacity"), [(0, 1), (-1, 1), (1, 0.5)])
-def test_rejects_nonsense_configuration(rate: float, capacity: float) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("rate", "capacity", "message"),
+    [(0, 1, "rate_per_second must be > 0"), (-1, 1, "rate_per_second"), (1, 0.5, "capacity")],
+)
+def test_rejects_nonsense_configuration(rate: float, capacity: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
         TokenBucket(rate, capacity)
+
+
+def test_the_default_capacity_is_one_request_no_burst() -> None:
+    time = FakeTime()
+    limiter = TokenBucket(1.0, clock=time.clock, sleep=time.sleep)
+    assert limiter.try_acquire()[0]
+    allowed, retry_after = limiter.try_acquire()
+    assert not allowed and retry_after == pytest.approx(1.0)

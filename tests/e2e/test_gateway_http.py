@@ -7,7 +7,6 @@ a pool); each test uses keys of its own, so tests never see each other's changes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -22,19 +21,15 @@ import pytest_asyncio
 
 from domain.access import Scope
 from domain.timeframes import Timeframe
-from gateway.app import create_app
-from gateway.settings import Settings
 from resolvers.fetch_gate import FetchNotice
 from storage import api_keys
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from tests.fakes.polygon_server import FakePolygon, make_bars
 from tests.support.databases import Database, Server, Template, cloned_database
-from tests.support.live_server import serve_in_thread
+from tests.support.gateway import BODY_LIMIT, ORIGIN, auth, live, make_key, settings
 
 NY = ZoneInfo("America/New_York")
-ORIGIN = "https://app.example.com"
-BODY_LIMIT = 4096
 READ = '{ bars(ticker: "AAPL", timeframe: D1, limit: 2) { time close } }'
 BIG_READ = '{ bars(ticker: "AAPL", timeframe: D1, limit: 300) { time open high low close } }'
 ME = "{ me { id name keyPreview scopes active expiresAt rateLimitPerMinute } }"
@@ -60,34 +55,6 @@ async def gw_db(
     async with cloned_database(server, templates) as database:
         await upsert_bars(database.pool, Timeframe.D1, aapl_days(), database.backend)
         yield database
-
-
-def settings(db: Database, **overrides: Any) -> Settings:
-    """Every setting these tests rely on given explicitly: the environment cannot change them."""
-    values: dict[str, Any] = {
-        "database_url": db.url,
-        "timescaledb": "off",
-        "db_pool_min_size": 1,
-        "db_pool_max_size": 4,
-        "polygon_api_key": None,
-        "anonymous_reads": False,
-        "cors_origins": [ORIGIN],
-        "max_request_body_bytes": BODY_LIMIT,
-        "failed_auth_per_minute": 0,  # the matrix sends many bad keys from one address
-        "default_rate_limit_per_minute": 600,
-        "key_cache_ttl_seconds": 30,
-        "key_negative_cache_seconds": 5,
-        "max_bars_per_response": 100_000,
-        "introspection": True,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-@contextlib.contextmanager
-def live(config: Settings) -> Iterator[str]:
-    with serve_in_thread(create_app(config), lifespan="on") as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +90,6 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-async def make_key(db: Database, name: str, *scopes: Scope, **options: Any) -> tuple[int, str]:
-    record, raw = await api_keys.create_key(db.pool, name, scopes or (Scope.READ,), **options)
-    return record.id, raw
-
-
 @pytest_asyncio.fixture(loop_scope="session")
 async def keys(gw_db: Database) -> dict[str, str | None]:
     """A raw key for each kind of caller (fresh for every test)."""
@@ -148,10 +110,6 @@ async def keys(gw_db: Database) -> dict[str, str | None]:
         "fetch": fetch,
         "admin": admin,
     }
-
-
-def auth(key: str | None) -> dict[str, str]:
-    return {} if key is None else {"X-API-Key": key}
 
 
 async def gql(

@@ -1,0 +1,79 @@
+"""REST errors leave in the API's one shape, `{"detail", "code"}`.
+
+Service errors carry their code; request validation (a missing or malformed parameter or
+body) is 422 BAD_USER_INPUT; unknown routes 404 and wrong methods 405; anything else is
+masked as INTERNAL and logged with the trace id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from domain.errors import ErrorCode, RateLimited, ServiceError, Unauthenticated
+from domain.tickers import TICKER_PATTERN
+from gateway.authentication import retry_after_header
+from gateway.responses import error_response, service_error_response
+from gateway.rest.models import ErrorBody
+
+log = logging.getLogger(__name__)
+MAX_DETAIL = 500
+_BY_STATUS = {404: ErrorCode.NOT_FOUND, 413: ErrorCode.PAYLOAD_TOO_LARGE}
+
+
+# The ticker syntax (domain/tickers.py), either case, for the document only: the service
+# layer checks tickers itself (400).
+TICKER_SHAPE = f"^(?:{TICKER_PATTERN.pattern})$".replace("A-Z", "A-Za-z").replace("XCI", "XCIxci")
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses a route may answer (all one model)."""
+    return {status: {"model": ErrorBody} for status in sorted({*statuses, 422, 429, 503})}
+
+
+async def on_service_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ServiceError):  # pragma: no cover - registered for ServiceError
+        raise exc
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="marketgraph"'
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        headers["Retry-After"] = retry_after_header(exc.retry_after)
+    if exc.code is ErrorCode.INTERNAL:
+        log.error("internal error in a REST route", exc_info=exc)
+    return service_error_response(exc, headers)
+
+
+async def on_invalid_request(request: Request, exc: Exception) -> Response:
+    """Which parameter was missing or malformed, and why, in one line."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    parts = [
+        f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+        for error in errors
+    ]
+    detail = ("; ".join(parts) or "invalid request")[:MAX_DETAIL]
+    return error_response(ErrorCode.BAD_USER_INPUT, detail, status_code=422)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
+    code = _BY_STATUS.get(status, ErrorCode.BAD_USER_INPUT)
+    return error_response(code, str(detail), status_code=status)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.error("internal error in a REST route", exc_info=exc)
+    return error_response(ErrorCode.INTERNAL, "Internal server error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, on_service_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)
