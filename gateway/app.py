@@ -16,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
@@ -26,6 +26,7 @@ from gateway.graphiql import find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
 from gateway.health import health
 from gateway.key_cache import KeyCache
+from gateway.live import running_live
 from gateway.logs import TraceMiddleware, configure_logging
 from gateway.rate_limit import KeyRateLimiter
 from gateway.settings import Settings
@@ -73,13 +74,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; the database is opened when the app starts, not here."""
     settings = settings or Settings()
     assets_dir = find_assets_dir()
-    graphql = make_graphql_app(build_schema(introspection=settings.introspection), assets_dir)
+    graphql = make_graphql_app(
+        build_schema(introspection=settings.introspection),
+        assets_dir,
+        allowed_origins=settings.cors_origins,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         database = await open_database(settings)
         client = polygon_client(settings)
         recorder = UsageRecorder(database.pool, audit_retention_days=settings.audit_retention_days)
+        stack = contextlib.AsyncExitStack()
         try:
             app.state.database = database
             app.state.authenticator = Authenticator(
@@ -92,6 +98,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             app.state.rate_limiter = KeyRateLimiter(settings.default_rate_limit_per_minute)
             app.state.usage_recorder = recorder
+            live, app.state.live_listener = await stack.enter_async_context(
+                running_live(settings, database)
+            )
+            app.state.live = live
             app.state.services = Services(
                 pool=database.pool,
                 backend=database.backend,
@@ -99,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_bars_per_response=settings.max_bars_per_response,
                 anonymous_reads=settings.anonymous_reads,
                 forget_key=app.state.authenticator.forget,
+                live=live,
             )
             # start-up objects are long-lived: keep the collector from rescanning them on
             # every bulk request (it cost ~18 ms per 10,000-bar answer)
@@ -106,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             async with recorder.running(settings.usage_flush_seconds):
                 yield
         finally:
+            await stack.aclose()
             await app.state.services.read_through.aclose()
             if client is not None:
                 await client.aclose()
@@ -114,6 +126,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/health", health, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
         *graphiql_asset_routes(assets_dir),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings), lifespan=lifespan)

@@ -90,6 +90,21 @@ class Settings(BaseSettings):
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
     )
+    max_subscriptions_per_key: int = Field(
+        default=20,
+        ge=1,
+        description="Live subscriptions one API key may hold at once, per worker process "
+        "(key-less callers share one allowance).",
+    )
+    subscription_queue_size: int = Field(
+        default=100,
+        ge=1,
+        description="Updates a live subscriber may fall behind before it is disconnected "
+        "(close code 4008).",
+    )
+    subscription_ping_seconds: float = Field(
+        default=20, gt=0, description="A quiet subscription websocket is pinged this often."
+    )
 
 
 def env_example() -> str:

@@ -98,6 +98,22 @@ def bars_sql(
     """
 
 
+def ranges_sql(timeframe: Timeframe) -> str:
+    """Every column of the bars stored in many (symbol, lo, hi) ranges, lo <= time <= hi on
+    the stored bucket start. Parameters: parallel arrays $1 symbols, $2 lo, $3 hi (ranges of
+    one symbol must not overlap). Rows come ordered by symbol, then time."""
+    relation, select, _ = _source(timeframe, None)
+    return f"""
+        SELECT t.symbol, b.*
+        FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS t(symbol, lo, hi)
+        CROSS JOIN LATERAL (
+            SELECT {select}
+            FROM {relation} r.symbol = t.symbol AND r.time >= t.lo AND r.time <= t.hi
+        ) b
+        ORDER BY t.symbol, b.time
+    """
+
+
 @when_unreachable
 async def fetch_bars(
     pool: Executor,

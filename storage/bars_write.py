@@ -18,6 +18,7 @@ from domain.tickers import validate_ticker
 from domain.timeframes import BASE_TIMEFRAMES, Timeframe, nominal_width, parse_timeframe
 from storage import rollups
 from storage.features import RollupBackend
+from storage.notify import Stage, notify_written
 from storage.pool import Conn
 
 
@@ -99,6 +100,9 @@ async def upsert_bars(
     """Store `bars` and bring every coarser timeframe up to date before returning.
 
     Returns how many rows were inserted or changed (0 when everything was already stored).
+    Listeners are told what changed (storage/notify.py): in the transaction, and with
+    continuous aggregates once more after their refresh (the post-commit notification is
+    lost if the process dies in between; the refresh is finished at the next start).
     """
     timeframe = parse_timeframe(timeframe)
     validate_bars(timeframe, bars)
@@ -114,8 +118,11 @@ async def upsert_bars(
             elif times:
                 ranges = rollups.merged_ranges(times, nominal_width(timeframe))
                 pending = await rollups.record_pending(conn, timeframe, ranges)
+            stage = Stage.ALL if backend is RollupBackend.PORTABLE else Stage.BASE
+            await notify_written(conn, timeframe, symbols, times, stage)
         if pending:
             await rollups.drain_pending(conn, pending)
+            await notify_written(conn, timeframe, symbols, times, Stage.ROLLUPS)
     return len(times)
 
 

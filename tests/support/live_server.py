@@ -31,7 +31,7 @@ def serve_in_thread(
         log_level="warning",
         access_log=False,
         lifespan=lifespan,
-        ws="none",
+        ws="websockets-sansio",
         http="h11",
         loop="asyncio",
         timeout_graceful_shutdown=1,
