@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -96,6 +96,7 @@ class LiveHub:
         self._subscribers: dict[Timeframe, set[LiveSubscription]] = defaultdict(set)
         self._per_key: dict[Hashable, int] = defaultdict(int)
         self._inbound: asyncio.Queue[BarsWritten] = asyncio.Queue()
+        self._pushed: dict[Timeframe, RecentRows] = defaultdict(RecentRows)
         self.dropped = 0  # subscribers let go for being slow, since start
 
     @property
@@ -176,7 +177,9 @@ class LiveHub:
         ]
         if not any(spans):
             return
-        rows = await self._read(timeframe, spans)
+        rows = [
+            row for row in await self._read(timeframe, spans) if self._pushed[timeframe].new(row)
+        ]
         per_event: list[dict[str, list[asyncpg.Record]]] = [defaultdict(list) for _ in events]
         for row in rows:  # a bar rewritten by several events goes with the last of them
             start = bucket_of(timeframe, row["time"])
@@ -206,6 +209,30 @@ class LiveHub:
                 highs.append(hi)
         _, rows = await fetch_ranges(self.pool, timeframe, symbols, lows, highs)
         return rows
+
+
+class RecentRows:
+    """The last version pushed of recently pushed bars, to push each version once.
+
+    A read may already see a later write than the event it serves (under load, or a
+    continuous aggregate answering in real time before its refresh): the later event then
+    reads the same version again. Bounded: the oldest entries are forgotten first.
+    """
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self._capacity = capacity
+        self._rows: OrderedDict[tuple[str, datetime], tuple[object, ...]] = OrderedDict()
+
+    def new(self, row: asyncpg.Record) -> bool:
+        """Whether `row` differs from the version last pushed (remembering it if so)."""
+        key, version = (row["symbol"], row["time"]), tuple(row.values())
+        if self._rows.get(key) == version:
+            return False
+        self._rows[key] = version
+        self._rows.move_to_end(key)
+        if len(self._rows) > self._capacity:
+            self._rows.popitem(last=False)
+        return True
 
 
 def _merge(spans: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
