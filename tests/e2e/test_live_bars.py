@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import httpx
 import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
@@ -26,7 +32,9 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from storage import api_keys
 from storage.bars_write import BarIn, upsert_bars
+from storage.listener import APPLICATION_NAME
 from tests.support.databases import Database
+from tests.support.ingest_process import minute
 from tests.support.live_client import LiveClient, bars_of, live_client
 from tests.support.live_server import serve_in_thread
 
@@ -203,3 +211,116 @@ async def test_the_per_key_limit_refuses_the_next_subscription_until_one_ends(
                     break
                 await asyncio.sleep(0.01)
             assert bars_of(await two.subscribe("d", ["SPY"])) == []
+
+
+async def until(condition: Any, what: str) -> None:
+    """Wait (bounded) for a server-side condition the test cannot be told about."""
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_a_slow_consumer_is_dropped_while_others_keep_receiving(
+    portable_db: Database, key: str
+) -> None:
+    """The slow client stops reading its socket (small kernel buffers both ends), so the
+    server's sends to it block; SUBSCRIPTION_QUEUE_SIZE updates behind, it is let go and
+    closed with 4008. The fast client reads each write before the next is made."""
+    app = create_app(settings_for(portable_db, subscription_queue_size=3))
+    with serve_in_thread(app, lifespan="on", send_buffer=65536) as origin:
+        async with (
+            subscribed(origin, key, ["AAPL"]) as (fast, _),
+            live_client(origin, max_size=None, max_queue=1, receive_buffer=4096) as slow,
+        ):
+            await slow.init({"X-API-Key": key})
+            await slow.subscribe("1", ["AAPL"])
+            slow.socket.transport.pause_reading()  # type: ignore[attr-defined]
+            received: list[dict[str, Any]] = []
+            for write in range(200):
+                if app.state.live.dropped:
+                    break
+                bars = [minute("AAPL", T0, i) for i in range(write * 200, write * 200 + 200)]
+                await upsert_bars(portable_db.pool, "1m", bars, portable_db.backend)
+                received += bars_of(await fast.receive())
+            assert app.state.live.dropped == 1 and app.state.live.subscribers == 1
+            slow.socket.transport.resume_reading()  # type: ignore[attr-defined]
+            assert await slow.close_code() == 4008
+            await upsert_bars(
+                portable_db.pool, "1m", [minute("AAPL", T0, 10**5)], portable_db.backend
+            )
+            received += bars_of(await fast.receive())
+    last = expected_minutes("AAPL", T0, 10**5 + 1)[-1]
+    assert summary(received) == [*expected_minutes("AAPL", T0, write * 200), last]
+
+
+async def test_a_database_restart_is_reported_then_updates_resume(
+    portable_db: Database, server_url: str, app: Starlette, origin: str, key: str
+) -> None:
+    """A restart is emulated by terminating the listener's backend from an admin connection
+    (`pg_terminate_backend`): the connection drops exactly as in a restart, while the test's
+    database stays up. Subscribers get an UNAVAILABLE error in a `next`, then live updates."""
+    async with subscribed(origin, key, ["AAPL", SENTINEL]) as (client, _):
+        listener = app.state.live_listener
+        admin = await asyncpg.connect(server_url)
+        try:
+            terminated = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND datname = $2",
+                APPLICATION_NAME,
+                portable_db.url.rsplit("/", 1)[1],
+            )
+        finally:
+            await admin.close()
+        assert terminated == 1
+        notice = await client.receive()
+        assert notice["type"] == "next" and notice["payload"]["data"] is None
+        assert notice["payload"]["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+        await until(lambda: listener.connections == 2, "the listener reconnected")
+        await ingest(portable_db, "AAPL", T0, 20, 5)
+        await write_sentinel(portable_db)
+        assert summary(await until_sentinel(client)) == expected_minutes("AAPL", T0, 20)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def worker_process(database: Database) -> Iterator[str]:
+    """A gateway in a process of its own (`uvicorn gateway.app:serve_app`), like a worker."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database.url, "TIMESCALEDB": "off", "LOG_LEVEL": "warning"}
+    command = [sys.executable, "-m", "uvicorn", "gateway.app:serve_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(3000):
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            if process.poll() is not None:
+                raise RuntimeError("the worker exited")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def test_two_worker_processes_each_deliver_to_their_own_subscribers(
+    portable_db: Database, key: str
+) -> None:
+    with worker_process(portable_db) as first, worker_process(portable_db) as second:
+        async with (
+            subscribed(first, key, ["AAPL", SENTINEL]) as (one, _),
+            subscribed(second, key, ["AAPL", SENTINEL]) as (two, _),
+        ):
+            await ingest(portable_db, "AAPL", T0, 30, 4)
+            await write_sentinel(portable_db)
+            for client in (one, two):
+                assert summary(await until_sentinel(client)) == expected_minutes("AAPL", T0, 30)

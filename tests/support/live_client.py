@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -63,10 +64,21 @@ class LiveClient:
 
 
 @contextlib.asynccontextmanager
-async def live_client(origin: str, **options: Any) -> AsyncIterator[LiveClient]:
+async def live_client(
+    origin: str, *, receive_buffer: int | None = None, **options: Any
+) -> AsyncIterator[LiveClient]:
+    """A websocket to `origin`/graphql; `receive_buffer` shrinks the socket's kernel buffer (set
+    before connecting, so the window stays small) to make a client that stops reading stall
+    the server soon."""
     url = origin.replace("http://", "ws://") + "/graphql"
-    async with connect(url, subprotocols=[PROTOCOL], **options) as socket:  # type: ignore[list-item]
-        yield LiveClient(socket)
+    if receive_buffer is not None:
+        host, port = origin.removeprefix("http://").split(":")
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.connect((host, int(port)))
+        options["sock"] = sock
+    async with connect(url, subprotocols=[PROTOCOL], **options) as socket_:  # type: ignore[list-item]
+        yield LiveClient(socket_)
 
 
 def bars_of(message: dict[str, Any]) -> list[dict[str, Any]]:
