@@ -236,7 +236,7 @@ async def test_a_slow_consumer_is_dropped_while_others_keep_receiving(
         ):
             await slow.init({"X-API-Key": key})
             await slow.subscribe("1", ["AAPL"])
-            slow.socket.transport.pause_reading()  # type: ignore[attr-defined]
+            slow.socket.transport.pause_reading()
             received: list[dict[str, Any]] = []
             for write in range(200):
                 if app.state.live.dropped:
@@ -245,7 +245,7 @@ async def test_a_slow_consumer_is_dropped_while_others_keep_receiving(
                 await upsert_bars(portable_db.pool, "1m", bars, portable_db.backend)
                 received += bars_of(await fast.receive())
             assert app.state.live.dropped == 1 and app.state.live.subscribers == 1
-            slow.socket.transport.resume_reading()  # type: ignore[attr-defined]
+            slow.socket.transport.resume_reading()
             assert await slow.close_code() == 4008
             await upsert_bars(
                 portable_db.pool, "1m", [minute("AAPL", T0, 10**5)], portable_db.backend
