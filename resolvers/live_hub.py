@@ -159,9 +159,11 @@ class LiveHub:
             for timeframe in list(self._subscribers):
                 try:
                     await self._fan_out(timeframe, [e for e in events if wants(timeframe, e)])
-                except ServiceError as exc:
+                except ServiceError as exc:  # e.g. UNAVAILABLE: the subscribers are told
                     for subscription in list(self._subscribers[timeframe]):
                         self._offer(subscription, exc)
+                except Exception:  # a bug must not end every subscription of the process
+                    log.exception("live fan-out failed", extra={"timeframe": timeframe.value})
 
     async def _fan_out(self, timeframe: Timeframe, events: Sequence[BarsWritten]) -> None:
         subscribers = list(self._subscribers[timeframe])

@@ -56,10 +56,11 @@ class LiveClient:
         return await self.receive()
 
     async def close_code(self, within: float = 30) -> int | None:
-        """Read until the server closes; its close code."""
+        """Read until the server closes (at most `within` seconds in all); its close code."""
         with contextlib.suppress(ConnectionClosed):
-            while True:
-                await asyncio.wait_for(self.socket.recv(), within)
+            async with asyncio.timeout(within):
+                while True:
+                    await self.socket.recv()
         return self.socket.close_code
 
 
