@@ -179,6 +179,8 @@ async def test_no_key_unknown_key_or_a_key_without_read_is_refused_at_connection
         async with live_client(origin) as client:
             await client.send({"type": "connection_init", "payload": payload})
             assert await client.close_code() == code, payload
+    async with live_client(origin, subprotocols=["graphql-ws"]) as legacy:  # the old protocol
+        assert await legacy.close_code() == 4406
     for payload in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
         async with live_client(origin) as client:
             assert (await client.init(payload))["type"] == "connection_ack"

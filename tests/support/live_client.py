@@ -78,7 +78,8 @@ async def live_client(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         sock.connect((host, int(port)))
         options["sock"] = sock
-    async with connect(url, subprotocols=[PROTOCOL], **options) as socket_:  # type: ignore[list-item]
+    options.setdefault("subprotocols", [PROTOCOL])
+    async with connect(url, **options) as socket_:
         yield LiveClient(socket_)
 
 
