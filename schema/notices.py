@@ -19,7 +19,8 @@ class Notices(SchemaExtension):
         context = self.execution_context.context
         if not isinstance(context, RequestContext):
             return {}
-        if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+        parsed = self.execution_context.graphql_document is not None  # else no operation type
+        if parsed and self.execution_context.operation_type is OperationType.SUBSCRIPTION:
             return {}
         notice = context.fetch.notice
         return {} if notice is None else {"fetchOnMiss": notice.value}
