@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
@@ -26,6 +26,7 @@ from gateway.database import open_database
 from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
 from gateway.key_cache import KeyCache
+from gateway.live import running_live
 from gateway.logs import TraceMiddleware, configure_logging
 from gateway.rate_limit import KeyRateLimiter
 from gateway.rest import make_rest_app
@@ -83,7 +84,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     """Build the ASGI app; the database is opened when the app starts, not here."""
     settings = settings or Settings()
     assets_dir = find_assets_dir(settings.graphiql_assets_dir, assets=BROWSER_ASSETS)
-    graphql = make_graphql_app(build_schema(introspection=settings.introspection), assets_dir)
+    graphql = make_graphql_app(
+        build_schema(introspection=settings.introspection),
+        assets_dir,
+        allowed_origins=settings.cors_origins,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -111,6 +116,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             app.state.rate_limiter = KeyRateLimiter(settings.default_rate_limit_per_minute)
             app.state.usage_recorder = recorder
+            live, app.state.live_listener = await opened.enter_async_context(
+                running_live(settings, database)
+            )
+            app.state.live = live
             app.state.services = Services(
                 pool=database.pool,
                 backend=database.backend,
@@ -118,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 max_bars_per_response=settings.max_bars_per_response,
                 anonymous_reads=settings.anonymous_reads,
                 forget_key=app.state.authenticator.forget,
+                live=live,
             )
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             app.state.scheduler = backfill_scheduler(settings, app.state.services)
@@ -130,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     rest = make_rest_app(assets_dir, version=PACKAGE_VERSION)
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),
         *graphiql_asset_routes(assets_dir, assets=BROWSER_ASSETS),
     ]
     # CORS allows what any route accepts, the REST routes' PUT/DELETE included

@@ -46,6 +46,7 @@ class OpenDatabase:
     pool: asyncpg.Pool
     backend: RollupBackend
     embedded: EmbeddedPostgres | None
+    url: str  # for connections of their own (the live listener)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -85,4 +86,4 @@ async def open_database(settings: Settings) -> OpenDatabase:
             "migrations_applied": list(report.applied),
         },
     )
-    return OpenDatabase(pool, report.rollup_backend, embedded)
+    return OpenDatabase(pool, report.rollup_backend, embedded, url)

@@ -8,6 +8,8 @@ text/plain.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, overload
 
@@ -17,12 +19,14 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types.unset import UNSET
 
 from domain.errors import ErrorCode
 from gateway.audit import AUDIT_ENDPOINT
 from gateway.authentication import principal_of
 from gateway.graphiql import LocalGraphQL
+from gateway.graphql_ws import LiveTransportHandler
 from gateway.responses import error_response
 from resolvers.context import RequestContext, make_context
 
@@ -33,7 +37,10 @@ MAX_AUDITED_NAME = 100
 
 
 class GraphQLApp(LocalGraphQL[RequestContext, None]):
-    """GET and POST, orjson both ways, a fresh service context per request."""
+    """GET and POST, orjson both ways, a fresh service context per request; subscriptions
+    over `graphql-transport-ws` only (gateway/graphql_ws.py)."""
+
+    graphql_transport_ws_handler_class = LiveTransportHandler
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         """Services from the app, the caller from authentication, the request's trace id."""
@@ -90,6 +97,20 @@ def _name_for_audit(scope: Any) -> None:
         state[AUDIT_ENDPOINT] = f"graphql:{name}"
 
 
-def make_graphql_app(schema: strawberry.Schema, assets_dir: Path | None) -> GraphQLApp:
-    """The ASGI app to mount at `/graphql` (GraphiQL at GET without a query)."""
-    return GraphQLApp(schema, assets_dir=assets_dir, allow_queries_via_get=True)
+def make_graphql_app(
+    schema: strawberry.Schema,
+    assets_dir: Path | None,
+    *,
+    allowed_origins: Sequence[str] = (),
+) -> GraphQLApp:
+    """The ASGI app to mount at `/graphql` (GraphiQL at GET without a query; websockets from
+    pages on `allowed_origins` besides the gateway's own)."""
+    return GraphQLApp(
+        schema,
+        assets_dir=assets_dir,
+        allow_queries_via_get=True,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        allowed_origins=allowed_origins,
+        max_subscriptions_per_connection=None,  # the per-key limit (resolvers/live_hub.py)
+    )

@@ -112,6 +112,22 @@ class Settings(BaseSettings):
         default=30, ge=1, le=3660, description="Days back each scheduled backfill covers."
     )
 
+    max_subscriptions_per_key: int = Field(
+        default=20,
+        ge=1,
+        description="Live subscriptions one API key may hold at once, per worker process "
+        "(key-less callers share one allowance).",
+    )
+    subscription_queue_size: int = Field(
+        default=100,
+        ge=1,
+        description="Updates a live subscriber may fall behind before it is disconnected "
+        "(close code 4008).",
+    )
+    subscription_ping_seconds: float = Field(
+        default=20, gt=0, description="A quiet subscription websocket is pinged this often."
+    )
+
     @field_validator("polygon_base_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:

@@ -15,6 +15,7 @@ import asyncpg
 from domain.access import Principal, Scope
 from domain.errors import Forbidden, Unauthenticated
 from resolvers.fetch_gate import FetchGate
+from resolvers.live_hub import LiveHub
 from resolvers.loaders import Loaders
 from resolvers.read_through import ReadThrough
 from storage.features import RollupBackend
@@ -36,6 +37,7 @@ class Services:
     max_bars_per_response: int
     anonymous_reads: bool
     forget_key: Callable[[int], None] = _forget_nothing  # drop a key from auth caches
+    live: LiveHub | None = None  # live bar updates (None: subscriptions are off)
 
     @property
     def fetch_on_miss(self) -> bool:
@@ -47,7 +49,8 @@ class RequestContext:
     """One request's view: who asks, whether they may fetch, the loaders that batch reads.
 
     `operation` names what the request did (a GraphQL operation name); the audit trail and
-    the access log record it.
+    the access log record it. `disconnect(reason)` ends a long-lived connection (a websocket
+    whose subscriber fell behind); requests that end on their own leave it a no-op.
     """
 
     services: Services
@@ -56,6 +59,7 @@ class RequestContext:
     loaders: Loaders
     trace_id: str | None = None
     operation: str | None = field(default=None)
+    disconnect: Callable[[str], None] = field(default=lambda reason: None)
 
     def may(self, scope: Scope) -> bool:
         """Whether the caller holds `scope` (anonymous callers may read when allowed)."""

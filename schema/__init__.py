@@ -28,6 +28,7 @@ from schema.parsing import CodedParserCache
 from schema.query import Query
 from schema.records import read_field
 from schema.scalars import DATETIME
+from schema.subscription import Subscription
 from schema.tracked import TrackedMutation
 
 MAX_DEPTH = 8
@@ -71,6 +72,7 @@ def build_schema(*, introspection: bool = True, fast_path: bool = True) -> straw
     return MarketSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(default_resolver=read_field, scalar_map={datetime: DATETIME}),
         **kwargs,

@@ -33,6 +33,12 @@ class ErrorCodes(SchemaExtension):
         if result is not None and result.errors:
             result.errors = [self._coded(error) for error in result.errors]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """Each message of a subscription (or a streamed query) too."""
+        if getattr(result, "errors", None):
+            result.errors = [self._coded(error) for error in result.errors]
+        yield
+
     def _coded(self, error: GraphQLError) -> GraphQLError:
         if "code" in (error.extensions or {}):
             return error

@@ -5,17 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from resolvers.context import RequestContext
 
 
 class Notices(SchemaExtension):
     """`extensions.fetchOnMiss`: `disabled` on every response when no upstream is configured,
-    `notPermitted` when this request would have fetched but the key lacks the `fetch` scope."""
+    `notPermitted` when this request would have fetched but the key lacks the `fetch` scope.
+    Live subscriptions read the store only, so their messages carry no notice."""
 
     def get_results(self) -> dict[str, Any]:
         context = self.execution_context.context
         if not isinstance(context, RequestContext):
+            return {}
+        parsed = self.execution_context.graphql_document is not None  # else no operation type
+        if parsed and self.execution_context.operation_type is OperationType.SUBSCRIPTION:
             return {}
         notice = context.fetch.notice
         return {} if notice is None else {"fetchOnMiss": notice.value}

@@ -104,6 +104,26 @@ def bars_sql(
     """
 
 
+def ranges_sql(timeframe: Timeframe) -> str:
+    """Every column of the bars stored in many (symbol, lo, hi) ranges, lo <= time <= hi on
+    the stored bucket start. Parameters: parallel arrays $1 symbols, $2 lo, $3 hi (ranges of
+    one symbol must not overlap). Rows come ordered by symbol, then time."""
+    label = _label(timeframe)
+    where = " AND r.time >= s.lo AND r.time <= s.hi"
+    if timeframe in BASE_TIMEFRAMES:
+        select = _select(_BASE_COLUMNS, label, None)
+        source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{where}"
+    else:
+        select = _select(_ROLLUP_COLUMNS, label, None)
+        source = f"{rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where)} r"
+    return f"""
+        SELECT s.symbol, b.*
+        FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS s(symbol, lo, hi)
+        CROSS JOIN LATERAL (SELECT {select} FROM {source}) b
+        ORDER BY s.symbol, b.time
+    """
+
+
 @when_unreachable
 async def fetch_bars(
     pool: Executor,

@@ -19,6 +19,7 @@ from domain.time_range import check_bar_time
 from domain.timeframes import BASE_TIMEFRAMES, Timeframe, parse_timeframe
 from storage import caggs, rollups
 from storage.features import RollupBackend
+from storage.notify import Stage, notify_written
 from storage.pool import Conn
 
 
@@ -102,33 +103,50 @@ async def upsert_bars(
     """Store `bars` and bring every coarser timeframe up to date before returning.
 
     Returns how many rows were inserted or changed (0 when everything was already stored).
+    Listeners are told what changed (storage/notify.py): in the transaction, and with
+    continuous aggregates once more after their refresh (the post-commit notification is
+    lost if the process dies in between; the refresh is finished at the next start).
     """
     timeframe = parse_timeframe(timeframe)
     validate_bars(timeframe, bars)
     if not bars:
         return 0
     async with pool.acquire() as conn:
-        times, pending = await write_bars(conn, timeframe, bars, backend)
-        if pending:  # after the commit: a refresh cannot run inside a transaction
-            await caggs.drain_pending(conn, pending)
-    return len(times)
+        written = await write_bars(conn, timeframe, bars, backend)
+        if written.pending:  # after the commit: a refresh cannot run inside a transaction
+            await caggs.drain_pending(conn, written.pending)
+            await notify_written(conn, timeframe, written.symbols, written.times, Stage.ROLLUPS)
+    return len(written.times)
+
+
+class Written(NamedTuple):
+    """What one write changed: symbols and times of changed bars, pending refresh rows."""
+
+    symbols: list[str]
+    times: list[datetime]
+    pending: list[int]
 
 
 async def write_bars(
     conn: Conn, timeframe: Timeframe, bars: Sequence[BarIn], backend: RollupBackend
-) -> tuple[list[datetime], list[int]]:
-    """The transactional half of `upsert_bars`: (times changed, pending rows left to drain).
+) -> Written:
+    """The transactional half of `upsert_bars`, announcing the changed bars at its commit.
 
-    On continuous aggregates the rollups are not current until the pending rows are drained;
-    a crash before that leaves them for `caggs.drain_pending` at start-up.
+    On continuous aggregates the rollups are not current until the pending rows are drained
+    (the rollup levels are announced after that); a crash before that leaves them for
+    `caggs.drain_pending` at start-up.
     """
     async with conn.transaction():
         changed = await _copy_and_upsert(conn, timeframe, bars)
         symbols, times = changed["symbols"], changed["times"]
+        pending: list[int] = []
         if backend is RollupBackend.PORTABLE:
             await rollups.refresh_portable(conn, timeframe, symbols, times)
-            return times, []
-        return times, await caggs.record_pending(conn, timeframe, times) if times else []
+        elif times:
+            pending = await caggs.record_pending(conn, timeframe, times)
+        stage = Stage.ALL if backend is RollupBackend.PORTABLE else Stage.BASE
+        await notify_written(conn, timeframe, symbols, times, stage)
+    return Written(symbols, times, pending)
 
 
 async def _copy_and_upsert(

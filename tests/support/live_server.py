@@ -15,15 +15,24 @@ from starlette.types import ASGIApp
 
 @contextlib.contextmanager
 def serve_in_thread(
-    app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "off", timeout: float = 30
+    app: ASGIApp,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "off",
+    timeout: float = 30,
+    send_buffer: int | None = None,
 ) -> Iterator[str]:
     """Serve `app` on a free loopback port until the block ends; yields its origin URL.
+
+    `send_buffer` caps the kernel send buffer of accepted connections (they inherit it from
+    the listening socket), so a client that stops reading stalls the server's sends soon.
 
     The socket is made with IPPROTO_TCP so asyncio sets TCP_NODELAY on accepted connections
     (without it keep-alive requests stall ~40 ms on delayed ACKs).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if send_buffer is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
         app,
@@ -31,7 +40,7 @@ def serve_in_thread(
         log_level="warning",
         access_log=False,
         lifespan=lifespan,
-        ws="none",
+        ws="websockets-sansio",
         http="h11",
         loop="asyncio",
         timeout_graceful_shutdown=1,

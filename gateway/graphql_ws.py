@@ -1,0 +1,138 @@
+"""`graphql-transport-ws` at /graphql: who the client is, fresh contexts, pings, close codes.
+
+A browser cannot set headers on a websocket, so the key travels in `connection_init`'s
+payload (`{"X-API-Key": "mg_..."}` or `{"Authorization": "Bearer mg_..."}`; a key sent as a
+header on the upgrade request works too). The connection needs the `read` scope; a refusal
+closes it with a code from `CLOSE_CODES`. Each operation gets a fresh RequestContext (fresh
+loaders), and a subscriber the hub lets go for being slow has its connection closed with
+`SLOW_CONSUMER`. A connection quiet for SUBSCRIPTION_PING_SECONDS gets a protocol `ping`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from starlette.websockets import WebSocket
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+)
+
+from domain.access import Principal, Scope
+from domain.errors import (
+    Forbidden,
+    RateLimited,
+    ServiceError,
+    Unauthenticated,
+    Unavailable,
+)
+from gateway.authentication import Authenticator, extract_key
+from resolvers.context import RequestContext, make_context
+
+log = logging.getLogger(__name__)
+
+SLOW_CONSUMER = 4008
+CLOSE_CODES: dict[type[ServiceError], int] = {
+    Unauthenticated: 4401,
+    Forbidden: 4403,
+    RateLimited: 4429,
+    Unavailable: 1013,  # try again later
+}
+_MAX_REASON = 120  # a close frame's reason is at most 123 bytes
+
+
+def _close_reason(text: str) -> str:
+    return text.encode()[:_MAX_REASON].decode(errors="ignore")
+
+
+class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
+    """Strawberry's handler with key authentication, per-operation contexts and pings."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._principal: Principal | None = self.context.principal
+        self._last_sent = time.monotonic()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def _socket(self) -> WebSocket:
+        socket: WebSocket = self.websocket.ws  # type: ignore[attr-defined]
+        return socket
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload")
+        if self.connection_init_received or not isinstance(payload, dict | None):
+            await super().handle_connection_init(message)  # Strawberry's refusals
+            return
+        try:
+            await self._authenticate(payload or {})
+        except ServiceError as exc:
+            if self.connection_init_timeout_task:
+                self.connection_init_timeout_task.cancel()
+            self.connection_init_received = True
+            code = next(c for t, c in CLOSE_CODES.items() if isinstance(exc, t))
+            await self.websocket.close(code, _close_reason(exc.message))
+            return
+        await super().handle_connection_init(message)
+        self._spawn(self._keep_alive())
+
+    async def _authenticate(self, payload: dict[str, Any]) -> None:
+        """The key from the payload (else the upgrade request's), which must hold `read`."""
+        raw = extract_key({k: v for k, v in payload.items() if isinstance(v, str)})
+        if raw is not None:
+            authenticator: Authenticator = self._socket.app.state.authenticator
+            client = self._socket.client.host if self._socket.client else "unknown"
+            self._principal = await authenticator.verify_key(raw, client=client)
+            if self._principal is None:
+                raise Unauthenticated("the API key is unknown, revoked or expired")
+        self.context = self._fresh_context()
+        self.context.require(Scope.READ)
+
+    def _fresh_context(self) -> RequestContext:
+        context = make_context(self._socket.app.state.services, self._principal)
+        context.disconnect = self._disconnect
+        return context
+
+    async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
+        # Strawberry reads `self.context` before its first await: each operation gets its own
+        self.context = self._fresh_context()
+        await super().run_operation(operation)
+
+    async def send_message(self, message: Message) -> None:
+        self._last_sent = time.monotonic()
+        await super().send_message(message)
+
+    def _disconnect(self, reason: str) -> None:
+        """The hub dropped a subscriber of this connection: close it, saying why."""
+        self._spawn(self.websocket.close(SLOW_CONSUMER, _close_reason(reason)))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _keep_alive(self) -> None:
+        """A protocol `ping` whenever the connection was quiet for SUBSCRIPTION_PING_SECONDS."""
+        every: float = self._socket.app.state.settings.subscription_ping_seconds
+        with contextlib.suppress(Exception):  # the connection went away: nothing to ping
+            while True:
+                idle = time.monotonic() - self._last_sent
+                if idle >= every:
+                    await self.send_message({"type": "ping"})
+                    idle = 0.0
+                await asyncio.sleep(every - idle)
+
+    async def shutdown(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        await super().shutdown()
