@@ -8,14 +8,15 @@ can serve: the database answers in time and every migration is applied.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from domain.errors import ServiceError
 from gateway.responses import OrjsonResponse
 from storage.migrations import pending
 
+log = logging.getLogger(__name__)
 READY_TIMEOUT_SECONDS = 2.0
 
 
@@ -29,7 +30,8 @@ async def readyz(request: Request) -> Response:
     pool = request.app.state.database.pool
     try:
         missing = await asyncio.wait_for(pending(pool), READY_TIMEOUT_SECONDS)
-    except (ServiceError, TimeoutError):
+    except Exception as exc:  # whatever keeps the database from answering: not ready
+        log.warning("readiness: database unreachable", extra={"error": type(exc).__name__})
         return OrjsonResponse({"status": "not_ready", "database": "unreachable"}, 503)
     if missing:
         body = {"status": "not_ready", "database": "ok", "pending_migrations": missing}
