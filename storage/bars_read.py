@@ -20,7 +20,7 @@ from domain.timeframes import (
     parse_timeframe,
 )
 from storage.pool import Executor
-from storage.unavailable import when_unreachable
+from storage.unavailable import idempotent_read
 
 # Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
 # exchange day they are labelled, like their daily bars, at midnight New York time.
@@ -98,7 +98,7 @@ def bars_sql(
     """
 
 
-@when_unreachable
+@idempotent_read
 async def fetch_bars(
     pool: Executor,
     symbols: Sequence[str],
@@ -127,7 +127,7 @@ async def fetch_bars(
     return await pool.fetch(sql, list(symbols), limit, *bounds)
 
 
-@when_unreachable
+@idempotent_read
 async def latest_bars(
     pool: Executor, symbols: Sequence[str], timeframe: Timeframe | str
 ) -> dict[str, asyncpg.Record]:
@@ -177,7 +177,7 @@ def summary_sql(timeframe: Timeframe) -> str:
     """
 
 
-@when_unreachable
+@idempotent_read
 async def window_summary(
     pool: Executor,
     symbols: Sequence[str],
@@ -225,7 +225,7 @@ _NEIGHBOURS = f"""
 """
 
 
-@when_unreachable
+@idempotent_read
 async def neighbours(
     conn: Executor, symbol: str, base: Timeframe, first: datetime, last: datetime, count: int
 ) -> list[asyncpg.Record]:

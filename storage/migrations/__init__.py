@@ -17,7 +17,7 @@ import asyncpg
 
 from storage.features import DatabaseFeatures, RollupBackend, detect
 from storage.pool import Executor, connect
-from storage.unavailable import when_unreachable
+from storage.unavailable import idempotent_read
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ async def _apply(conn: asyncpg.Connection, migration: Migration) -> None:
     await conn.execute(record, migration.filename)
 
 
-@when_unreachable
+@idempotent_read
 async def pending(executor: Executor) -> list[str]:
     """Migrations every database needs (untagged) that this one has not recorded as applied;
     tagged ones depend on what the server offers, so their absence proves nothing."""
