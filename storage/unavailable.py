@@ -27,6 +27,9 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,  # starting up or shutting down
     asyncpg.AdminShutdownError,  # the server is stopping: our backend was told to quit
     asyncpg.CrashShutdownError,  # another backend crashed: every session is reset
+    # a connection the server cut while it sat idle: asyncpg's protocol state is left broken
+    # ("cannot switch to state 12; another operation is in progress")
+    asyncpg.InternalClientError,
     asyncpg.TooManyConnectionsError,
     asyncpg.QueryCanceledError,  # statement_timeout or an administrator's cancel
 )
@@ -36,6 +39,7 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    asyncpg.InternalClientError,
 )
 """Failures after which the same statement may well work on a fresh connection."""
 MESSAGE = "the database is unavailable right now; retry shortly"
