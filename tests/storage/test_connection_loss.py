@@ -23,7 +23,7 @@ async def _killed_while_reading(db: Database, pool: asyncpg.Pool, kills: int) ->
         lock = holder.transaction()
         await lock.start()
         await holder.execute("LOCK TABLE bars IN ACCESS EXCLUSIVE MODE")
-        read = asyncio.create_task(fetch_bars(pool, ["AAPL"], "1d"))
+        read = asyncio.ensure_future(fetch_bars(pool, ["AAPL"], "1d"))
         killed: list[int] = []
         for _ in range(kills):
             pid = None
