@@ -27,6 +27,7 @@ bench: setup
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/fetch.py
 	$(VENV)/bin/python bench/graphql.py
+	$(VENV)/bin/python bench/cache.py
 
 # Re-pin the Python lock file after changing dependencies in pyproject.toml.
 lock:

@@ -28,6 +28,8 @@ from gateway.graphql_view import make_graphql_app
 from gateway.key_cache import KeyCache
 from gateway.live import running_live
 from gateway.logs import TraceMiddleware, configure_logging
+from gateway.observability import assembly as observability
+from gateway.observability.middleware import ObservabilityMiddleware
 from gateway.rate_limit import KeyRateLimiter
 from gateway.rest import make_rest_app
 from gateway.rest.docs import DOCS_ASSETS
@@ -37,15 +39,15 @@ from resolvers.context import Services
 from resolvers.read_through import ReadThrough
 from schema import build_schema
 from storage.usage import UsageRecorder
-from upstream.polygon import PolygonClient
+from upstream.polygon import Observer, PolygonClient
 
 log = logging.getLogger(__name__)
 PACKAGE_VERSION = version("marketgraph")
-PUBLIC_PATHS = ("/health",)
+PUBLIC_PATHS = ("/health", *observability.PROBE_PATHS)
 BROWSER_ASSETS = VENDOR_ASSETS + DOCS_ASSETS  # GraphiQL, Swagger UI, ReDoc
 
 
-def polygon_client(settings: Settings) -> PolygonClient | None:
+def polygon_client(settings: Settings, observer: Observer | None = None) -> PolygonClient | None:
     if not settings.polygon_api_key:
         log.warning("POLYGON_API_KEY is not set: fetch-on-miss is off, answers come from the store")
         return None
@@ -53,6 +55,7 @@ def polygon_client(settings: Settings) -> PolygonClient | None:
         settings.polygon_api_key,
         base_url=settings.polygon_base_url,
         requests_per_minute=settings.polygon_requests_per_minute,
+        observer=observer,
     )
 
 
@@ -66,6 +69,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
     origins = settings.cors_origins
     return [
         Middleware(TraceMiddleware),
+        Middleware(ObservabilityMiddleware),
         Middleware(
             CORSMiddleware,
             allow_origins=origins,
@@ -97,10 +101,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with contextlib.AsyncExitStack() as opened:
             database = await open_database(settings)
             opened.push_async_callback(database.close)
-            client = polygon_client(settings)
+            client = polygon_client(settings, app.state.upstream_calls)
             if client is not None:
                 opened.push_async_callback(client.aclose)
-            read_through = ReadThrough(database.pool, database.backend, client)
+            read_through = ReadThrough(
+                database.pool,
+                database.backend,
+                client,
+                on_stored=app.state.response_cache.invalidate,
+            )
             opened.push_async_callback(read_through.aclose)
             recorder = UsageRecorder(
                 database.pool, audit_retention_days=settings.audit_retention_days
@@ -132,6 +141,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             app.state.scheduler = backfill_scheduler(settings, app.state.services)
             await opened.enter_async_context(app.state.scheduler.running_while())
+            await opened.enter_async_context(
+                observability.running(app, settings, database.pool, client)
+            )
             # start-up objects are long-lived: keep the collector from rescanning them on
             # every bulk request (it cost ~18 ms per 10,000-bar answer)
             gc.freeze()
@@ -142,6 +154,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
         *graphiql_asset_routes(assets_dir, assets=BROWSER_ASSETS),
+        *observability.routes(),
     ]
     # CORS allows what any route accepts, the REST routes' PUT/DELETE included
     middleware = _middleware(settings, [*routes, *rest.routes])
@@ -150,11 +163,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # Every other path: /, /health, /api/v1/*, /openapi.json, /docs, /redoc, and JSON 404s
     app.router.default = rest
     rest.state = app.state  # REST handlers use what the lifespan builds
+    observability.install(app, settings)
     return app
 
 
 def serve_app() -> Starlette:
     """The factory `marketgraph serve` gives uvicorn: each worker process logs JSON lines."""
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

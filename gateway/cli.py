@@ -8,31 +8,63 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import uvicorn
 
 from gateway import cli_backfill, cli_keys
 from gateway.database import open_database, resolve_database_url
 from gateway.logs import configure_logging
+from gateway.observability.metrics import MULTIPROC_ENV
 from gateway.settings import Settings
 from storage.demo import load_demo
 from storage.migrations import migrate
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    workers = args.workers or settings.workers
+    with shared_metrics_dir(workers):
+        _run_uvicorn(args, settings, workers)
+    return 0
+
+
+@contextlib.contextmanager
+def shared_metrics_dir(workers: int) -> Iterator[None]:
+    """Give several workers one PROMETHEUS_MULTIPROC_DIR (set before they start): a fresh
+    temporary one, or the operator's, emptied of a previous run's files."""
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    if workers < 2:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="marketgraph-metrics-") as directory:
+        os.environ[MULTIPROC_ENV] = directory
+        try:
+            yield
+        finally:
+            os.environ.pop(MULTIPROC_ENV, None)
+
+
+def _run_uvicorn(args: argparse.Namespace, settings: Settings, workers: int) -> None:
     uvicorn.run(
         "gateway.app:serve_app",
         factory=True,
         host=args.host or settings.host,
         port=args.port if args.port is not None else settings.port,
-        workers=args.workers or settings.workers,
+        workers=workers,
         log_config=None,
         access_log=False,  # TraceMiddleware writes the one access line per request
         proxy_headers=True,
     )
-    return 0
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `marketgraph` console script."""
     settings = Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     args = build_parser().parse_args(argv)
     return int(args.handler(args, settings))
 

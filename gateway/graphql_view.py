@@ -15,11 +15,13 @@ from typing import Any, overload
 
 import orjson
 import strawberry
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
 from domain.errors import ErrorCode
@@ -27,6 +29,8 @@ from gateway.audit import AUDIT_ENDPOINT
 from gateway.authentication import principal_of
 from gateway.graphiql import LocalGraphQL
 from gateway.graphql_ws import LiveTransportHandler
+from gateway.graphql_caching import cached_execution, http_validators, note_errors
+from gateway.observability.facts import facts
 from gateway.responses import error_response
 from resolvers.context import RequestContext, make_context
 
@@ -50,7 +54,34 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
             trace_id=request.scope.get("state", {}).get("trace_id"),
         )
         request.scope.setdefault("state", {})[_CONTEXT] = context
+        current = facts()
+        if current is not None:
+            current.graphql = True
         return context
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: RequestContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Strawberry's execution, behind the response cache (gateway/graphql_caching.py)."""
+        run = super().execute_single
+        return await cached_execution(
+            request,
+            context,
+            request_data,
+            lambda: run(request, request_adapter, sub_response, context, root_value, request_data),
+        )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        note_errors(result)
+        return await super().process_result(request, result)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data, option=JSON_OPTIONS)
@@ -80,7 +111,11 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         root_value: None = UNSET,
     ) -> Response | WebSocket:
         try:
-            return await super().run(request, context, root_value)
+            response = await super().run(request, context, root_value)
+            if isinstance(request, Request) and isinstance(response, Response):
+                ttl = request.app.state.settings.cache_ttl_seconds
+                return http_validators(request, response, ttl)
+            return response
         except HTTPException as exc:
             code = _CODES.get(exc.status_code, ErrorCode.BAD_USER_INPUT)
             return error_response(code, exc.reason, status_code=exc.status_code)
@@ -95,6 +130,9 @@ def _name_for_audit(scope: Any) -> None:
     if isinstance(context, RequestContext):
         name = (context.operation or "anonymous")[:MAX_AUDITED_NAME]
         state[AUDIT_ENDPOINT] = f"graphql:{name}"
+        current = facts()
+        if current is not None:
+            current.operation = context.operation
 
 
 def make_graphql_app(

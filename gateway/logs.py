@@ -4,7 +4,9 @@ The trace id lives in a ContextVar (per task, so concurrent requests never mix t
 middleware sets it from an incoming `X-Trace-Id`/`traceparent` header or a fresh random one,
 and returns it in `X-Trace-Id` so a client can quote it in a bug report. The middleware also
 writes the one access line per request (uvicorn's own access log is off), its client-given
-fields redacted and cut to a bounded length whether or not a RedactingFilter is installed.
+fields redacted and cut to a bounded length whether or not a RedactingFilter is installed,
+with what the request did: the caller's key id, the endpoint (route template or GraphQL
+operation), whether the response cache answered, and how many upstream calls it made.
 """
 
 from __future__ import annotations
@@ -17,52 +19,89 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-import orjson
+from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.observability.facts import RequestFacts, current_facts
 from gateway.redaction import install_redaction, redact
 
 trace_id_var: ContextVar[str | None] = ContextVar("marketgraph_trace_id", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]{8,64}$")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+_RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
+OWN_LOGGERS = ("marketgraph", "gateway", "schema", "resolvers", "storage", "upstream", "domain")
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, trace_id and any `extra`."""
+class JsonFormatter(OrjsonFormatter):
+    """One JSON object per line (python-json-logger): time, level, logger, message, trace_id
+    and any `extra`; the exception as `exception` (the text the RedactingFilter left)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["asctime", "levelname", "name", "message"],
+            rename_fields=_RENAMED,
+            json_default=str,
+        )
+        self.converter = time.gmtime
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + (
+            f".{int(record.msecs):03d}Z"
+        )
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        log_data["level"] = str(log_data.get("level", "")).lower()
+        log_data["trace_id"] = log_data.get("trace_id") or trace_id_var.get()
+        return log_data
+
+
+class TextFormatter(logging.Formatter):
+    """A readable line for a terminal: time, level, logger, message, then `key=value`s."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            "trace_id": getattr(record, "trace_id", None) or trace_id_var.get(),
-        }
-        entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
+        stamp = time.strftime("%H:%M:%S", time.gmtime(record.created))
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        trace = getattr(record, "trace_id", None) or trace_id_var.get()
+        extras.pop("trace_id", None)
+        pairs = " ".join(f"{k}={v}" for k, v in extras.items() if v not in (None, ""))
+        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line += f" {pairs}" if pairs else ""
+        line += f" [{trace[:8]}]" if trace else ""
         if record.exc_text:  # already formatted (and redacted by gateway/redaction.py)
-            entry["exception"] = record.exc_text
+            line += "\n" + record.exc_text
         elif record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(entry, default=str).decode()
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send every logger's records to stderr as JSON lines (UTC timestamps)."""
+def configure_logging(level: str = "info", log_format: str = "auto") -> None:
+    """Send every logger's records to stderr: JSON lines, or readable text on a terminal
+    (`log_format` auto|json|text). Our loggers log at `level`; other libraries' only warnings
+    and worse unless `level` is debug (uvicorn's start and stop lines stay: they say where
+    the server listens)."""
     handler = logging.StreamHandler(sys.stderr)
-    formatter = JsonFormatter()
-    formatter.converter = time.gmtime
-    handler.setFormatter(formatter)
+    text = log_format == "text" or (log_format == "auto" and sys.stderr.isatty())
+    handler.setFormatter(TextFormatter() if text else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    debug = level.lower() == "debug"
+    root.setLevel(level.upper() if debug else max(logging.WARNING, _level(level)))
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.error").setLevel(level.upper())
     # TraceMiddleware writes the one access line per request: uvicorn checks `hasHandlers()`
     # on its access logger, so without a path to a handler it writes none of its own
     logging.getLogger("uvicorn.access").propagate = False
     install_redaction()  # keys, Authorization values and apiKey= never reach the output
+
+
+def _level(name: str) -> int:
+    value = logging.getLevelName(name.upper())
+    return value if isinstance(value, int) else logging.INFO
 
 
 def incoming_trace_id(headers: dict[str, str]) -> str:
@@ -88,6 +127,8 @@ class TraceMiddleware:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         trace_id = incoming_trace_id(headers)
         token = trace_id_var.set(trace_id)
+        facts = RequestFacts()
+        facts_token = current_facts.set(facts)
         scope.setdefault("state", {})["trace_id"] = trace_id
         status = 500
         started = time.perf_counter()
@@ -113,6 +154,12 @@ class TraceMiddleware:
                     "client": redact(client[0]) if client else None,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "principal_id": getattr(getattr(scope.get("user"), "principal", None),
+                                            "key_id", None),
+                    "endpoint": facts.endpoint,
+                    "cache": facts.cache,
+                    "upstream_calls": facts.upstream_calls,
                 },
-            )
+            )  # fmt: skip
+            current_facts.reset(facts_token)
             trace_id_var.reset(token)

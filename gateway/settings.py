@@ -45,7 +45,17 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `marketgraph serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `marketgraph serve` binds.")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
-    log_level: str = Field(default="info", description="Log level (debug, info, warning...).")
+    log_level: str = Field(
+        default="info",
+        pattern="(?i)^(debug|info|warning|error|critical)$",
+        description="Log level of marketgraph's own loggers (debug, info, warning, error, "
+        "critical); other libraries log warnings and worse unless this is debug.",
+    )
+    log_format: str = Field(
+        default="auto",
+        pattern="^(auto|json|text)$",
+        description="'json' lines, readable 'text', or 'auto': text on a terminal, else JSON.",
+    )
     polygon_api_key: str | None = Field(
         default=None, description="Polygon.io key; unset turns fetch-on-miss off."
     )
@@ -95,6 +105,53 @@ class Settings(BaseSettings):
     )
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
+    )
+    cache_ttl_seconds: float = Field(
+        default=300, ge=0, description="How long a read query's answer is reused (0 = no cache)."
+    )
+    cache_max_entries: int = Field(
+        default=1000, ge=1, description="Most answers the response cache holds (LRU beyond)."
+    )
+    metrics_max_operations: int = Field(
+        default=100,
+        ge=1,
+        description="Distinct GraphQL operation names given their own metrics label; later "
+        "ones are counted as 'other'.",
+    )
+    alert_interval_seconds: float = Field(
+        default=30, ge=0, description="How often alert thresholds are checked (0 = never)."
+    )
+    alert_error_rate_pct: float = Field(
+        default=5.0,
+        ge=0,
+        description="Alert when more than this % of requests fail (server side) in 5 minutes.",
+    )
+    alert_p95_ms: float = Field(
+        default=2000, ge=0, description="Alert when p95 latency over 5 minutes exceeds this."
+    )
+    alert_upstream_failures: int = Field(
+        default=5, ge=1, description="Alert at this many failed Polygon requests in 5 minutes."
+    )
+    alert_dedupe_seconds: float = Field(
+        default=900, ge=0, description="The same alert fires at most once per this many seconds."
+    )
+    alert_max_per_hour: int = Field(
+        default=20, ge=1, description="Most alerts fired per hour, all types together."
+    )
+    alert_email_to: list[str] = Field(
+        default_factory=list,
+        description='Recipients of alert emails, as a JSON list (["ops@example.com"]); empty: '
+        "alerts are only logged.",
+    )
+    alert_email_from: str = Field(
+        default="marketgraph@localhost", description="Sender address of alert emails."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server for alert emails.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port.")
+    smtp_username: str | None = Field(default=None, description="SMTP login (optional).")
+    smtp_password: str | None = Field(default=None, description="SMTP password (optional).")
+    smtp_starttls: bool = Field(
+        default=False, description="Upgrade the SMTP connection (STARTTLS)."
     )
     graphiql_assets_dir: str | None = Field(
         default=None,

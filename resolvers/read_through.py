@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -79,6 +79,7 @@ class ReadThrough:
     and are fetched again once `freshness_ttl` seconds have passed. Each fetch holds two pool
     connections (the lock and the write), so at most `max_concurrent_fetches` run at once
     (default: half the pool, less one connection kept for readers; at least one).
+    `on_stored(symbol)` is called once bars for `symbol` have been stored.
     """
 
     def __init__(
@@ -91,6 +92,7 @@ class ReadThrough:
         upstream_delay: float = 900.0,
         max_concurrent_fetches: int | None = None,
         clock: WallClock = utc_now,
+        on_stored: Callable[[str], None] | None = None,
     ) -> None:
         if freshness_ttl < 0 or upstream_delay < 0:
             raise ValueError("freshness_ttl and upstream_delay must be >= 0")
@@ -106,6 +108,7 @@ class ReadThrough:
         self._ttl = timedelta(seconds=freshness_ttl)
         self._delay = timedelta(seconds=upstream_delay)
         self._clock = clock
+        self._on_stored = on_stored
         self._slots = asyncio.Semaphore(slots)
         self._flights: dict[tuple[str, Timeframe], list[_Flight]] = {}
 
@@ -235,6 +238,8 @@ class ReadThrough:
             conn, symbol, base, window.span, cut=cut, fetched_at=asked_at,
             bar_times=[bar.time for bar in bars],
         )  # fmt: skip
+        if stored and self._on_stored is not None:
+            self._on_stored(symbol)  # e.g. drop cached answers that lack these bars
         log.info(
             "fetched %s %s %s..%s: %d bars (%d changed) in %.3fs",
             symbol, base.value, window.first, window.last, len(bars), stored,

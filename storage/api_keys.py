@@ -21,7 +21,7 @@ from domain.access import Principal, Scope
 from domain.errors import InvalidInput, NotFound, ServiceError
 from domain.records import ApiKeyRecord
 from storage.pool import Conn, Executor
-from storage.unavailable import when_unreachable
+from storage.unavailable import idempotent_read, when_unreachable
 
 KEY_PREFIX = "mg_"
 MAX_NAME_LENGTH = 100
@@ -137,7 +137,7 @@ async def create_key(
     return _record(row), raw
 
 
-@when_unreachable
+@idempotent_read
 async def list_keys(pool: Executor, active_only: bool = False) -> list[ApiKeyRecord]:
     """Every key (or only active ones), oldest first."""
     rows = await pool.fetch(
@@ -146,7 +146,7 @@ async def list_keys(pool: Executor, active_only: bool = False) -> list[ApiKeyRec
     return [_record(r) for r in rows]
 
 
-@when_unreachable
+@idempotent_read
 async def get_key(pool: Executor, key_id: int) -> ApiKeyRecord:
     """One key by id; NotFound when there is none."""
     row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE id = $1", key_id)
@@ -174,7 +174,7 @@ async def delete_key(pool: Executor, key_id: int) -> None:
         raise NotFound(f"no API key with id {key_id}")
 
 
-@when_unreachable
+@idempotent_read
 async def verify(pool: Executor, raw_key: str, *, now: datetime | None = None) -> Principal | None:
     """The caller behind `raw_key`, or None when it is unknown, revoked or expired."""
     if not looks_like_key(raw_key):
@@ -199,7 +199,7 @@ async def verify(pool: Executor, raw_key: str, *, now: datetime | None = None) -
     return principal
 
 
-@when_unreachable
+@idempotent_read
 async def audit_entries(
     pool: Executor, key_id: int, limit: int = 100, offset: int = 0
 ) -> tuple[list[AuditEntry], int]:

@@ -21,7 +21,7 @@ from domain.timeframes import (
 )
 from storage.pool import Executor
 from storage.rollup_reads import rollup_rows_sql
-from storage.unavailable import when_unreachable
+from storage.unavailable import idempotent_read, when_unreachable
 
 # Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
 # exchange day they are labelled, like their daily bars, at midnight New York time.
@@ -124,7 +124,7 @@ def ranges_sql(timeframe: Timeframe) -> str:
     """
 
 
-@when_unreachable
+@idempotent_read
 async def fetch_bars(
     pool: Executor,
     symbols: Sequence[str],
@@ -155,7 +155,7 @@ async def fetch_bars(
     return await pool.fetch(sql, list(symbols), limit, *extra)
 
 
-@when_unreachable
+@idempotent_read
 async def latest_bars(
     pool: Executor, symbols: Sequence[str], timeframe: Timeframe | str
 ) -> dict[str, asyncpg.Record]:
@@ -206,7 +206,7 @@ def summary_sql(timeframe: Timeframe) -> str:
     """
 
 
-@when_unreachable
+@idempotent_read
 async def window_summary(
     pool: Executor,
     symbols: Sequence[str],
@@ -254,7 +254,7 @@ _NEIGHBOURS = f"""
 """
 
 
-@when_unreachable
+@idempotent_read
 async def neighbours(
     conn: Executor, symbol: str, base: Timeframe, first: datetime, last: datetime, count: int
 ) -> list[asyncpg.Record]:

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from domain.records import SymbolInfo
 from domain.tickers import market_of, validate_ticker
 from storage.pool import Executor
-from storage.unavailable import when_unreachable
+from storage.unavailable import idempotent_read
 
 
 async def upsert_symbols(pool: Executor, rows: Sequence[SymbolIn]) -> None:
@@ -41,7 +41,7 @@ class SymbolIn(NamedTuple):
     active: bool = True
 
 
-@when_unreachable
+@idempotent_read
 async def lookup_symbols(pool: Executor, tickers: Sequence[str]) -> dict[str, SymbolInfo]:
     """Reference data of each ticker that has some, or has stored bars (one statement)."""
     rows = await pool.fetch(
@@ -56,7 +56,7 @@ async def lookup_symbols(pool: Executor, tickers: Sequence[str]) -> dict[str, Sy
     return {r["ticker"]: _info(r) for r in rows}
 
 
-@when_unreachable
+@idempotent_read
 async def search_symbols(
     pool: Executor, search: str | None, market: str | None, first: int, after: str | None
 ) -> list[SymbolInfo]:

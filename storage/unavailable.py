@@ -8,6 +8,7 @@ keeps its own type, so it is masked and logged as INTERNAL, or handled where it 
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from typing import ParamSpec, TypeVar
 
@@ -24,10 +25,25 @@ UNREACHABLE: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,  # a closed pool or connection
     asyncpg.PostgresConnectionError,  # SQLSTATE 08: the connection failed or was lost
     asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,  # the server is stopping: our backend was told to quit
+    asyncpg.CrashShutdownError,  # another backend crashed: every session is reset
+    # a connection the server cut while it sat idle: asyncpg's protocol state is left broken
+    # ("cannot switch to state 12; another operation is in progress")
+    asyncpg.InternalClientError,
     asyncpg.TooManyConnectionsError,
     asyncpg.QueryCanceledError,  # statement_timeout or an administrator's cancel
 )
+CONNECTION_LOST: tuple[type[BaseException], ...] = (
+    ConnectionError,  # reset, broken pipe, refused
+    asyncpg.InterfaceError,  # the connection was found closed
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InternalClientError,
+)
+"""Failures after which the same statement may well work on a fresh connection."""
 MESSAGE = "the database is unavailable right now; retry shortly"
+log = logging.getLogger(__name__)
 
 
 def when_unreachable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -41,3 +57,29 @@ def when_unreachable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
             raise Unavailable(MESSAGE) from exc
 
     return translated
+
+
+def idempotent_read(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """`when_unreachable` for a statement that only reads: when it ran on the pool and its
+    connection died (a server restart, a failover, a killed backend), it runs once more on
+    a fresh connection — the pool's idle connections are expired first, since a restart
+    killed them all — before `Unavailable` is raised."""
+
+    @functools.wraps(fn)
+    async def read(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except CONNECTION_LOST as exc:
+            pool = args[0] if args else None
+            if not isinstance(pool, asyncpg.Pool):
+                raise Unavailable(MESSAGE) from exc
+            log.info("read retried on a fresh connection", extra={"error": type(exc).__name__})
+            await pool.expire_connections()
+        except UNREACHABLE as exc:
+            raise Unavailable(MESSAGE) from exc
+        try:
+            return await fn(*args, **kwargs)
+        except UNREACHABLE as exc:
+            raise Unavailable(MESSAGE) from exc
+
+    return read

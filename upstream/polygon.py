@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
+Observer = Callable[[str, float], None]
+"""Told each HTTP attempt's outcome (`ok`, `rate_limited`, `http_5xx`, `http_4xx`, `timeout`,
+`connection`, `redirect`, `error`) and its duration in seconds: metrics and alerts listen here."""
 
 TIMESPANS = frozenset({"second", "minute", "hour", "day", "week", "month", "quarter", "year"})
 _SUCCESS = frozenset({"OK", "DELAYED"})
@@ -88,6 +91,7 @@ class PolygonClient:
         clock: Monotonic = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        observer: Observer | None = None,
     ) -> None:
         if max_retries < 0 or backoff_base < 0 or max_retry_wait < 0 or timeout <= 0:
             raise ValueError("max_retries, backoff_base, max_retry_wait >= 0 and timeout > 0")
@@ -114,6 +118,7 @@ class PolygonClient:
         self._max_retry_wait = max_retry_wait
         self._max_pages = max_pages
         self._sleep = sleep
+        self._observer = observer
         self._rng = rng or random.Random()
         headers = {"Accept": "application/json", "User-Agent": "marketgraph"}
         if api_key:
@@ -243,15 +248,20 @@ class PolygonClient:
                 await self._limiter.acquire()
             retry_after: float | None = None
             rate_limited = False
+            sent = time.perf_counter()
             try:
                 response = await self._http.get(url, params=params)
             except httpx.TimeoutException:
+                self._observe("timeout", sent)
                 problem = "timed out"
             except httpx.TransportError as exc:
+                self._observe("connection", sent)
                 problem = f"connection failed ({type(exc).__name__})"
             except httpx.HTTPError as exc:  # e.g. an undecodable body: retrying will not help
+                self._observe("error", sent)
                 raise UpstreamUnavailable(f"Polygon request failed ({type(exc).__name__})") from exc
             else:
+                self._observe(_outcome(response.status_code), sent)
                 status = response.status_code
                 if status in (401, 403):
                     raise UpstreamConfigError(
@@ -291,6 +301,10 @@ class PolygonClient:
             await self._sleep(delay)
             attempt += 1
 
+    def _observe(self, outcome: str, sent: float) -> None:
+        if self._observer is not None:
+            self._observer(outcome, time.perf_counter() - sent)
+
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self._max_retry_wait)
@@ -323,6 +337,16 @@ class PolygonClient:
 
     def _scrub(self, text: str) -> str:
         return scrub(text, self._secret)
+
+
+def _outcome(status: int) -> str:
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "http_5xx"
+    if 300 <= status < 400:
+        return "redirect"
+    return "http_4xx" if status >= 400 and status != 404 else "ok"
 
 
 def _check_ticker(ticker: str) -> None:

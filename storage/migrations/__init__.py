@@ -16,7 +16,8 @@ from importlib import resources
 import asyncpg
 
 from storage.features import DatabaseFeatures, RollupBackend, detect
-from storage.pool import connect
+from storage.pool import Executor, connect
+from storage.unavailable import idempotent_read
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +115,16 @@ async def _apply(conn: asyncpg.Connection, migration: Migration) -> None:
         if statement.strip():
             await conn.execute(statement)
     await conn.execute(record, migration.filename)
+
+
+@idempotent_read
+async def pending(executor: Executor) -> list[str]:
+    """Migrations every database needs (untagged) that this one has not recorded as applied;
+    tagged ones depend on what the server offers, so their absence proves nothing."""
+    exists = await executor.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    done = (
+        {r["filename"] for r in await executor.fetch("SELECT filename FROM schema_migrations")}
+        if exists
+        else set()
+    )
+    return [m.filename for m in available_migrations() if not m.tag and m.filename not in done]

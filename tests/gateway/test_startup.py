@@ -15,7 +15,7 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from storage.usage import UsageRecorder
 from tests.support.databases import Database
-from upstream.polygon import PolygonClient
+from upstream.polygon import Observer, PolygonClient
 
 BAD_URLS = ["ftp://api.polygon.io", "api.polygon.io", "https://", "http://[::1", "http://h:99999"]
 
@@ -102,8 +102,10 @@ async def test_a_failure_once_the_pool_and_client_are_open_closes_them(
     clients: list[PolygonClient] = []
     make_client = gateway.app.polygon_client
 
-    def recording_client(settings: Settings) -> PolygonClient | None:
-        client = make_client(settings)
+    def recording_client(
+        settings: Settings, observer: Observer | None = None
+    ) -> PolygonClient | None:
+        client = make_client(settings, observer)
         assert client is not None
         clients.append(client)
         return client

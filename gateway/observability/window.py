@@ -1,0 +1,123 @@
+"""The last 24 hours of requests in memory: exact counts per minute, recent durations.
+
+Counts (requests, errors, status codes) are kept per minute and per endpoint, so they stay
+exact however busy the gateway is; durations for percentiles are kept as individual samples,
+at most `max_samples` of the newest. Everything older than the window is dropped as time moves.
+One window per process: with several workers each reports its own requests (Prometheus'
+`/metrics` is the view across workers).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from domain.clocks import Monotonic
+
+DAY_SECONDS = 86_400
+MINUTE = 60
+HOUR = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One answered request."""
+
+    at: float  # wall-clock seconds
+    endpoint: str
+    status: int
+    duration_ms: float
+    code: str | None  # its error code, None when it succeeded
+    fault: bool  # a server-side failure (5xx or a server error code)
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts of one endpoint over one minute (or summed over many)."""
+
+    requests: int = 0
+    errors: int = 0
+    total_ms: float = 0.0
+    status_codes: Counter[int] = field(default_factory=Counter)
+    error_codes: Counter[str] = field(default_factory=Counter)
+
+    def add(self, sample: Sample) -> None:
+        self.requests += 1
+        self.errors += sample.fault
+        self.total_ms += sample.duration_ms
+        self.status_codes[sample.status] += 1
+        if sample.code:
+            self.error_codes[sample.code] += 1
+
+    def merge(self, other: Tally) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.total_ms += other.total_ms
+        self.status_codes.update(other.status_codes)
+        self.error_codes.update(other.error_codes)
+
+
+class RequestWindow:
+    """Requests of the last `window_seconds`; `clock` is wall-clock seconds (tests move it)."""
+
+    def __init__(
+        self,
+        *,
+        window_seconds: float = DAY_SECONDS,
+        max_samples: int = 100_000,
+        clock: Monotonic = time.time,
+    ) -> None:
+        if window_seconds <= 0 or max_samples < 1:
+            raise ValueError("window_seconds must be > 0 and max_samples >= 1")
+        self.window_seconds = window_seconds
+        self._clock = clock
+        self._samples: deque[Sample] = deque(maxlen=max_samples)
+        self._minutes: dict[int, dict[str, Tally]] = {}
+
+    def now(self) -> float:
+        return self._clock()
+
+    def record(
+        self, endpoint: str, status: int, duration_ms: float, code: str | None, fault: bool
+    ) -> None:
+        sample = Sample(self._clock(), endpoint, status, duration_ms, code, fault)
+        self._samples.append(sample)
+        minute = int(sample.at // MINUTE)
+        self._minutes.setdefault(minute, {}).setdefault(endpoint, Tally()).add(sample)
+        self._expire(sample.at)
+
+    def _expire(self, now: float) -> None:
+        oldest = now - self.window_seconds
+        while self._samples and self._samples[0].at < oldest:
+            self._samples.popleft()
+        first_kept = int(oldest // MINUTE) + 1  # a minute partly outside the window goes
+        for minute in [m for m in self._minutes if m < first_kept]:
+            del self._minutes[minute]
+
+    def samples(self, within: float | None = None) -> list[Sample]:
+        """Samples of the last `within` seconds (default: the whole window), oldest first."""
+        now = self._clock()
+        self._expire(now)
+        since = now - (self.window_seconds if within is None else within)
+        return [s for s in self._samples if s.at >= since]
+
+    def tallies(self, within: float | None = None) -> dict[str, Tally]:
+        """Exact counts per endpoint over the last `within` seconds (whole minutes)."""
+        now = self._clock()
+        self._expire(now)
+        first = int((now - (self.window_seconds if within is None else within)) // MINUTE) + 1
+        merged: dict[str, Tally] = {}
+        for minute, endpoints in self._minutes.items():
+            if minute >= first:
+                for endpoint, tally in endpoints.items():
+                    merged.setdefault(endpoint, Tally()).merge(tally)
+        return merged
+
+
+def total(tallies: Iterable[Tally]) -> Tally:
+    out = Tally()
+    for tally in tallies:
+        out.merge(tally)
+    return out
