@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 backend=database.backend,
                 read_through=read_through,
                 max_bars_per_response=settings.max_bars_per_response,
-                anonymous_reads=settings.anonymous_reads,
+                anonymous_reads=settings.reads_without_key(),
                 forget_key=app.state.authenticator.forget,
             )
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
 import uvicorn
 
 from gateway import cli_backfill, cli_keys
+from gateway.cli_summary import program_name, startup_summary
 from gateway.database import open_database, resolve_database_url
 from gateway.logs import configure_logging
 from gateway.settings import Settings
@@ -22,11 +24,18 @@ from storage.migrations import migrate
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    # Each worker builds its own Settings from the environment: it must see the address
+    # actually bound, since whether reads need a key depends on it (ANONYMOUS_READS=auto).
+    os.environ["HOST"] = host
+    bound = settings.model_copy(update={"host": host, "port": port})
+    print(startup_summary(bound, program_name()), flush=True)
     uvicorn.run(
         "gateway.app:serve_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port if args.port is not None else settings.port,
+        host=host,
+        port=port,
         workers=args.workers or settings.workers,
         log_config=None,
         access_log=False,  # TraceMiddleware writes the one access line per request
@@ -63,6 +72,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     print(asyncio.run(run()))
+    print(f"next: `{program_name()} serve`, then open GraphiQL and the dashboard it lists")
     return 0
 
 

@@ -6,6 +6,8 @@ to learn what can be configured.
 
 from __future__ import annotations
 
+import ipaddress
+from typing import Literal
 from urllib.parse import urlsplit
 
 import orjson
@@ -55,9 +57,11 @@ class Settings(BaseSettings):
     polygon_requests_per_minute: float = Field(
         default=5.0, ge=0, description="Upstream request budget (free plan: 5; 0 = unlimited)."
     )
-    anonymous_reads: bool = Field(
-        default=False,
-        description="Serve stored data without an API key (fetching still needs one).",
+    anonymous_reads: Literal["auto"] | bool = Field(
+        default="auto",
+        description="Serve stored data without an API key (fetching still needs one). 'auto': "
+        "only for a local playground, i.e. HOST is a loopback address and the embedded "
+        "PostgreSQL is used (no DATABASE_URL); any other address or database needs keys.",
     )
     default_rate_limit_per_minute: float = Field(
         default=600, ge=0, description="Per-key request limit when a key has none (0 = unlimited)."
@@ -101,6 +105,12 @@ class Settings(BaseSettings):
         "without assets GraphiQL answers 503 (nothing is loaded from a CDN).",
     )
 
+    def reads_without_key(self) -> bool:
+        """Whether a caller without a key may read stored data (ANONYMOUS_READS resolved)."""
+        if isinstance(self.anonymous_reads, bool):
+            return self.anonymous_reads
+        return self.database_url is None and is_loopback(self.host)
+
     @field_validator("polygon_base_url")
     @classmethod
     def _absolute_http_url(cls, value: str) -> str:
@@ -114,6 +124,19 @@ class Settings(BaseSettings):
         if not valid:
             raise ValueError(f"must be an absolute http(s) URL with a host, got {value!r}")
         return value
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine (`localhost`, 127.0.0.0/8, ::1).
+
+    Any other name counts as reachable from elsewhere: the safe answer when unsure.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def env_example() -> str:
