@@ -69,4 +69,4 @@ async def portable_db(
         yield database
 
 
-pytest_plugins = ["tests.fakes.polygon_server"]
+pytest_plugins = ["tests.fakes.polygon_server", "tests.support.browser", "tests.support.demo_site"]
