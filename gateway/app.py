@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.dashboard import dashboard_routes
 from gateway.database import open_database
 from gateway.graphiql import find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/health", health, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         *graphiql_asset_routes(assets_dir),
+        *dashboard_routes(settings.dashboard_dir, settings.graphiql_assets_dir),
     ]
     app = Starlette(routes=routes, middleware=_middleware(settings, routes), lifespan=lifespan)
     app.state.settings = settings

@@ -109,15 +109,18 @@ class ServedAsset:
     """Absolute path on the gateway, e.g. `/static/vendor/graphiql@3.9.0/graphiql.min.js`."""
 
 
-def find_assets_dir(override: str | os.PathLike[str] | None = None) -> Path | None:
-    """The `node_modules` dir holding every file in `VENDOR_ASSETS`, or None when absent.
+def find_assets_dir(
+    override: str | os.PathLike[str] | None = None,
+    assets: tuple[VendorAsset, ...] = VENDOR_ASSETS,
+) -> Path | None:
+    """The `node_modules` dir holding every file in `assets`, or None when absent.
 
     `override` (GRAPHIQL_ASSETS_DIR) names the directory explicitly; an explicit directory that
     lacks the files is a configuration error and raises `FileNotFoundError`. Without it the
     repo root's `node_modules` is used and its absence returns None (GraphiQL unavailable).
     """
     candidate = Path(override) if override is not None else DEFAULT_ASSETS_DIR
-    missing = _missing_files(candidate)
+    missing = _missing_files(candidate, assets)
     if not missing:
         return candidate.resolve()
     if override is not None:
@@ -128,38 +131,42 @@ def find_assets_dir(override: str | os.PathLike[str] | None = None) -> Path | No
 
 
 def served_assets(
-    assets_dir: Path, static_prefix: str = STATIC_PREFIX
+    assets_dir: Path,
+    static_prefix: str = STATIC_PREFIX,
+    assets: tuple[VendorAsset, ...] = VENDOR_ASSETS,
 ) -> dict[VendorAsset, ServedAsset]:
     """Map each allow-listed asset to its file and versioned URL under `static_prefix`."""
-    missing = _missing_files(assets_dir)
+    missing = _missing_files(assets_dir, assets)
     if missing:
         raise FileNotFoundError(
             f"GraphiQL assets dir {assets_dir} lacks {', '.join(missing)}; {_HOW_TO_INSTALL}"
         )
     prefix = static_prefix.rstrip("/")
-    versions = {
-        pkg: _package_version(assets_dir, pkg) for pkg in {a.package for a in VENDOR_ASSETS}
-    }
+    versions = {pkg: _package_version(assets_dir, pkg) for pkg in {a.package for a in assets}}
     return {
         asset: ServedAsset(
             asset=asset,
             file=assets_dir / asset.package / asset.path,
             url=f"{prefix}/{asset.package}@{versions[asset.package]}/{asset.path}",
         )
-        for asset in VENDOR_ASSETS
+        for asset in assets
     }
 
 
 def graphiql_asset_routes(
-    assets_dir: Path | None, *, static_prefix: str = STATIC_PREFIX
+    assets_dir: Path | None,
+    *,
+    static_prefix: str = STATIC_PREFIX,
+    assets: tuple[VendorAsset, ...] = VENDOR_ASSETS,
 ) -> list[BaseRoute]:
-    """Routes serving exactly the allow-listed files of `assets_dir`; none when it is None."""
+    """Routes serving exactly the allow-listed files of `assets_dir` (`assets`: GraphiQL's,
+    or another page's); none when it is None."""
     if assets_dir is None:
         return []
     prefix = static_prefix.rstrip("/")
     by_key: Mapping[str, ServedAsset] = {
         served.url.removeprefix(prefix + "/"): served
-        for served in served_assets(assets_dir, prefix).values()
+        for served in served_assets(assets_dir, prefix, assets).values()
     }
 
     async def vendor_asset(request: Request) -> Response:
@@ -256,14 +263,12 @@ class LocalGraphQL(GraphQL[Context, RootValue]):
         return HTMLResponse(self._graphiql_page, status_code=status)
 
 
-def _missing_files(assets_dir: Path) -> list[str]:
+def _missing_files(assets_dir: Path, assets: tuple[VendorAsset, ...]) -> list[str]:
     return [
-        f"{a.package}/{a.path}"
-        for a in VENDOR_ASSETS
-        if not (assets_dir / a.package / a.path).is_file()
+        f"{a.package}/{a.path}" for a in assets if not (assets_dir / a.package / a.path).is_file()
     ] + [
         f"{pkg}/package.json"
-        for pkg in sorted({a.package for a in VENDOR_ASSETS})
+        for pkg in sorted({a.package for a in assets})
         if not (assets_dir / pkg / "package.json").is_file()
     ]
 

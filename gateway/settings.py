@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         "without assets GraphiQL answers 503 (nothing is loaded from a CDN).",
     )
 
+    dashboard_dir: str | None = Field(
+        default=None,
+        description="Directory holding the dashboard's files (served at /dashboard). Unset: the "
+        "repository's dashboard/, which an installed package lacks (then /dashboard answers 503).",
+    )
+
     def reads_without_key(self) -> bool:
         """Whether a caller without a key may read stored data (ANONYMOUS_READS resolved)."""
         if isinstance(self.anonymous_reads, bool):
