@@ -1,7 +1,7 @@
 // Tracked symbols, managed with an admin key: track one, pause or resume it, change the
 // timeframes its backfill covers (/api/v1/admin/symbols).
 
-import { getJSON, sendJSON } from "./api.js";
+import { apiKey, getJSON, sendJSON } from "./api.js";
 import { describe, el, isoDate, showState } from "./dom.js";
 import { TIMEFRAMES } from "./chart.js";
 
@@ -33,6 +33,10 @@ export class TrackedSymbols {
   }
 
   async refresh(clearStatus = true) {
+    if (!apiKey()) { // an admin route: without a key there is nothing to ask
+      showState(this.body, "Tracked symbols: enter an admin key above to manage them.", "na");
+      return;
+    }
     try {
       const rows = await getJSON(`${BASE}?active_only=false`);
       if (clearStatus) this.status.textContent = "";
