@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.dashboard import dashboard_routes
 from gateway.database import open_database
 from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
@@ -134,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 backend=database.backend,
                 read_through=read_through,
                 max_bars_per_response=settings.max_bars_per_response,
-                anonymous_reads=settings.anonymous_reads,
+                anonymous_reads=settings.reads_without_key(),
                 forget_key=app.state.authenticator.forget,
                 live=live,
             )
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         WebSocketRoute("/graphql", graphql),
         *graphiql_asset_routes(assets_dir, assets=BROWSER_ASSETS),
         *observability.routes(),
+        *dashboard_routes(settings.dashboard_dir, settings.graphiql_assets_dir),
     ]
     # CORS allows what any route accepts, the REST routes' PUT/DELETE included
     middleware = _middleware(settings, [*routes, *rest.routes])

@@ -18,6 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from gateway import cli_backfill, cli_keys
+from gateway.cli_summary import program_name, startup_summary
 from gateway.database import open_database, resolve_database_url
 from gateway.logs import configure_logging
 from gateway.observability.metrics import MULTIPROC_ENV
@@ -55,11 +56,18 @@ def shared_metrics_dir(workers: int) -> Iterator[None]:
 
 
 def _run_uvicorn(args: argparse.Namespace, settings: Settings, workers: int) -> None:
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    # Each worker builds its own Settings from the environment: it must see the address
+    # actually bound, since whether reads need a key depends on it (ANONYMOUS_READS=auto).
+    os.environ["HOST"] = host
+    bound = settings.model_copy(update={"host": host, "port": port})
+    print(startup_summary(bound, program_name()), flush=True)
     uvicorn.run(
         "gateway.app:serve_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port if args.port is not None else settings.port,
+        host=host,
+        port=port,
         workers=workers,
         log_config=None,
         access_log=False,  # TraceMiddleware writes the one access line per request
@@ -95,6 +103,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     print(asyncio.run(run()))
+    print(f"next: `{program_name()} serve`, then open GraphiQL and the dashboard it lists")
     return 0
 
 

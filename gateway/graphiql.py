@@ -35,6 +35,8 @@ from strawberry.asgi import GraphQL
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.http.typevars import Context, RootValue
 
+from gateway.graphiql_examples import with_examples
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -199,7 +201,7 @@ def render_graphiql_page(
     error is logged and UNAVAILABLE_PAGE returned: never a page that loads from a CDN. Call it
     once per app (as `LocalGraphQL` does) so the error is logged once.
     """
-    page = get_graphql_ide_html("graphiql") if template is None else template
+    page = with_examples(get_graphql_ide_html("graphiql")) if template is None else template
     if assets_dir is None:
         logger.error(
             "GraphiQL assets not found in %s: %s; GraphiQL answers 503 until then",

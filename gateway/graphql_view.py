@@ -19,8 +19,8 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
@@ -28,8 +28,8 @@ from domain.errors import ErrorCode
 from gateway.audit import AUDIT_ENDPOINT
 from gateway.authentication import principal_of
 from gateway.graphiql import LocalGraphQL
-from gateway.graphql_ws import LiveTransportHandler
 from gateway.graphql_caching import cached_execution, http_validators, note_errors
+from gateway.graphql_ws import LiveTransportHandler
 from gateway.observability.facts import facts
 from gateway.responses import error_response
 from resolvers.context import RequestContext, make_context

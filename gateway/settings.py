@@ -6,6 +6,8 @@ to learn what can be configured.
 
 from __future__ import annotations
 
+import ipaddress
+from typing import Literal
 from urllib.parse import urlsplit
 
 import orjson
@@ -67,9 +69,11 @@ class Settings(BaseSettings):
     polygon_requests_per_minute: float = Field(
         default=5.0, ge=0, description="Upstream request budget (free plan: 5; 0 = unlimited)."
     )
-    anonymous_reads: bool = Field(
-        default=False,
-        description="Serve stored data without an API key (fetching still needs one).",
+    anonymous_reads: Literal["auto"] | bool = Field(
+        default="auto",
+        description="Serve stored data without an API key (fetching still needs one). 'auto': "
+        "only for a local playground, i.e. HOST is a loopback address and the embedded "
+        "PostgreSQL is used (no DATABASE_URL); any other address or database needs keys.",
     )
     default_rate_limit_per_minute: float = Field(
         default=600, ge=0, description="Per-key request limit when a key has none (0 = unlimited)."
@@ -184,6 +188,11 @@ class Settings(BaseSettings):
     subscription_ping_seconds: float = Field(
         default=20, gt=0, description="A quiet subscription websocket is pinged this often."
     )
+    dashboard_dir: str | None = Field(
+        default=None,
+        description="Directory holding the dashboard's files (served at /dashboard). Unset: the "
+        "repository's dashboard/, which an installed package lacks (then /dashboard answers 503).",
+    )
 
     @field_validator("polygon_base_url")
     @classmethod
@@ -207,6 +216,25 @@ class Settings(BaseSettings):
         if value is not None and not valid_schedule(value):
             raise ValueError(f"not a cron expression: {value!r}")
         return value
+
+    def reads_without_key(self) -> bool:
+        """Whether a caller without a key may read stored data (ANONYMOUS_READS resolved)."""
+        if isinstance(self.anonymous_reads, bool):
+            return self.anonymous_reads
+        return self.database_url is None and is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine (`localhost`, 127.0.0.0/8, ::1).
+
+    Any other name counts as reachable from elsewhere: the safe answer when unsure.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def env_example() -> str:

