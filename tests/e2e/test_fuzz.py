@@ -22,6 +22,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.access import Scope
 from domain.timeframes import Timeframe
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -252,7 +253,7 @@ async def fuzz_db(
         ]
         await upsert_bars(database.pool, Timeframe.M1, minutes, database.backend)
         await upsert_bars(database.pool, Timeframe.D1, days, database.backend)
-        await api_keys.create_key(database.pool, "an admin key", ["admin"])
+        await api_keys.create_key(database.pool, "an admin key", [Scope.ADMIN])
         yield database
 
 

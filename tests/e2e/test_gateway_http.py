@@ -7,7 +7,6 @@ a pool); each test uses keys of its own, so tests never see each other's changes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -22,7 +21,6 @@ import pytest_asyncio
 
 from domain.access import Scope
 from domain.timeframes import Timeframe
-from gateway.app import create_app
 from gateway.settings import Settings
 from resolvers.fetch_gate import FetchNotice
 from storage import api_keys
@@ -30,7 +28,7 @@ from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from tests.fakes.polygon_server import FakePolygon, make_bars
 from tests.support.databases import Database, Server, Template, cloned_database
-from tests.support.live_server import serve_in_thread
+from tests.support.live_server import gateway_settings, live_gateway
 
 NY = ZoneInfo("America/New_York")
 ORIGIN = "https://app.example.com"
@@ -65,11 +63,6 @@ async def gw_db(
 def settings(db: Database, **overrides: Any) -> Settings:
     """Every setting these tests rely on given explicitly: the environment cannot change them."""
     values: dict[str, Any] = {
-        "database_url": db.url,
-        "timescaledb": "off",
-        "db_pool_min_size": 1,
-        "db_pool_max_size": 4,
-        "polygon_api_key": None,
         "anonymous_reads": False,
         "cors_origins": [ORIGIN],
         "max_request_body_bytes": BODY_LIMIT,
@@ -81,13 +74,10 @@ def settings(db: Database, **overrides: Any) -> Settings:
         "introspection": True,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return gateway_settings(db.url, **values)
 
 
-@contextlib.contextmanager
-def live(config: Settings) -> Iterator[str]:
-    with serve_in_thread(create_app(config), lifespan="on") as url:
-        yield url
+live = live_gateway
 
 
 @pytest.fixture(scope="module")
