@@ -30,6 +30,7 @@ from gateway.logs import TraceMiddleware, configure_logging
 from gateway.rate_limit import KeyRateLimiter
 from gateway.settings import Settings
 from resolvers.context import Services
+from resolvers.fetch_budget import FetchLimits
 from resolvers.read_through import ReadThrough
 from schema import build_schema
 from storage.usage import UsageRecorder
@@ -47,6 +48,14 @@ def polygon_client(settings: Settings) -> PolygonClient | None:
         settings.polygon_api_key,
         base_url=settings.polygon_base_url,
         requests_per_minute=settings.polygon_requests_per_minute,
+    )
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(
+        max_symbols=settings.fetch_max_symbols,
+        max_bars_per_symbol=settings.fetch_max_bars_per_symbol,
+        max_upstream_calls=settings.fetch_max_upstream_calls,
     )
 
 
@@ -90,7 +99,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             client = polygon_client(settings)
             if client is not None:
                 opened.push_async_callback(client.aclose)
-            read_through = ReadThrough(database.pool, database.backend, client)
+            read_through = ReadThrough(
+                database.pool, database.backend, client, limits=fetch_limits(settings)
+            )
             opened.push_async_callback(read_through.aclose)
             recorder = UsageRecorder(
                 database.pool, audit_retention_days=settings.audit_retention_days

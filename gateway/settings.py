@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     polygon_requests_per_minute: float = Field(
         default=5.0, ge=0, description="Upstream request budget (free plan: 5; 0 = unlimited)."
     )
+    fetch_max_symbols: int = Field(
+        default=20, ge=1, description="Most symbols one request may fetch from upstream."
+    )
+    fetch_max_bars_per_symbol: int = Field(
+        default=50_000,
+        ge=1,
+        description="Longest span one request may fetch per symbol, in base bars (50000: about "
+        "34 days of 1m, 136 years of 1d).",
+    )
+    fetch_max_upstream_calls: int = Field(
+        default=40, ge=1, description="Most upstream requests (pages) one request may cause."
+    )
     anonymous_reads: bool = Field(
         default=False,
         description="Serve stored data without an API key (fetching still needs one).",
