@@ -129,3 +129,18 @@ async def test_bars_upstream_sends_outside_the_window_are_never_stored(
     assert codes(one_day) == [] and len(one_day["data"]["bars"]) == 1
     stored = await portable_db.pool.fetch("SELECT time FROM bars ORDER BY time")
     assert [r["time"] for r in stored] == [DAY0]
+
+
+async def test_times_outside_the_supported_range_are_refused_before_fetching(
+    url: str, client: httpx.AsyncClient, fake_polygon: FakePolygon
+) -> None:
+    for start in ("0001-01-01T00:00:00Z", "9999-12-30T00:00:00Z", "1969-12-31T00:00:00Z"):
+        end = start.replace("T00", "T06")
+        for query, variables in (
+            (BARS, {"ticker": "X:BTCUSD"}),
+            (AGGREGATES, {"tickers": ["X:BTCUSD"], "basis": "M1"}),
+        ):
+            body = await ask(client, url, query, **variables, **{"from": start, "to": end})
+            assert codes(body) == ["BAD_USER_INPUT"], (start, body)
+            assert "supported" in body["errors"][0]["message"]
+    assert fake_polygon.count(AGGS) == 0
