@@ -115,7 +115,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ),
                 failed_attempts_per_minute=settings.failed_auth_per_minute,
             )
-            app.state.rate_limiter = KeyRateLimiter(settings.default_rate_limit_per_minute)
+            app.state.rate_limiter = KeyRateLimiter(
+                settings.default_rate_limit_per_minute,
+                anonymous_per_minute=settings.anonymous_rate_limit_per_minute,
+            )
             app.state.usage_recorder = recorder
             app.state.services = Services(
                 pool=database.pool,

@@ -28,6 +28,7 @@ from domain.access import Principal, Scope
 from domain.clocks import Monotonic, WallClock, utc_now
 from domain.errors import RateLimited, ServiceError, Unauthenticated, Unavailable
 from gateway.buckets import Buckets
+from gateway.client_address import client_address
 from gateway.key_cache import KeyCache
 from gateway.responses import service_error_response
 from storage import api_keys
@@ -165,7 +166,7 @@ class ApiKeyBackend(AuthenticationBackend):
         if raw is None:
             return None
         authenticator = self._authenticator or conn.app.state.authenticator
-        client = conn.client.host if conn.client else "unknown"
+        client = client_address(conn.scope)
         try:
             principal = await authenticator.verify_key(raw, client=client)
         except ServiceError as exc:  # RateLimited, or Unavailable when the database is down

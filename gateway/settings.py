@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     default_rate_limit_per_minute: float = Field(
         default=600, ge=0, description="Per-key request limit when a key has none (0 = unlimited)."
     )
+    anonymous_rate_limit_per_minute: float = Field(
+        default=120,
+        ge=0,
+        description="Requests per minute each client address may send without a key "
+        "(0 = unlimited).",
+    )
     key_cache_ttl_seconds: float = Field(
         default=30,
         ge=0,
@@ -112,6 +118,19 @@ class Settings(BaseSettings):
         "Unset: the repository's node_modules, which an installed package (pip install .) lacks; "
         "without assets GraphiQL answers 503 (nothing is loaded from a CDN).",
     )
+
+    @field_validator(
+        "default_rate_limit_per_minute",
+        "anonymous_rate_limit_per_minute",
+        "failed_auth_per_minute",
+        "polygon_requests_per_minute",
+    )
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        """0 (unlimited) or a rate a token bucket can hold: 0.01 to 1,000,000 per minute."""
+        if value != 0 and not 0.01 <= value <= 1_000_000:
+            raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
+        return value
 
     @field_validator("polygon_base_url")
     @classmethod

@@ -38,3 +38,26 @@ async def test_bad_keys_never_lock_out_a_valid_key_from_the_same_address(
         mine = await client.post(f"{url}/graphql", json=ME, headers={"X-API-Key": valid})
         assert mine.status_code == 200, mine.text
         assert mine.json()["data"] == {"me": {"name": "colleague"}}
+
+
+async def test_requests_without_a_key_are_limited_per_address(
+    portable_db: Database, client: httpx.AsyncClient
+) -> None:
+    _, key = await api_keys.create_key(portable_db.pool, "keyed", [Scope.READ])
+    settings = gateway_settings(
+        portable_db.url, anonymous_reads=True, anonymous_rate_limit_per_minute=3
+    )
+    schema = {"query": "{ __schema { queryType { name } } }"}
+    read = {"query": '{ symbols(tickers: ["AAPL"]) { ticker } }'}
+    with live_gateway(settings) as url:
+        keyless = [
+            await client.post(f"{url}/graphql", json=body) for body in (schema, read, read, schema)
+        ]
+        assert [r.status_code for r in keyless] == [200, 200, 200, 429]
+        refused = keyless[-1]
+        assert refused.json()["code"] == "RATE_LIMITED" and int(refused.headers["Retry-After"]) >= 1
+        assert "without an API key" in refused.json()["detail"]
+
+        keyed = await client.post(f"{url}/graphql", json=read, headers={"X-API-Key": key})
+        assert keyed.status_code == 200  # a key has its own limit
+        assert (await client.get(f"{url}/health")).status_code == 200  # never limited
