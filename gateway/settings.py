@@ -12,6 +12,8 @@ import orjson
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schema.introspection import Introspection
+
 
 class Settings(BaseSettings):
     """marketgraph's configuration; values come from the environment or a `.env` file."""
@@ -106,8 +108,10 @@ class Settings(BaseSettings):
         description="Origins allowed to call the API from a browser, as a JSON list, e.g. "
         '["https://app.example.com"] ("*" allows any origin, then without credentials).',
     )
-    introspection: bool = Field(
-        default=True, description="Answer GraphQL introspection queries (GraphiQL needs them)."
+    introspection: Introspection = Field(
+        default=Introspection.AUTHENTICATED,
+        description="Who may introspect the schema: 'public', 'authenticated' (callers with a "
+        "key; GraphiQL works once its headers carry one) or 'off' (true/false mean public/off).",
     )
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
@@ -131,6 +135,15 @@ class Settings(BaseSettings):
         if value != 0 and not 0.01 <= value <= 1_000_000:
             raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
         return value
+
+    @field_validator("introspection", mode="before")
+    @classmethod
+    def _introspection(cls, value: object) -> object:
+        """The old boolean values still work: true is public, false is off."""
+        legacy = {"true": "public", "1": "public", "false": "off", "0": "off"}
+        if isinstance(value, bool):
+            return Introspection.PUBLIC if value else Introspection.OFF
+        return legacy.get(str(value).lower(), value) if isinstance(value, str) else value
 
     @field_validator("polygon_base_url")
     @classmethod
