@@ -30,7 +30,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         workers=args.workers or settings.workers,
         log_config=None,
         access_log=False,  # TraceMiddleware writes the one access line per request
-        proxy_headers=True,
+        # X-Forwarded-* only from the proxies configured (uvicorn would trust 127.0.0.1)
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
     )
     return 0
 

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.client_address import client_address
 from gateway.redaction import install_redaction, redact
 
 trace_id_var: ContextVar[str | None] = ContextVar("marketgraph_trace_id", default=None)
@@ -100,7 +101,6 @@ class TraceMiddleware:
                 message["headers"] = [*message["headers"], (b"x-trace-id", trace_id.encode())]
             await send(message)
 
-        client = scope.get("client")  # the X-Forwarded-For address behind a trusted proxy
         try:
             await self.app(scope, receive, send_with_trace)
         finally:
@@ -110,7 +110,7 @@ class TraceMiddleware:
                     "method": scope["method"],
                     "path": redact(scope["path"]),
                     "query": redact(scope["query_string"].decode("latin-1")),
-                    "client": redact(client[0]) if client else None,
+                    "client": client_address(scope),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

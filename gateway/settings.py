@@ -6,6 +6,7 @@ to learn what can be configured.
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 import orjson
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `marketgraph serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `marketgraph serve` binds.")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are trusted (e.g. 127.0.0.1,10.0.0.0/8; '*' trusts "
+        "any peer). Empty: none, the peer is the client.",
+    )
     log_level: str = Field(default="info", description="Log level (debug, info, warning...).")
     polygon_api_key: str | None = Field(
         default=None, description="Polygon.io key; unset turns fetch-on-miss off."
@@ -134,6 +141,15 @@ class Settings(BaseSettings):
         """0 (unlimited) or a rate a token bucket can hold: 0.01 to 1,000,000 per minute."""
         if value != 0 and not 0.01 <= value <= 1_000_000:
             raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        """Each entry an IP address or network (or '*'), so a typo never trusts the wrong peer."""
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
         return value
 
     @field_validator("introspection", mode="before")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -55,8 +56,15 @@ def _read(stream: Any, served: Served, started: threading.Event) -> None:
 
 @pytest.fixture
 def served(portable_db: Database) -> Iterator[Served]:
+    with serve_process(portable_db) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def serve_process(database: Database, **settings: str) -> Iterator[Served]:
+    """`marketgraph serve` on a free port with `settings` in its environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYGON_", "DATABASE_"))}
-    env.update(DATABASE_URL=portable_db.url, TIMESCALEDB="off", DB_POOL_MIN_SIZE="1")
+    env.update(DATABASE_URL=database.url, TIMESCALEDB="off", DB_POOL_MIN_SIZE="1", **settings)
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", "0"],
         env=env,
@@ -118,6 +126,41 @@ def test_long_letter_runs_are_answered_and_their_access_lines_cut(served: Served
         line[name]
         for line, name in zip(served.access_lines(), ("path", "query", "client"), strict=True)
     )
-    for value in (path.removeprefix("/"), query.removeprefix("q="), client_field):
+    for value in (path.removeprefix("/"), query.removeprefix("q=")):
         assert value.startswith("abcdef") and value.endswith(TRUNCATED)
         assert len(value) <= MAX_CHARS
+    assert client_field == "127.0.0.1"  # no proxy is trusted by default: the peer it is
+
+
+FORGED = ("203.0.113.9", "198.51.100.7", "192.0.2.1", "letters-not-an-address")
+
+
+def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    portable_db: Database,
+) -> None:
+    """A forged header neither renames the client in the log nor escapes the bad-key limit."""
+    with serve_process(portable_db, FAILED_AUTH_PER_MINUTE="2") as served:
+        with httpx.Client(base_url=served.url, timeout=30) as client:
+            statuses = [
+                client.get(
+                    "/graphql",
+                    params={"query": "{ __typename }"},
+                    headers={"X-Forwarded-For": forged, "X-API-Key": "mg_" + "x" * 43},
+                ).status_code
+                for forged in FORGED
+            ]
+        served.wait_for_access_lines(len(FORGED))
+        assert statuses == [401, 401, 429, 429]  # one address, however it calls itself
+        assert {line["client"] for line in served.access_lines()} == {"127.0.0.1"}
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_the_client(
+    portable_db: Database,
+) -> None:
+    with serve_process(portable_db, FORWARDED_ALLOW_IPS="127.0.0.1") as served:
+        with httpx.Client(base_url=served.url, timeout=30) as client:
+            for forged in FORGED:
+                client.get("/health", headers={"X-Forwarded-For": forged})
+        served.wait_for_access_lines(len(FORGED))
+        clients = [line["client"] for line in served.access_lines()]
+        assert clients == [*FORGED[:3], "unknown"]  # text that is no address is not used
