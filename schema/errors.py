@@ -50,7 +50,14 @@ class ErrorCodes(SchemaExtension):
             return error
         original = error.original_error
         if isinstance(original, ServiceError) and original.code is not ErrorCode.INTERNAL:
-            return _with_code(error, error.message, original.code, **original.extensions)
+            if original.message != str(original):  # the detail is for the log only
+                log.warning(
+                    "%s: %s",
+                    type(original).__name__,
+                    original,
+                    extra={"trace_id": _trace_id(self.execution_context.context)},
+                )
+            return _with_code(error, original.message, original.code, **original.extensions)
         if error.path is None or _refused_input(error):
             return _with_code(error, error.message, ErrorCode.BAD_USER_INPUT)
         trace_id = _trace_id(self.execution_context.context)

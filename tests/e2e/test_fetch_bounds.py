@@ -7,19 +7,16 @@ sent outside the asked window were stored.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from domain.access import Scope
-from storage import api_keys
 from tests.fakes.polygon_server import FakePolygon, make_bars
 from tests.support.databases import Database
-from tests.support.live_server import gateway_settings, live_gateway
+from tests.support.live_server import gateway_settings, live_gateway, upstream_settings
 
 AGGS = "/v2/aggs/ticker/"
 MAX_SYMBOLS, MAX_CALLS = 3, 4
@@ -40,21 +37,12 @@ query ($ticker: String!, $from: DateTime!, $to: DateTime!) {
 def url(portable_db: Database, fake_polygon: FakePolygon) -> Iterator[str]:
     settings = gateway_settings(
         portable_db.url,
-        polygon_api_key=fake_polygon.api_key,
-        polygon_base_url=fake_polygon.url,
-        polygon_requests_per_minute=0,
+        **upstream_settings(fake_polygon),
         fetch_max_symbols=MAX_SYMBOLS,
         fetch_max_upstream_calls=MAX_CALLS,
     )
     with live_gateway(settings) as served:
         yield served
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def client(portable_db: Database) -> AsyncIterator[httpx.AsyncClient]:
-    _, key = await api_keys.create_key(portable_db.pool, "fetcher", [Scope.FETCH])
-    async with httpx.AsyncClient(timeout=60, headers={"X-API-Key": key}) as http:
-        yield http
 
 
 async def ask(client: httpx.AsyncClient, url: str, query: str, **variables: Any) -> Any:
@@ -72,43 +60,51 @@ def span(days: float, start: datetime = DAY0) -> dict[str, str]:
 
 
 async def test_symbols_per_request_are_bounded_before_upstream_is_asked(
-    url: str, client: httpx.AsyncClient, fake_polygon: FakePolygon
+    url: str, fetching_client: httpx.AsyncClient, fake_polygon: FakePolygon
 ) -> None:
     tickers = [f"T{i}" for i in range(MAX_SYMBOLS + 1)]
-    too_many = await ask(client, url, AGGREGATES, tickers=tickers, basis="D1", **span(5))
+    too_many = await ask(fetching_client, url, AGGREGATES, tickers=tickers, basis="D1", **span(5))
     assert codes(too_many) == ["BAD_USER_INPUT"], too_many
     assert f"at most {MAX_SYMBOLS}" in too_many["errors"][0]["message"]
     assert fake_polygon.count(AGGS) == 0
 
-    at_most = await ask(client, url, AGGREGATES, tickers=tickers[:-1], basis="D1", **span(5))
+    at_most = await ask(
+        fetching_client, url, AGGREGATES, tickers=tickers[:-1], basis="D1", **span(5)
+    )
     assert codes(at_most) == [] and fake_polygon.count(AGGS) == MAX_SYMBOLS
     # only symbols with something missing count: the stored three plus one more is fine
-    again = await ask(client, url, AGGREGATES, tickers=tickers, basis="D1", **span(5))
+    again = await ask(fetching_client, url, AGGREGATES, tickers=tickers, basis="D1", **span(5))
     assert codes(again) == [] and fake_polygon.count(AGGS) == MAX_SYMBOLS + 1
 
 
 async def test_the_span_fetched_per_symbol_is_bounded(
-    url: str, client: httpx.AsyncClient, fake_polygon: FakePolygon
+    url: str, fetching_client: httpx.AsyncClient, fake_polygon: FakePolygon
 ) -> None:
     # the default bound: 50,000 base bars' worth of time, about 34.7 days of minutes
-    too_long = await ask(client, url, AGGREGATES, tickers=["X:BTCUSD"], basis="M1", **span(35))
+    too_long = await ask(
+        fetching_client, url, AGGREGATES, tickers=["X:BTCUSD"], basis="M1", **span(35)
+    )
     assert codes(too_long) == ["BAD_USER_INPUT"], too_long
     assert "at most 50000 1m bars' worth" in too_long["errors"][0]["message"]
     decades = {"from": "1970-01-01T00:00:00Z", "to": "2030-01-01T00:00:00Z"}
-    refused = await ask(client, url, AGGREGATES, tickers=["X:BTCUSD"], basis="M1", **decades)
+    refused = await ask(
+        fetching_client, url, AGGREGATES, tickers=["X:BTCUSD"], basis="M1", **decades
+    )
     assert codes(refused) == ["BAD_USER_INPUT"]
     assert fake_polygon.count(AGGS) == 0
 
-    within = await ask(client, url, AGGREGATES, tickers=["X:BTCUSD"], basis="M1", **span(34))
+    within = await ask(
+        fetching_client, url, AGGREGATES, tickers=["X:BTCUSD"], basis="M1", **span(34)
+    )
     assert codes(within) == [] and fake_polygon.count(AGGS) == 1
 
 
 async def test_upstream_calls_per_request_are_counted_and_bounded(
-    url: str, client: httpx.AsyncClient, fake_polygon: FakePolygon, portable_db: Database
+    url: str, fetching_client: httpx.AsyncClient, fake_polygon: FakePolygon, portable_db: Database
 ) -> None:
     fake_polygon.add_bars("X:BTCUSD", make_bars(DAY0, 60))
     fake_polygon.behave(page_size=10)  # 60 days: six pages, four allowed
-    spent = await ask(client, url, BARS, ticker="X:BTCUSD", **span(60))
+    spent = await ask(fetching_client, url, BARS, ticker="X:BTCUSD", **span(60))
     assert codes(spent) == ["BAD_USER_INPUT"], spent
     assert f"its {MAX_CALLS} upstream calls" in spent["errors"][0]["message"]
     assert fake_polygon.count(AGGS) == MAX_CALLS
@@ -116,23 +112,23 @@ async def test_upstream_calls_per_request_are_counted_and_bounded(
     assert await portable_db.pool.fetchval("SELECT count(*) FROM bars") == 10 * MAX_CALLS
     assert await portable_db.pool.fetchval("SELECT count(*) FROM coverage") == 0
 
-    within = await ask(client, url, BARS, ticker="X:BTCUSD", **span(30))
+    within = await ask(fetching_client, url, BARS, ticker="X:BTCUSD", **span(30))
     assert codes(within) == [] and len(within["data"]["bars"]) == 30
 
 
 async def test_bars_upstream_sends_outside_the_window_are_never_stored(
-    url: str, client: httpx.AsyncClient, fake_polygon: FakePolygon, portable_db: Database
+    url: str, fetching_client: httpx.AsyncClient, fake_polygon: FakePolygon, portable_db: Database
 ) -> None:
     fake_polygon.add_bars("X:BTCUSD", make_bars(DAY0 - timedelta(days=200), 400))
     fake_polygon.behave(ignore_range=True)  # a broken upstream: every bar it has, every time
-    one_day = await ask(client, url, BARS, ticker="X:BTCUSD", **span(1))
+    one_day = await ask(fetching_client, url, BARS, ticker="X:BTCUSD", **span(1))
     assert codes(one_day) == [] and len(one_day["data"]["bars"]) == 1
     stored = await portable_db.pool.fetch("SELECT time FROM bars ORDER BY time")
     assert [r["time"] for r in stored] == [DAY0]
 
 
 async def test_times_outside_the_supported_range_are_refused_before_fetching(
-    url: str, client: httpx.AsyncClient, fake_polygon: FakePolygon
+    url: str, fetching_client: httpx.AsyncClient, fake_polygon: FakePolygon
 ) -> None:
     for start in ("0001-01-01T00:00:00Z", "9999-12-30T00:00:00Z", "1969-12-31T00:00:00Z"):
         end = start.replace("T00", "T06")
@@ -140,7 +136,7 @@ async def test_times_outside_the_supported_range_are_refused_before_fetching(
             (BARS, {"ticker": "X:BTCUSD"}),
             (AGGREGATES, {"tickers": ["X:BTCUSD"], "basis": "M1"}),
         ):
-            body = await ask(client, url, query, **variables, **{"from": start, "to": end})
+            body = await ask(fetching_client, url, query, **variables, **{"from": start, "to": end})
             assert codes(body) == ["BAD_USER_INPUT"], (start, body)
             assert "supported" in body["errors"][0]["message"]
     assert fake_polygon.count(AGGS) == 0

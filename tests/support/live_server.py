@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from tests.fakes.polygon_server import FakePolygon
 
 
 @contextlib.contextmanager
@@ -73,3 +74,12 @@ def live_gateway(settings: Settings) -> Iterator[str]:
     """`create_app(settings)` served on a free loopback port, lifespan on."""
     with serve_in_thread(create_app(settings), lifespan="on") as url:
         yield url
+
+
+def upstream_settings(fake: FakePolygon) -> dict[str, Any]:
+    """The settings that point fetch-on-miss at the fake Polygon, unpaced."""
+    return {
+        "polygon_api_key": fake.api_key,
+        "polygon_base_url": fake.url,
+        "polygon_requests_per_minute": 0,
+    }
