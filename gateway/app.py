@@ -77,7 +77,11 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Trace-Id"],
             expose_headers=["X-Trace-Id", "Retry-After"],
         ),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_request_body_bytes,
+            read_timeout=settings.body_timeout_seconds,
+        ),
         *access_middleware(exempt_paths=PUBLIC_PATHS),
         Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),
     ]

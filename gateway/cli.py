@@ -15,6 +15,7 @@ import uvicorn
 
 from gateway import cli_backfill, cli_keys
 from gateway.database import open_database, resolve_database_url
+from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
 from gateway.logs import configure_logging
 from gateway.settings import Settings
 from storage.demo import load_demo
@@ -33,6 +34,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         # X-Forwarded-* only from the proxies configured (uvicorn would trust 127.0.0.1)
         proxy_headers=bool(settings.forwarded_allow_ips.strip()),
         forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
+        http=HeadDeadlineHttpToolsProtocol,  # a slow request head is cut off
+        timeout_keep_alive=settings.header_timeout_seconds,
+        limit_concurrency=settings.max_concurrency or None,
     )
     return 0
 

@@ -110,6 +110,21 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest request body accepted (413 above it)."
     )
+    header_timeout_seconds: int = Field(
+        default=10,
+        ge=1,
+        description="Seconds a connection has to send a complete request head, from opening "
+        "or from its previous response (also how long an idle keep-alive connection stays).",
+    )
+    body_timeout_seconds: float = Field(
+        default=30, gt=0, description="Seconds a request body has to arrive in full (408 after)."
+    )
+    max_concurrency: int = Field(
+        default=1000,
+        ge=0,
+        description="Connections and requests one worker serves at once; more are answered 503 "
+        "(0 = unlimited).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser, as a JSON list, e.g. "
