@@ -130,3 +130,17 @@ async def test_the_cli_refuses_the_same_input(portable_db: Database) -> None:
     assert [
         (k.name, k.rate_limit_per_minute) for k in await api_keys.list_keys(portable_db.pool)
     ] == [("slow", 0.01)]
+
+
+async def test_a_nul_in_search_is_bad_user_input(
+    url: str, admin: str, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(
+        f"{url}/graphql",
+        json={
+            "query": "query ($s: String) { symbols(search: $s) { ticker } }",
+            "variables": {"s": "a\x00b"},
+        },
+        headers={"X-API-Key": admin},
+    )
+    assert code(response) == "BAD_USER_INPUT", response.json()
