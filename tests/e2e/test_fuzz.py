@@ -267,6 +267,7 @@ def fuzz_url(fuzz_db: Database) -> Iterator[str]:
         db_pool_max_size=4,
         polygon_api_key=None,
         anonymous_reads=True,
+        anonymous_rate_limit_per_minute=0,  # the fuzzer sends hundreds of keyless requests
         max_request_body_bytes=1_000_000,
         max_bars_per_response=100_000,
         cors_origins=[],
