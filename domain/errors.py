@@ -45,7 +45,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 class ServiceError(Exception):
     """Base class: every error raised on purpose, with its code and extra details for clients.
 
-    The message is shown to clients as it is, except for INTERNAL errors, which are masked.
+    `message` is what clients are shown; `str(error)` is the detail for the log. They are the
+    same except for upstream errors (whose detail names upstream URLs and upstream text) and
+    INTERNAL errors, which are masked.
     """
 
     code: ErrorCode = ErrorCode.INTERNAL
@@ -113,20 +115,33 @@ class Unavailable(ServiceError):
 
 
 class UpstreamError(ServiceError):
-    """Base for failures of the upstream market-data provider."""
+    """Base for failures of the upstream market-data provider.
+
+    Clients get `public_message`; the detail (URLs, upstream's own text) stays in the log.
+    """
 
     code = ErrorCode.UPSTREAM_UNAVAILABLE
+    public_message = "the market-data provider failed; retry later"
+
+    @property
+    def message(self) -> str:
+        return self.public_message
 
 
 class UpstreamUnavailable(UpstreamError):
     """Upstream is down, timing out, answering 5xx or malformed data, or the breaker is open."""
+
+    public_message = "the market-data provider is unavailable or answered unusably; retry later"
 
 
 class UpstreamRateLimited(RateLimited, UpstreamError):
     """Upstream kept answering 429 after the retries allowed."""
 
     code = ErrorCode.RATE_LIMITED
+    public_message = "the market-data provider's request budget is spent; retry later"
 
 
 class UpstreamConfigError(UpstreamError):
     """Upstream refused our credentials (401/403): a configuration problem, never retried."""
+
+    public_message = "the market-data provider refused the gateway's configuration"

@@ -31,5 +31,5 @@ def access_middleware(
             on_error=on_auth_error,
         ),
         Middleware(AuditMiddleware, recorder=recorder),
-        Middleware(RateLimitMiddleware, limiter=limiter),
+        Middleware(RateLimitMiddleware, limiter=limiter, exempt_paths=exempt_paths),
     ]

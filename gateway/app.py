@@ -37,6 +37,7 @@ from gateway.rest.docs import DOCS_ASSETS
 from gateway.scheduler import backfill_scheduler
 from gateway.settings import Settings
 from resolvers.context import Services
+from resolvers.fetch_budget import FetchLimits
 from resolvers.read_through import ReadThrough
 from schema import build_schema
 from storage.usage import UsageRecorder
@@ -60,6 +61,14 @@ def polygon_client(settings: Settings, observer: Observer | None = None) -> Poly
     )
 
 
+def fetch_limits(settings: Settings) -> FetchLimits:
+    return FetchLimits(
+        max_symbols=settings.fetch_max_symbols,
+        max_bars_per_symbol=settings.fetch_max_bars_per_symbol,
+        max_upstream_calls=settings.fetch_max_upstream_calls,
+    )
+
+
 def _methods(routes: list[BaseRoute]) -> list[str]:
     """Every method some route accepts: CORS allows those and nothing else."""
     return sorted({m for r in routes if isinstance(r, Route) for m in r.methods or ()})
@@ -79,7 +88,11 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Trace-Id"],
             expose_headers=["X-Trace-Id", "Retry-After"],
         ),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes),
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_request_body_bytes,
+            read_timeout=settings.body_timeout_seconds,
+        ),
         *access_middleware(exempt_paths=PUBLIC_PATHS),
         Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),
     ]
@@ -109,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 database.pool,
                 database.backend,
                 client,
+                limits=fetch_limits(settings),
                 on_stored=app.state.response_cache.invalidate,
             )
             opened.push_async_callback(read_through.aclose)
@@ -124,7 +138,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ),
                 failed_attempts_per_minute=settings.failed_auth_per_minute,
             )
-            app.state.rate_limiter = KeyRateLimiter(settings.default_rate_limit_per_minute)
+            app.state.rate_limiter = KeyRateLimiter(
+                settings.default_rate_limit_per_minute,
+                anonymous_per_minute=settings.anonymous_rate_limit_per_minute,
+            )
             app.state.usage_recorder = recorder
             live, app.state.live_listener = await opened.enter_async_context(
                 running_live(settings, database)

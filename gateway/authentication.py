@@ -28,6 +28,7 @@ from domain.access import Principal, Scope
 from domain.clocks import Monotonic, WallClock, utc_now
 from domain.errors import RateLimited, ServiceError, Unauthenticated, Unavailable
 from gateway.buckets import Buckets
+from gateway.client_address import client_address
 from gateway.key_cache import KeyCache
 from gateway.responses import service_error_response
 from storage import api_keys
@@ -79,7 +80,11 @@ def principal_of(conn: HTTPConnection) -> Principal | None:
 class Authenticator:
     """Turns a key into a Principal (cached); bounds bad keys per client address.
 
-    `failed_attempts_per_minute` (0: unlimited) makes guessing cost no database lookups.
+    Each bad key a client sends counts against its address (`failed_attempts_per_minute`, 0:
+    unlimited); past that its bad keys are answered 429 instead of 401. Only bad keys count,
+    and a valid key is always accepted, so clients sharing an address (a NAT, a proxy) are
+    never locked out by one that keeps guessing. A bad key costs one indexed lookup by digest,
+    and repeating it none (the negative cache).
     """
 
     def __init__(
@@ -105,23 +110,25 @@ class Authenticator:
         Raises RateLimited when this client sent too many bad keys lately.
         """
         # junk that cannot be a key costs no hash, no cache entry and no lookup
-        principal = await self._lookup(raw, client) if api_keys.looks_like_key(raw) else None
+        principal = await self._lookup(raw) if api_keys.looks_like_key(raw) else None
         if principal is not None and principal.expired(self._now()):
             principal = None
         if principal is None:
-            if self._failed_per_minute:
-                self._failures.take(client, self._failed_per_minute)
             log.info("invalid API key", extra={"client": client})
+            wait = (
+                self._failures.take(client, self._failed_per_minute)
+                if self._failed_per_minute
+                else None
+            )
+            if wait is not None:
+                raise RateLimited("too many invalid API keys from this client", wait)
         return principal
 
-    async def _lookup(self, raw: str, client: str) -> Principal | None:
+    async def _lookup(self, raw: str) -> Principal | None:
         digest = api_keys.hash_key(raw)
         hit, principal = self.cache.get(digest)
         if hit:
             return principal
-        wait = self._failures.wait(client) if self._failed_per_minute else 0.0
-        if wait > 0:
-            raise RateLimited("too many invalid API keys from this client", wait)
         principal = await api_keys.verify(self.pool, raw, now=self._now())
         self.cache.put(digest, principal)
         return principal
@@ -159,7 +166,7 @@ class ApiKeyBackend(AuthenticationBackend):
         if raw is None:
             return None
         authenticator = self._authenticator or conn.app.state.authenticator
-        client = conn.client.host if conn.client else "unknown"
+        client = client_address(conn.scope)
         try:
             principal = await authenticator.verify_key(raw, client=client)
         except ServiceError as exc:  # RateLimited, or Unavailable when the database is down

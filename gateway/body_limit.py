@@ -1,23 +1,39 @@
-"""Refuse request bodies over a size limit before anything parses them (413, JSON body)."""
+"""Request bodies: refused over a size limit (413) or when they arrive too slowly (408).
+
+Both before anything parses them. A client that goes away while its body is read is its own
+business: logged at debug, never as an error with a traceback.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import ErrorCode
 from gateway.responses import error_response
+
+log = logging.getLogger(__name__)
 
 
 class BodyTooLarge(Exception):
     """Raised inside the receive wrapper when a streamed body passes the limit."""
 
 
-class BodyLimitMiddleware:
-    """Pure ASGI: checks Content-Length up front and counts streamed chunks as they arrive."""
+class BodyTooSlow(Exception):
+    """Raised inside the receive wrapper when the body is not complete by its deadline."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+
+class BodyLimitMiddleware:
+    """Pure ASGI: checks Content-Length up front and counts streamed chunks as they arrive;
+    the whole body must arrive within `read_timeout` seconds of the app first asking for it."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -25,16 +41,27 @@ class BodyLimitMiddleware:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, ErrorCode.PAYLOAD_TOO_LARGE)
             return
         seen = 0
         started = False
+        complete = False
+        deadline: float | None = None
 
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+        async def guarded_receive() -> Message:
+            nonlocal seen, complete, deadline
+            if complete:  # e.g. waiting for a disconnect while streaming: no deadline
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.read_timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTooSlow from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
                 if seen > self.max_bytes:
                     raise BodyTooLarge
             return message
@@ -45,11 +72,22 @@ class BodyLimitMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, guarded_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(scope, receive, send)
+                await self._refuse(scope, receive, send, ErrorCode.PAYLOAD_TOO_LARGE)
+        except BodyTooSlow:
+            if not started:
+                await self._refuse(scope, receive, send, ErrorCode.BAD_USER_INPUT)
+        except ClientDisconnect:
+            log.debug("client disconnected while sending its request body")
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"request body over {self.max_bytes} bytes"
-        await error_response(ErrorCode.PAYLOAD_TOO_LARGE, detail)(scope, receive, send)
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, code: ErrorCode) -> None:
+        if code is ErrorCode.PAYLOAD_TOO_LARGE:
+            response = error_response(code, f"request body over {self.max_bytes} bytes")
+        else:
+            detail = f"request body not received within {self.read_timeout:g} seconds"
+            response = error_response(
+                code, detail, status_code=408, headers={"Connection": "close"}
+            )
+        await response(scope, receive, send)

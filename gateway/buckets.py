@@ -26,10 +26,3 @@ class Buckets:
             self._buckets[name] = bucket
         allowed, retry_after = bucket.try_acquire()
         return None if allowed else retry_after
-
-    def wait(self, name: object) -> float:
-        """Seconds until `name` has a token again, without taking one (0: it has one now)."""
-        bucket = self._buckets.get(name)
-        if bucket is None or bucket.tokens >= 1.0:
-            return 0.0
-        return (1.0 - bucket.tokens) / bucket.rate_per_second

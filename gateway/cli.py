@@ -20,6 +20,7 @@ import uvicorn
 from gateway import cli_backfill, cli_keys
 from gateway.cli_summary import program_name, startup_summary
 from gateway.database import open_database, resolve_database_url
+from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
 from gateway.logs import configure_logging
 from gateway.observability.metrics import MULTIPROC_ENV
 from gateway.settings import Settings
@@ -71,7 +72,12 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, workers: int) -> 
         workers=workers,
         log_config=None,
         access_log=False,  # TraceMiddleware writes the one access line per request
-        proxy_headers=True,
+        # X-Forwarded-* only from the proxies configured (uvicorn would trust 127.0.0.1)
+        proxy_headers=bool(settings.forwarded_allow_ips.strip()),
+        forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,
+        http=HeadDeadlineHttpToolsProtocol,  # a slow request head is cut off
+        timeout_keep_alive=settings.header_timeout_seconds,
+        limit_concurrency=settings.max_concurrency or None,
     )
 
 

@@ -17,6 +17,7 @@ import asyncpg
 from domain.access import Scope
 from domain.errors import ServiceError
 from domain.records import ApiKeyRecord
+from resolvers.keys import issue_key
 from storage import api_keys
 from storage.pool import connect
 
@@ -97,12 +98,8 @@ def _parse_time(text: str) -> datetime:
 
 
 async def _create(conn: asyncpg.Connection, args: argparse.Namespace) -> str:
-    record, raw = await api_keys.create_key(
-        conn,
-        args.name,
-        args.scopes or [Scope.READ],
-        expires_at=args.expires,
-        rate_limit_per_minute=args.rate_limit,
+    record, raw = await issue_key(
+        conn, args.name, args.scopes or [Scope.READ], args.expires, args.rate_limit
     )
     return (
         f"created key {record.id} ({record.name}), scopes: {_scopes(record)}\n"

@@ -12,6 +12,11 @@ Wiring (in the app factory)::
     routes = [*graphiql_asset_routes(assets_dir),
               Route("/graphql", LocalGraphQL(schema, assets_dir=assets_dir))]
 
+Keys typed into GraphiQL's headers editor stay in the tab: the page neither persists headers
+(`shouldPersistHeaders` off) nor takes them from its URL (a link could otherwise plant someone
+else's key). Its HTML goes out with a Content-Security-Policy allowing only this origin's files
+and the page's own inline code (by hash), no framing, and `nosniff`.
+
 An installed package (`pip install .`) has no `node_modules` beside it: `GRAPHIQL_ASSETS_DIR`
 names one. Nothing is ever loaded from a CDN: when the assets are missing, GraphiQL answers 503
 with a page saying how to install them, and an error is logged once per `LocalGraphQL` instance
@@ -20,6 +25,8 @@ with a page saying how to install them, and an error is logged once per `LocalGr
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import os
@@ -64,6 +71,13 @@ _HOW_TO_INSTALL: Final = (
     "run `npm ci` at the repository root, or set GRAPHIQL_ASSETS_DIR to a node_modules "
     "directory holding them"
 )
+
+# Strawberry's template, as it is and as served: headers stay in the tab.
+_KEEP_HEADERS_IN_TAB: Final = (
+    ("React.useState(parameters.headers)", "React.useState(undefined)"),
+    ("shouldPersistHeaders: true", "shouldPersistHeaders: false"),
+)
+_INLINE: Final = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 _JS: Final = "text/javascript; charset=utf-8"
 _CSS: Final = "text/css; charset=utf-8"
@@ -231,7 +245,45 @@ def render_graphiql_page(
         # Subresource integrity pins the CDN's bytes; same-origin files need no such pin.
         return _SRI_ATTRS.sub("", text)
 
+    for as_is, served_as in _KEEP_HEADERS_IN_TAB:
+        if as_is not in page:
+            logger.error(
+                "GraphiQL template lacks %r (a new Strawberry?): cannot keep keys out of its URL "
+                "and storage; GraphiQL answers 503 until gateway/graphiql.py is updated",
+                as_is,
+            )
+            return UNAVAILABLE_PAGE
+        page = page.replace(as_is, served_as)
     return _TAG.sub(localise, page)
+
+
+def security_headers(page: str) -> dict[str, str]:
+    """Headers for an HTML page: scripts from this origin or inline in `page` (allowed by hash,
+    so nothing injected runs), styles from this origin or inline, no framing, no MIME
+    sniffing."""
+    hashes: dict[str, list[str]] = {"script": [], "style": []}
+    for kind, body in _INLINE.findall(page):
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        hashes[kind].append(f"'sha256-{digest}'")
+    policy = (
+        "default-src 'none'",
+        f"script-src 'self' {' '.join(hashes['script'])}".rstrip(),
+        # GraphiQL and CodeMirror set style attributes at run time, which no hash can allow;
+        # styles run no code, so inline ones are allowed (scripts stay hash-only)
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'none'",
+        "frame-ancestors 'none'",
+    )
+    return {
+        "Content-Security-Policy": "; ".join(policy),
+        "X-Frame-Options": "DENY",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 class LocalGraphQL(GraphQL[Context, RootValue]):
@@ -255,12 +307,13 @@ class LocalGraphQL(GraphQL[Context, RootValue]):
             if self.graphql_ide == "graphiql"
             else None
         )
+        self._page_headers = security_headers(self._graphiql_page or "")
 
     async def render_graphql_ide(self, request: Request) -> Response:
         if self._graphiql_page is None:
             return await super().render_graphql_ide(request)
         status = 503 if self._graphiql_page is UNAVAILABLE_PAGE else 200
-        return HTMLResponse(self._graphiql_page, status_code=status)
+        return HTMLResponse(self._graphiql_page, status_code=status, headers=self._page_headers)
 
 
 def _missing_files(assets_dir: Path, assets: tuple[VendorAsset, ...]) -> list[str]:

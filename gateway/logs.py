@@ -22,6 +22,7 @@ from typing import Any
 from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.client_address import client_address
 from gateway.observability.facts import RequestFacts, current_facts
 from gateway.redaction import install_redaction, redact
 
@@ -141,7 +142,6 @@ class TraceMiddleware:
                 message["headers"] = [*message["headers"], (b"x-trace-id", trace_id.encode())]
             await send(message)
 
-        client = scope.get("client")  # the X-Forwarded-For address behind a trusted proxy
         try:
             await self.app(scope, receive, send_with_trace)
         finally:
@@ -151,7 +151,7 @@ class TraceMiddleware:
                     "method": scope["method"],
                     "path": redact(scope["path"]),
                     "query": redact(scope["query_string"].decode("latin-1")),
-                    "client": redact(client[0]) if client else None,
+                    "client": client_address(scope),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "principal_id": getattr(getattr(scope.get("user"), "principal", None),

@@ -1,8 +1,12 @@
-"""Per-key request rates: a key over its limit gets 429 with `Retry-After`, not a queue."""
+"""Request rates: per key, and per client address for requests without a key.
+
+Over its limit a caller gets 429 with `Retry-After`, not a queue.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -11,19 +15,28 @@ from domain.clocks import Monotonic
 from domain.errors import ErrorCode
 from gateway.authentication import KeyUser, retry_after_header
 from gateway.buckets import Buckets
+from gateway.client_address import client_address
 from gateway.responses import error_response
 
 
 class KeyRateLimiter:
     """Each key may burst up to its per-minute limit, then refills evenly.
 
-    `default_per_minute` applies to keys without a limit of their own (0: unlimited).
+    `default_per_minute` applies to keys without a limit of their own, `anonymous_per_minute`
+    to each client address sending requests without a key (0: unlimited, for either).
     """
 
-    def __init__(self, default_per_minute: float = 600.0, *, clock: Monotonic = time.monotonic):
-        if default_per_minute < 0:
-            raise ValueError("default_per_minute must be >= 0 (0 means unlimited)")
+    def __init__(
+        self,
+        default_per_minute: float = 600.0,
+        *,
+        anonymous_per_minute: float = 0.0,
+        clock: Monotonic = time.monotonic,
+    ):
+        if default_per_minute < 0 or anonymous_per_minute < 0:
+            raise ValueError("per-minute limits must be >= 0 (0 means unlimited)")
         self.default_per_minute = default_per_minute
+        self.anonymous_per_minute = anonymous_per_minute
         self._buckets = Buckets(100_000, clock)
 
     def check(self, principal: Principal) -> float | None:
@@ -33,28 +46,47 @@ class KeyRateLimiter:
             return None
         return self._buckets.take(principal.key_id, per_minute)
 
+    def check_anonymous(self, address: str) -> float | None:
+        """The same for a request without a key from `address`."""
+        if not self.anonymous_per_minute:
+            return None
+        return self._buckets.take(("address", address), self.anonymous_per_minute)
+
 
 class RateLimitMiddleware:
-    """Pure ASGI: refuse an authenticated request over its key's rate (limiter from app.state
-    by default, since the lifespan builds it)."""
+    """Pure ASGI: refuse a request over its key's rate, or over its address's rate when it
+    has no key (limiter from app.state by default, since the lifespan builds it). Paths in
+    `exempt_paths` (e.g. `/health`) are never limited."""
 
-    def __init__(self, app: ASGIApp, *, limiter: KeyRateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: KeyRateLimiter | None = None,
+        exempt_paths: Collection[str] = (),
+    ) -> None:
         self.app = app
         self._limiter = limiter
+        self._exempt = frozenset(exempt_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        user = scope.get("user")
-        if scope["type"] != "http" or not isinstance(user, KeyUser):
+        if scope["type"] != "http" or scope["path"] in self._exempt:
             await self.app(scope, receive, send)
             return
-        limiter = self._limiter or scope["app"].state.rate_limiter
-        retry_after = limiter.check(user.principal)
+        limiter: KeyRateLimiter = self._limiter or scope["app"].state.rate_limiter
+        user = scope.get("user")
+        if isinstance(user, KeyUser):
+            retry_after = limiter.check(user.principal)
+            whose = "this API key"
+        else:
+            retry_after = limiter.check_anonymous(client_address(scope))
+            whose = "requests without an API key from this address"
         if retry_after is None:
             await self.app(scope, receive, send)
             return
         response = error_response(
             ErrorCode.RATE_LIMITED,
-            "rate limit exceeded for this API key",
+            f"rate limit exceeded for {whose}",
             headers={"Retry-After": retry_after_header(retry_after)},
         )
         await response(scope, receive, send)

@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.scheduler import valid_schedule
+from schema.introspection import Introspection
 
 
 class Settings(BaseSettings):
@@ -47,6 +48,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `marketgraph serve` binds.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port `marketgraph serve` binds.")
     workers: int = Field(default=1, ge=1, description="uvicorn worker processes.")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are trusted (e.g. 127.0.0.1,10.0.0.0/8; '*' trusts "
+        "any peer). Empty: none, the peer is the client.",
+    )
     log_level: str = Field(
         default="info",
         pattern="(?i)^(debug|info|warning|error|critical)$",
@@ -69,6 +76,18 @@ class Settings(BaseSettings):
     polygon_requests_per_minute: float = Field(
         default=5.0, ge=0, description="Upstream request budget (free plan: 5; 0 = unlimited)."
     )
+    fetch_max_symbols: int = Field(
+        default=20, ge=1, description="Most symbols one request may fetch from upstream."
+    )
+    fetch_max_bars_per_symbol: int = Field(
+        default=50_000,
+        ge=1,
+        description="Longest span one request may fetch per symbol, in base bars (50000: about "
+        "34 days of 1m, 136 years of 1d).",
+    )
+    fetch_max_upstream_calls: int = Field(
+        default=40, ge=1, description="Most upstream requests (pages) one request may cause."
+    )
     anonymous_reads: Literal["auto"] | bool = Field(
         default="auto",
         description="Serve stored data without an API key (fetching still needs one). 'auto': "
@@ -77,6 +96,12 @@ class Settings(BaseSettings):
     )
     default_rate_limit_per_minute: float = Field(
         default=600, ge=0, description="Per-key request limit when a key has none (0 = unlimited)."
+    )
+    anonymous_rate_limit_per_minute: float = Field(
+        default=120,
+        ge=0,
+        description="Requests per minute each client address may send without a key "
+        "(0 = unlimited).",
     )
     key_cache_ttl_seconds: float = Field(
         default=30,
@@ -99,13 +124,30 @@ class Settings(BaseSettings):
     max_request_body_bytes: int = Field(
         default=1_000_000, ge=1, description="Largest request body accepted (413 above it)."
     )
+    header_timeout_seconds: int = Field(
+        default=10,
+        ge=1,
+        description="Seconds a connection has to send a complete request head, from opening "
+        "or from its previous response (also how long an idle keep-alive connection stays).",
+    )
+    body_timeout_seconds: float = Field(
+        default=30, gt=0, description="Seconds a request body has to arrive in full (408 after)."
+    )
+    max_concurrency: int = Field(
+        default=1000,
+        ge=0,
+        description="Connections and requests one worker serves at once; more are answered 503 "
+        "(0 = unlimited).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins allowed to call the API from a browser, as a JSON list, e.g. "
         '["https://app.example.com"] ("*" allows any origin, then without credentials).',
     )
-    introspection: bool = Field(
-        default=True, description="Answer GraphQL introspection queries (GraphiQL needs them)."
+    introspection: Introspection = Field(
+        default=Introspection.AUTHENTICATED,
+        description="Who may introspect the schema: 'public', 'authenticated' (callers with a "
+        "key; GraphiQL works once its headers carry one) or 'off' (true/false mean public/off).",
     )
     max_bars_per_response: int = Field(
         default=100_000, ge=1, description="Cap on bars one request may return."
@@ -193,6 +235,37 @@ class Settings(BaseSettings):
         description="Directory holding the dashboard's files (served at /dashboard). Unset: the "
         "repository's dashboard/, which an installed package lacks (then /dashboard answers 503).",
     )
+
+    @field_validator(
+        "default_rate_limit_per_minute",
+        "anonymous_rate_limit_per_minute",
+        "failed_auth_per_minute",
+        "polygon_requests_per_minute",
+    )
+    @classmethod
+    def _rate(cls, value: float) -> float:
+        """0 (unlimited) or a rate a token bucket can hold: 0.01 to 1,000,000 per minute."""
+        if value != 0 and not 0.01 <= value <= 1_000_000:
+            raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        """Each entry an IP address or network (or '*'), so a typo never trusts the wrong peer."""
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            if entry != "*":
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the bad entry
+        return value
+
+    @field_validator("introspection", mode="before")
+    @classmethod
+    def _introspection(cls, value: object) -> object:
+        """The old boolean values still work: true is public, false is off."""
+        legacy = {"true": "public", "1": "public", "false": "off", "0": "off"}
+        if isinstance(value, bool):
+            return Introspection.PUBLIC if value else Introspection.OFF
+        return legacy.get(str(value).lower(), value) if isinstance(value, str) else value
 
     @field_validator("polygon_base_url")
     @classmethod

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from domain.errors import ServiceError
 from domain.timeframes import Timeframe
+from resolvers.fetch_budget import FetchBudget
 from resolvers.read_through import ReadThrough
 
 
@@ -22,15 +23,17 @@ class FetchGate:
     """Fetch-on-miss for one request: runs it when allowed, remembers when it was refused.
 
     So an empty answer is never a silent one: a client can tell "no data stored" apart from
-    "the gateway would have fetched it, but fetching is off or not permitted".
+    "the gateway would have fetched it, but fetching is off or not permitted". Every fetch of
+    the request draws on one `FetchBudget` (symbols, upstream calls).
     """
 
-    __slots__ = ("_allowed", "_read_through", "refused")
+    __slots__ = ("_allowed", "_read_through", "budget", "refused")
 
     def __init__(self, read_through: ReadThrough | None, *, allowed: bool) -> None:
         self._read_through = read_through
         self._allowed = allowed
         self.refused = False
+        self.budget = FetchBudget(read_through.limits) if read_through is not None else None
 
     @property
     def notice(self) -> FetchNotice | None:
@@ -51,4 +54,7 @@ class FetchGate:
         if not self._allowed:
             self.refused = True
             return {}
-        return dict((await self._read_through.ensure(symbols, timeframe, start, end)).errors)
+        ensured = await self._read_through.ensure(
+            symbols, timeframe, start, end, budget=self.budget
+        )
+        return dict(ensured.errors)

@@ -11,6 +11,7 @@ from resolvers import validation
 from resolvers.context import RequestContext
 from storage import api_keys
 from storage.api_keys import AuditEntry
+from storage.pool import Executor
 
 
 async def me(context: RequestContext) -> ApiKeyRecord:
@@ -22,6 +23,23 @@ async def list_keys(context: RequestContext, active_only: bool) -> list[ApiKeyRe
     return await api_keys.list_keys(context.services.pool, active_only)
 
 
+async def issue_key(
+    db: Executor,
+    name: str,
+    scopes: Sequence[Scope | str],
+    expires_at: datetime | None,
+    rate_limit_per_minute: float | None,
+) -> tuple[ApiKeyRecord, str]:
+    """A new key and its only shown copy, its arguments validated first (GraphQL and CLI)."""
+    return await api_keys.create_key(
+        db,
+        validation.key_name(name),
+        validation.key_scopes(scopes),
+        expires_at=validation.key_expiry(expires_at),
+        rate_limit_per_minute=validation.key_rate_limit(rate_limit_per_minute),
+    )
+
+
 async def create_key(
     context: RequestContext,
     name: str,
@@ -29,14 +47,8 @@ async def create_key(
     expires_at: datetime | None,
     rate_limit_per_minute: float | None,
 ) -> tuple[ApiKeyRecord, str]:
-    """A new key and its only shown copy (unknown scopes and an empty list refused)."""
-    return await api_keys.create_key(
-        context.services.pool,
-        name,
-        scopes,
-        expires_at=expires_at,
-        rate_limit_per_minute=rate_limit_per_minute,
-    )
+    """A new key and its only shown copy."""
+    return await issue_key(context.services.pool, name, scopes, expires_at, rate_limit_per_minute)
 
 
 async def set_active(context: RequestContext, key_id: int, active: bool) -> ApiKeyRecord:

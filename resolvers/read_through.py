@@ -6,14 +6,18 @@ a fetch already in flight waits for it (and gets its error if it fails); across 
 fetch runs under a PostgreSQL advisory lock per (symbol, base timeframe) and re-reads coverage
 once it holds the lock, so a range another worker just stored is not fetched again.
 
-Bars are stored through `upsert_bars` (one transaction per fetched window, rollups refreshed on
-either backend) and only then is the window recorded as covered: a failed or partial fetch
-stores nothing and marks nothing, and coverage never claims bars that are not stored.
+Bars are stored page by page as upstream sends them, through `upsert_bars` (one transaction per
+page, rollups refreshed on either backend), so memory holds one page however long the range;
+bars outside the window asked for are dropped, never stored. Only after the last page is the
+window recorded as covered: a failed fetch marks nothing (pages stored before the failure are
+real bars and stay; the window is fetched again next time), and coverage never claims bars
+that are not stored. Each request's upstream work is bounded by a `FetchBudget`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +32,7 @@ from domain.clocks import WallClock, utc_now
 from domain.errors import InvalidInput, ServiceError, UpstreamConfigError, UpstreamUnavailable
 from domain.timeframes import Timeframe, base_of, parse_timeframe
 from resolvers import validation
+from resolvers.fetch_budget import FetchBudget, FetchLimits, UpstreamBudgetSpent
 from storage import coverage
 from storage.bars_read import neighbours
 from storage.bars_write import BarIn, upsert_bars
@@ -78,8 +83,9 @@ class ReadThrough:
     Polygon's delayed plans): bar periods starting after `now - upstream_delay` count as open
     and are fetched again once `freshness_ttl` seconds have passed. Each fetch holds two pool
     connections (the lock and the write), so at most `max_concurrent_fetches` run at once
-    (default: half the pool, less one connection kept for readers; at least one).
-    `on_stored(symbol)` is called once bars for `symbol` have been stored.
+    (default: half the pool, less one connection kept for readers; at least one). `limits`
+    bound what one request may fetch (see resolvers/fetch_budget.py); `on_stored(symbol)` is
+    called once bars for `symbol` have been stored.
     """
 
     def __init__(
@@ -91,6 +97,7 @@ class ReadThrough:
         freshness_ttl: float = 60.0,
         upstream_delay: float = 900.0,
         max_concurrent_fetches: int | None = None,
+        limits: FetchLimits | None = None,
         clock: WallClock = utc_now,
         on_stored: Callable[[str], None] | None = None,
     ) -> None:
@@ -109,6 +116,7 @@ class ReadThrough:
         self._delay = timedelta(seconds=upstream_delay)
         self._clock = clock
         self._on_stored = on_stored
+        self.limits = limits or FetchLimits()
         self._slots = asyncio.Semaphore(slots)
         self._flights: dict[tuple[str, Timeframe], list[_Flight]] = {}
 
@@ -127,12 +135,20 @@ class ReadThrough:
     # -- bars ---------------------------------------------------------------------------------
 
     async def ensure(
-        self, symbols: Sequence[str], timeframe: Timeframe | str, start: datetime, end: datetime
+        self,
+        symbols: Sequence[str],
+        timeframe: Timeframe | str,
+        start: datetime,
+        end: datetime,
+        *,
+        budget: FetchBudget | None = None,
     ) -> EnsureResult:
         """Fetch what the store lacks of [start, end) (clipped to now) for each symbol.
 
         Symbols are fetched concurrently; an upstream failure of one lands in `errors` and the
-        others still complete. Bad arguments raise InvalidInput.
+        others still complete. Bad arguments raise InvalidInput, and so does asking for more
+        than `budget` (the request's; a fresh one per call without it) allows: more symbols or
+        a longer missing span than the limits, refused before anything is fetched.
         """
         tf = parse_timeframe(timeframe)
         unique = validation.tickers(symbols)
@@ -143,12 +159,26 @@ class ReadThrough:
         if self._client is None or span[0] >= span[1]:
             return EnsureResult(0, 0, {})
         base = base_of(tf)
+        budget = budget or FetchBudget(self.limits)
+        found = await asyncio.gather(
+            *(
+                coverage.holes(self._pool, symbol, base, span, now=now, ttl=self._ttl)
+                for symbol in unique
+            )
+        )
+        missing = {symbol: holes for symbol, holes in zip(unique, found, strict=True) if holes}
+        for symbol, holes in missing.items():
+            self.limits.check_span(symbol, base, sum((e - s for s, e in holes), timedelta()))
+        budget.claim_symbols(missing)
         results = await asyncio.gather(
-            *(self._ensure_one(symbol, base, span, now) for symbol in unique),
+            *(
+                self._ensure_one(symbol, base, span, now, budget, holes)
+                for symbol, holes in missing.items()
+            ),
             return_exceptions=True,
         )
         total, errors = _Outcome(), {}
-        for symbol, result in zip(unique, results, strict=True):
+        for symbol, result in zip(missing, results, strict=True):
             if isinstance(result, ServiceError):
                 errors[symbol] = result
             elif isinstance(result, BaseException):
@@ -158,16 +188,27 @@ class ReadThrough:
         return EnsureResult(total.fetched_ranges, total.bars_stored, errors)
 
     async def _ensure_one(
-        self, symbol: str, base: Timeframe, span: Span, now: datetime
+        self,
+        symbol: str,
+        base: Timeframe,
+        span: Span,
+        now: datetime,
+        budget: FetchBudget,
+        missing: list[Span] | None,
     ) -> _Outcome:
-        """Wait for overlapping fetches in flight, then fetch what is still missing."""
+        """Wait for overlapping fetches in flight, then fetch what is still missing.
+
+        A flight that failed on its own request's budget is no reason to fail this one: what
+        it left is fetched on this request's budget instead.
+        """
         key = (symbol, base)
         waited: list[Span] = []
         total = _Outcome()
         while True:
-            missing = await coverage.holes(
-                self._pool, symbol, base, span, now=now, ttl=self._ttl, also_covered=waited
-            )
+            if missing is None:
+                missing = await coverage.holes(
+                    self._pool, symbol, base, span, now=now, ttl=self._ttl, also_covered=waited
+                )
             if not missing:
                 return total
             windows = coverage.fetch_windows(symbol, missing)
@@ -177,14 +218,20 @@ class ReadThrough:
                 if any(coverage.overlaps(s, w.span) for s in flight.spans for w in windows)
             ]
             if not busy:  # no await since `self._flights` was read: nobody else can start one
-                flight = self._launch(key, windows)
+                flight = self._launch(key, windows, budget)
                 return total + await asyncio.shield(flight.task)
             for flight in busy:
-                total += await asyncio.shield(flight.task)
+                try:
+                    total += await asyncio.shield(flight.task)
+                except UpstreamBudgetSpent:
+                    continue
                 waited.extend(flight.spans)
+            missing = None
 
-    def _launch(self, key: tuple[str, Timeframe], windows: list[FetchWindow]) -> _Flight:
-        task = asyncio.create_task(self._fetch(*key, windows))
+    def _launch(
+        self, key: tuple[str, Timeframe], windows: list[FetchWindow], budget: FetchBudget
+    ) -> _Flight:
+        task = asyncio.create_task(self._fetch(*key, windows, budget))
         flight = _Flight(tuple(w.span for w in windows), task)
         self._flights.setdefault(key, []).append(flight)
         task.add_done_callback(partial(self._landed, key, flight))
@@ -198,7 +245,9 @@ class ReadThrough:
         if not task.cancelled():
             task.exception()  # its waiters got it; mark it retrieved even if none are left
 
-    async def _fetch(self, symbol: str, base: Timeframe, windows: list[FetchWindow]) -> _Outcome:
+    async def _fetch(
+        self, symbol: str, base: Timeframe, windows: list[FetchWindow], budget: FetchBudget
+    ) -> _Outcome:
         """Fetch `windows` under the cross-process lock, skipping what is covered by then."""
         async with (
             self._slots,
@@ -216,36 +265,52 @@ class ReadThrough:
                     )
                 ]
                 for narrowed in coverage.fetch_windows(symbol, missing):
-                    total += await self._fetch_window(conn, symbol, base, narrowed)
+                    total += await self._fetch_window(conn, symbol, base, narrowed, budget)
             return total
 
     async def _fetch_window(
-        self, conn: Conn, symbol: str, base: Timeframe, window: FetchWindow
+        self, conn: Conn, symbol: str, base: Timeframe, window: FetchWindow, budget: FetchBudget
     ) -> _Outcome:
+        """Fetch one window page by page, storing each page's bars inside the window."""
         if self._client is None:  # only launched when enabled
             raise UpstreamConfigError("fetch-on-miss is disabled")
         multiplier, timespan = _TIMESPAN[base]
         asked_at, started = self._clock(), time.perf_counter()
-        bars = await self._client.aggregates(
-            symbol, multiplier, timespan, window.first, window.last
-        )
-        try:
-            stored = await self._store(conn, symbol, base, bars)
-        except InvalidInput as exc:  # e.g. a 1m bar off the minute: upstream sent nonsense
-            raise UpstreamUnavailable(f"Polygon sent bars the store refuses: {exc}") from exc
         cut = coverage.period_start(base, symbol, asked_at - self._delay)
+        kept, changed, dropped = [0, 0], 0, 0  # kept: bars before the cut, bars from it
+        pages = self._client.aggregate_pages(
+            symbol, multiplier, timespan, window.first, window.last,
+            before_request=budget.spend_call,
+        )  # fmt: skip
+        async with contextlib.aclosing(pages):
+            async for page in pages:
+                inside = [bar for bar in page if window.start <= bar.time < window.end]
+                dropped += len(page) - len(inside)
+                try:
+                    changed += await self._store(conn, symbol, base, inside)
+                except InvalidInput as exc:  # e.g. a 1m bar off the minute: upstream nonsense
+                    raise UpstreamUnavailable(
+                        f"Polygon sent bars the store refuses: {exc}"
+                    ) from exc
+                for bar in inside:
+                    kept[bar.time >= cut] += 1
         await coverage.record(
             conn, symbol, base, window.span, cut=cut, fetched_at=asked_at,
-            bar_times=[bar.time for bar in bars],
+            bar_counts=(kept[0], kept[1]),
         )  # fmt: skip
-        if stored and self._on_stored is not None:
+        if dropped:
+            log.warning(
+                "Polygon sent %d %s %s bars outside %s..%s: dropped",
+                dropped, symbol, base.value, window.first, window.last,
+            )  # fmt: skip
+        if changed and self._on_stored is not None:
             self._on_stored(symbol)  # e.g. drop cached answers that lack these bars
         log.info(
             "fetched %s %s %s..%s: %d bars (%d changed) in %.3fs",
-            symbol, base.value, window.first, window.last, len(bars), stored,
+            symbol, base.value, window.first, window.last, sum(kept), changed,
             time.perf_counter() - started,
         )  # fmt: skip
-        return _Outcome(1, len(bars))
+        return _Outcome(1, sum(kept))
 
     async def _store(
         self, conn: Conn, symbol: str, base: Timeframe, bars: Sequence[PolygonBar]

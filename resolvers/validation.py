@@ -7,10 +7,13 @@ through these functions; storage then trusts what it is given. Each refusal is a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import get_args
 
+from domain.access import Scope
 from domain.errors import InvalidInput
 from domain.records import AssetClass
 from domain.tickers import validate_ticker
@@ -27,21 +30,31 @@ HISTORY_TIMEFRAMES = (
     Timeframe.W1,
 )  # fmt: skip
 ASSET_CLASSES: tuple[AssetClass, ...] = get_args(AssetClass)
+MAX_KEY_NAME = 100
+MIN_KEY_RATE, MAX_KEY_RATE = 0.01, 1_000_000.0
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 __all__ = [
     "ASSET_CLASSES",
     "HISTORY_TIMEFRAMES",
     "MAX_AUDIT_PAGE",
     "MAX_ID",
+    "MAX_KEY_NAME",
+    "MAX_KEY_RATE",
     "MAX_SEARCH_LENGTH",
     "MAX_SEARCH_RESULTS",
     "MAX_SYMBOLS",
+    "MIN_KEY_RATE",
     "asset_class",
     "basis",
     "bounded_range",
     "date_order",
     "history_timeframe",
+    "key_expiry",
     "key_id",
+    "key_name",
+    "key_rate_limit",
+    "key_scopes",
     "limit",
     "offset_page",
     "page_size",
@@ -181,4 +194,48 @@ def key_id(value: int) -> int:
     """An API key id: 1 to the largest bigint."""
     if not 1 <= value <= MAX_ID:
         raise InvalidInput(f"a key id is between 1 and {MAX_ID}, got {value}")
+    return value
+
+
+def key_name(value: str) -> str:
+    """A key's name: 1 to MAX_KEY_NAME characters once trimmed, no control characters (NUL
+    is refused by PostgreSQL, line breaks would forge lines in listings)."""
+    name = value.strip()
+    if not 1 <= len(name) <= MAX_KEY_NAME:
+        raise InvalidInput(f"a key's name must be 1 to {MAX_KEY_NAME} characters")
+    if _CONTROL.search(name):
+        raise InvalidInput("a key's name must not contain control characters (NUL, line breaks)")
+    return name
+
+
+def key_scopes(values: Iterable[Scope | str]) -> frozenset[Scope]:
+    """At least one known scope: an empty list is refused, never read as a default."""
+    parsed: set[Scope] = set()
+    for value in values:
+        try:
+            parsed.add(Scope(value))
+        except ValueError:
+            allowed = ", ".join(s.value for s in Scope)
+            raise InvalidInput(f"unknown scope {value!r}: use {allowed}") from None
+    if not parsed:
+        raise InvalidInput("a key needs at least one scope (leave scopes out for read)")
+    return frozenset(parsed)
+
+
+def key_rate_limit(value: float | None) -> float | None:
+    """A key's own requests per minute: None (the server's default) or MIN..MAX_KEY_RATE."""
+    if value is None:
+        return None
+    if not (math.isfinite(value) and MIN_KEY_RATE <= value <= MAX_KEY_RATE):
+        raise InvalidInput(
+            f"rate_limit_per_minute must be between {MIN_KEY_RATE} and {MAX_KEY_RATE:.0f},"
+            f" got {value!r}"
+        )
+    return value
+
+
+def key_expiry(value: datetime | None) -> datetime | None:
+    """When a key stops working: None (never) or a time-zone-aware time."""
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput("expires_at needs a time zone (use UTC)")
     return value

@@ -22,6 +22,7 @@ from schema.admin import KeyMutation
 from schema.cost import BarsCostLimit
 from schema.errors import ErrorCodes
 from schema.fast_path import fast_execution_context
+from schema.introspection import Introspection, KeyedIntrospection
 from schema.notices import Notices
 from schema.operation_name import OperationName
 from schema.parsing import CodedParserCache
@@ -51,20 +52,27 @@ class MarketSchema(strawberry.Schema):
         return None
 
 
-def build_schema(*, introspection: bool = True, fast_path: bool = True) -> strawberry.Schema:
-    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons)."""
+def build_schema(
+    *, introspection: Introspection = Introspection.PUBLIC, fast_path: bool = True
+) -> strawberry.Schema:
+    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons).
+
+    Unless introspection is public, error messages carry no "Did you mean ...?" suggestions.
+    """
+    public = introspection is Introspection.PUBLIC
     extensions: list[Any] = [
-        ErrorCodes,
+        partial(ErrorCodes, suggestions=public),
         OperationName,
         partial(CodedParserCache, maxsize=256),
         partial(ValidationCache, maxsize=256),
+        *([KeyedIntrospection] if introspection is Introspection.AUTHENTICATED else []),
         partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
         partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         BarsCostLimit,
         Notices,
     ]
-    if not introspection:
+    if introspection is Introspection.OFF:
         extensions.append(DisableIntrospection)
     kwargs: dict[str, Any] = {}
     if fast_path:

@@ -12,6 +12,7 @@ Who is at fault decides the code:
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,16 +23,27 @@ from domain.errors import ErrorCode, ServiceError
 
 log = logging.getLogger(__name__)
 MASKED = "Internal server error"
+_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")  # graphql-core's did_you_mean()
 
 
 class ErrorCodes(SchemaExtension):
-    """Give each error of the result its code (see the module docstring)."""
+    """Give each error of the result its code (see the module docstring).
+
+    With `suggestions` off, "Did you mean ...?" is cut from every message: it names schema
+    fields, arguments and enum values to whoever guesses near them.
+    """
+
+    def __init__(self, *, suggestions: bool = True) -> None:
+        super().__init__()
+        self._suggestions = suggestions
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
             result.errors = [self._coded(error) for error in result.errors]
+            if not self._suggestions:
+                result.errors = [_without_suggestions(error) for error in result.errors]
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         """Each message of a subscription (or a streamed query) too."""
@@ -44,7 +56,14 @@ class ErrorCodes(SchemaExtension):
             return error
         original = error.original_error
         if isinstance(original, ServiceError) and original.code is not ErrorCode.INTERNAL:
-            return _with_code(error, error.message, original.code, **original.extensions)
+            if original.message != str(original):  # the detail is for the log only
+                log.warning(
+                    "%s: %s",
+                    type(original).__name__,
+                    original,
+                    extra={"trace_id": _trace_id(self.execution_context.context)},
+                )
+            return _with_code(error, original.message, original.code, **original.extensions)
         if error.path is None or _refused_input(error):
             return _with_code(error, error.message, ErrorCode.BAD_USER_INPUT)
         trace_id = _trace_id(self.execution_context.context)
@@ -55,6 +74,11 @@ class ErrorCodes(SchemaExtension):
         )
         extra = {"traceId": trace_id} if trace_id else {}
         return _with_code(error, MASKED, ErrorCode.INTERNAL, **extra)
+
+
+def _without_suggestions(error: GraphQLError) -> GraphQLError:
+    message = _SUGGESTION.sub("", error.message)
+    return error if message == error.message else _rebuilt(error, message, error.extensions)
 
 
 def _refused_input(error: GraphQLError) -> bool:
@@ -79,6 +103,11 @@ def _with_code(error: GraphQLError, message: str, code: ErrorCode, **extra: Any)
     extensions = {**(inherited or {}), **(error.extensions or {}), "code": code, **extra}
     if code is ErrorCode.INTERNAL:
         extensions = {"code": code, **extra}  # nothing internal leaks through extensions
+    return _rebuilt(error, message, extensions)
+
+
+def _rebuilt(error: GraphQLError, message: str, extensions: Any) -> GraphQLError:
+    """`error` with another message and extensions, where it was."""
     return GraphQLError(
         message,
         nodes=error.nodes,

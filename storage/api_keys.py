@@ -18,13 +18,12 @@ from datetime import UTC, datetime
 import asyncpg
 
 from domain.access import Principal, Scope
-from domain.errors import InvalidInput, NotFound, ServiceError
+from domain.errors import NotFound, ServiceError
 from domain.records import ApiKeyRecord
 from storage.pool import Conn, Executor
 from storage.unavailable import idempotent_read, when_unreachable
 
 KEY_PREFIX = "mg_"
-MAX_NAME_LENGTH = 100
 # Anything that cannot be a key is refused before it is hashed or looked up.
 _KEY_SHAPE = re.compile(r"^mg_[A-Za-z0-9_\-]{20,128}$")
 _COLUMNS = (
@@ -66,29 +65,6 @@ def looks_like_key(raw_key: str) -> bool:
     return bool(_KEY_SHAPE.match(raw_key))
 
 
-def parse_scopes(scopes: Iterable[Scope | str]) -> frozenset[Scope]:
-    """Scopes from user input; unknown names and an empty set are refused."""
-    parsed: set[Scope] = set()
-    for scope in scopes:
-        try:
-            parsed.add(Scope(scope))
-        except ValueError:
-            allowed = ", ".join(s.value for s in Scope)
-            raise InvalidInput(f"unknown scope {scope!r}: use {allowed}") from None
-    if not parsed:
-        raise InvalidInput("a key needs at least one scope")
-    return frozenset(parsed)
-
-
-def _validate_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= MAX_NAME_LENGTH:
-        raise InvalidInput(f"a key's name must be 1 to {MAX_NAME_LENGTH} characters")
-    if "\x00" in name:  # PostgreSQL text cannot hold it
-        raise InvalidInput("a key's name must not contain NUL characters")
-    return name
-
-
 def _record(row: asyncpg.Record) -> ApiKeyRecord:
     return ApiKeyRecord(
         id=row["id"],
@@ -108,18 +84,15 @@ def _record(row: asyncpg.Record) -> ApiKeyRecord:
 async def create_key(
     pool: Executor,
     name: str,
-    scopes: Iterable[Scope | str] = (Scope.READ,),
+    scopes: Iterable[Scope] = (Scope.READ,),
     *,
     expires_at: datetime | None = None,
     rate_limit_per_minute: float | None = None,
 ) -> tuple[ApiKeyRecord, str]:
-    """Issue a key; the raw key is returned here only and cannot be recovered later."""
-    name = _validate_name(name)
-    parsed = parse_scopes(scopes)
-    if expires_at is not None and expires_at.tzinfo is None:
-        raise InvalidInput("expires_at needs a time zone (use UTC)")
-    if rate_limit_per_minute is not None and not rate_limit_per_minute > 0:
-        raise InvalidInput("rate_limit_per_minute must be greater than 0")
+    """Issue a key; the raw key is returned here only and cannot be recovered later.
+
+    The arguments were validated by the caller (`resolvers.keys.issue_key`).
+    """
     raw = generate_key()
     row = await pool.fetchrow(
         "INSERT INTO api_keys (name, key_hash, key_preview, scopes, expires_at,"
@@ -128,7 +101,7 @@ async def create_key(
         name,
         hash_key(raw),
         preview(raw),
-        sorted(parsed),
+        sorted(set(scopes)),
         expires_at,
         rate_limit_per_minute,
     )

@@ -197,15 +197,17 @@ async def record(
     *,
     cut: datetime,
     fetched_at: datetime,
-    bar_times: Sequence[datetime],
+    bar_counts: tuple[int, int],
 ) -> None:
     """Record one fetch of `window`: complete before `cut`, open (TTL-bound) from it.
+
+    `bar_counts` are the bars fetched before `cut` and from it.
 
     Rows inside the window are replaced, so re-fetching a range keeps one row per range.
     """
     done, live = split_at(window, cut)
     parts = [(part, complete) for part, complete in ((done, True), (live, False)) if part]
-    counts = [sum(part[0] <= t < part[1] for t in bar_times) for part, _ in parts]
+    counts = [bar_counts[0] if complete else bar_counts[1] for _, complete in parts]
     async with conn.transaction():
         await conn.execute(
             "DELETE FROM coverage WHERE symbol = $1 AND timeframe = $2"

@@ -14,8 +14,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date
+from functools import partial
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -54,6 +55,8 @@ TIMESPANS = frozenset({"second", "minute", "hour", "day", "week", "month", "quar
 _SUCCESS = frozenset({"OK", "DELAYED"})
 _TICKER = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_\-]{0,63}")
 _CHECK_KEY = "check POLYGON_API_KEY"
+PAGE_LIMIT = 50_000
+"""Bars asked for per aggregates page (Polygon's maximum)."""
 
 
 class _RequestRejected(UpstreamUnavailable):
@@ -163,8 +166,25 @@ class PolygonClient:
     async def aggregates(
         self, ticker: str, multiplier: int, timespan: str, start: date, end: date
     ) -> list[PolygonBar]:
-        """Bars for `ticker` from `start` to `end` inclusive, oldest first, across all pages.
+        """Every page of `aggregate_pages` in one list (for small ranges: it holds them all)."""
+        pages = self.aggregate_pages(ticker, multiplier, timespan, start, end)
+        return [bar async for page in pages for bar in page]
 
+    async def aggregate_pages(
+        self,
+        ticker: str,
+        multiplier: int,
+        timespan: str,
+        start: date,
+        end: date,
+        *,
+        before_request: Callable[[], None] | None = None,
+    ) -> AsyncGenerator[list[PolygonBar]]:
+        """Bars for `ticker` from `start` to `end` inclusive, oldest first, one page at a time.
+
+        A consumer stores each page before the next is asked for, so memory holds one page
+        (at most `PAGE_LIMIT` bars; a bigger page is refused as malformed). `before_request`
+        is called before each page's request and may raise to stop (a per-request budget).
         `start`/`end` as dates go out as `YYYY-MM-DD`; aware datetimes go out as Unix ms (both
         forms Polygon accepts). A 404 means "no data" only when its JSON body says
         `"status": "NOT_FOUND"`; any other 404 (a wrong base URL, a proxy page) is an error, so a
@@ -181,8 +201,27 @@ class PolygonClient:
             f"/v2/aggs/ticker/{quote(ticker, safe=':.')}/range/{multiplier}/{timespan}/"
             f"{range_bound(start)}/{range_bound(end)}"
         )
-        params = {"adjusted": "true", "sort": "asc", "limit": "50000"}
-        return await self._guarded(lambda: self._paged_aggregates(path, params))
+        params = {"adjusted": "true", "sort": "asc", "limit": str(PAGE_LIMIT)}
+        url: str = self._url(path)
+        query: dict[str, str] | None = params
+        seen = {str(httpx.URL(url, params=params))}
+        for _ in range(self._max_pages):
+            if before_request is not None:
+                before_request()
+            body = await self._guarded(partial(self._aggregates_page, url, query))
+            if body is None:
+                return
+            yield _page_bars(body)
+            next_url = body.get("next_url")
+            if not next_url:
+                return
+            url, query = self._next_page(next_url), None
+            if url in seen:
+                raise UpstreamUnavailable(
+                    f"Polygon pagination loop: next_url repeats {self._scrub(url)}"
+                )
+            seen.add(url)
+        raise UpstreamUnavailable(f"Polygon aggregates exceeded {self._max_pages} pages")
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -194,31 +233,14 @@ class PolygonClient:
             raise UpstreamConfigError(f"no Polygon API key configured; {_CHECK_KEY}")
         return await self._breaker.call(fn, is_failure=_is_outage)
 
-    async def _paged_aggregates(self, path: str, params: dict[str, str]) -> list[PolygonBar]:
-        url = self._url(path)
-        seen = {str(httpx.URL(url, params=params))}
-        query: dict[str, str] | None = params
-        bars: list[PolygonBar] = []
-        for _ in range(self._max_pages):
-            response = await self._send(url, query)
-            if response.status_code == 404 and json_status(response) == "NOT_FOUND":
-                return bars
-            body = self._success_body(response, "aggregates")
-            results = body.get("results")
-            if results is not None:
-                if not isinstance(results, list):
-                    raise UpstreamUnavailable("malformed Polygon aggregates: results not a list")
-                bars.extend(parse_bar(raw) for raw in results)
-            next_url = body.get("next_url")
-            if not next_url:
-                return bars
-            url, query = self._next_page(next_url), None
-            if url in seen:
-                raise UpstreamUnavailable(
-                    f"Polygon pagination loop: next_url repeats {self._scrub(url)}"
-                )
-            seen.add(url)
-        raise UpstreamUnavailable(f"Polygon aggregates exceeded {self._max_pages} pages")
+    async def _aggregates_page(
+        self, url: str, query: dict[str, str] | None
+    ) -> dict[str, Any] | None:
+        """One page's body; None for Polygon's "no data" 404."""
+        response = await self._send(url, query)
+        if response.status_code == 404 and json_status(response) == "NOT_FOUND":
+            return None
+        return self._success_body(response, "aggregates")
 
     def _next_page(self, next_url: object) -> str:
         """Absolute next-page URL without `apiKey`; refuses other origins (they'd get our key)."""
@@ -347,6 +369,19 @@ def _outcome(status: int) -> str:
     if 300 <= status < 400:
         return "redirect"
     return "http_4xx" if status >= 400 and status != 404 else "ok"
+
+
+def _page_bars(body: dict[str, Any]) -> list[PolygonBar]:
+    results = body.get("results")
+    if results is None:
+        return []
+    if not isinstance(results, list):
+        raise UpstreamUnavailable("malformed Polygon aggregates: results not a list")
+    if len(results) > PAGE_LIMIT:
+        raise UpstreamUnavailable(
+            f"malformed Polygon aggregates: {len(results)} bars on a page of at most {PAGE_LIMIT}"
+        )
+    return [parse_bar(raw) for raw in results]
 
 
 def _check_ticker(ticker: str) -> None:

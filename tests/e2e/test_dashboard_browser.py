@@ -151,10 +151,14 @@ def test_the_chart_draws_exactly_the_bars_of_the_selected_range(
         assert int(day["barCount"]) == 25  # 24 hours back from the last bar, both ends in
 
         page.locator("#timeframes label", has_text=re.compile("^1d$")).click()
+        expect(page.locator("#chart")).to_have_attribute("data-timeframe", "D1")  # redrawn
         page.fill("#from", "2024-03-01")
         page.fill("#to", "2024-03-31")
         page.get_by_role("button", name="Show range").click()
         expect(page.locator("#chart")).to_have_attribute("data-to", "2024-04-01T00:00:00.000Z")
+        # the drawing finishes after the range is set: wait for it, not for the first attribute
+        expect(page.locator("#chart")).to_have_attribute("data-from", "2024-03-01T00:00:00Z")
+        expect(page.locator("#chart")).to_have_attribute("data-bar-count", "31")
         march = assert_draws_exactly_the_api_bars(page, site)
         assert march["barCount"] == "31"  # crypto trades every day
     assert log.problems() == []

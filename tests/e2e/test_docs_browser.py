@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, Page, Request, sync_playwright
 
 from gateway.app import BROWSER_ASSETS, create_app
 from gateway.graphiql import find_assets_dir
+from gateway.rate_limit import KeyRateLimiter
 from gateway.settings import Settings
 from tests.support.live_server import serve_in_thread
 
@@ -36,7 +37,9 @@ WAIT_MS = 60_000
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str]:
     config = Settings(_env_file=None, database_url="postgresql://unused")  # type: ignore[call-arg]
-    with serve_in_thread(create_app(config)) as url:
+    app = create_app(config)
+    app.state.rate_limiter = KeyRateLimiter()  # what the (skipped) lifespan would have made
+    with serve_in_thread(app) as url:
         yield url
 
 

@@ -22,6 +22,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.access import Scope
 from domain.timeframes import Timeframe
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -252,7 +253,7 @@ async def fuzz_db(
         ]
         await upsert_bars(database.pool, Timeframe.M1, minutes, database.backend)
         await upsert_bars(database.pool, Timeframe.D1, days, database.backend)
-        await api_keys.create_key(database.pool, "an admin key", ["admin"])
+        await api_keys.create_key(database.pool, "an admin key", [Scope.ADMIN])
         yield database
 
 
@@ -266,6 +267,7 @@ def fuzz_url(fuzz_db: Database) -> Iterator[str]:
         db_pool_max_size=4,
         polygon_api_key=None,
         anonymous_reads=True,
+        anonymous_rate_limit_per_minute=0,  # the fuzzer sends hundreds of keyless requests
         max_request_body_bytes=1_000_000,
         max_bars_per_response=100_000,
         cors_origins=[],

@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 import strawberry
-from playwright.sync_api import Browser, Page, Response
+from playwright.sync_api import Browser, Page, Response, expect
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
@@ -283,20 +283,16 @@ TOOL_EDITORS = (  # the Variables and Headers editors' texts
 
 
 def response_with(page: Page, field: str) -> Any:
-    """The response pane's JSON once it holds an answer with `field` in its data."""
-    page.wait_for_function(
-        f"document.querySelector('{RESPONSE_EDITOR} .CodeMirror').CodeMirror.getValue()"
-        f".includes('\"{field}\"')",
-        polling=100,  # requestAnimationFrame polling stalls in headless Chromium
+    """The response pane's JSON once it holds an answer with `field` in its data (waited for
+    through the DOM: the page's CSP refuses the string predicates of `wait_for_function`)."""
+    expect(page.locator(f"{RESPONSE_EDITOR} .CodeMirror-code")).to_contain_text(
+        f'"{field}"', timeout=30_000
     )
     return json.loads(editor_text(page, RESPONSE_EDITOR))
 
 
 def wait_for_editor(page: Page) -> str:
-    page.wait_for_function(
-        f"document.querySelector('{QUERY_EDITOR} .CodeMirror')?.CodeMirror.getValue()",
-        polling=100,
-    )
+    expect(page.locator(f"{QUERY_EDITOR} .CodeMirror-code")).not_to_have_text("", timeout=30_000)
     return editor_text(page, QUERY_EDITOR)
 
 

@@ -71,7 +71,12 @@ async def admin_key(fuzz_db: Database) -> str:
 
 @pytest.fixture(scope="module")
 def fuzz_url(fuzz_db: Database) -> Iterator[str]:
-    config = gateway_settings(fuzz_db, default_rate_limit_per_minute=0, max_bars_per_response=500)
+    config = gateway_settings(
+        fuzz_db,
+        default_rate_limit_per_minute=0,
+        anonymous_rate_limit_per_minute=0,  # thousands of keyless probes from one address
+        max_bars_per_response=500,
+    )
     with live(config) as url:
         yield url
 

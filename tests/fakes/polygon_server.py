@@ -64,6 +64,7 @@ class Behaviour:
     omit_results: bool = False  # aggregates leave out `results`
     page_size: int = 50_000  # bars per page (Polygon's `limit` caps it too)
     raw_results: Any = None  # if set, served verbatim as `results` (for malformed bars)
+    ignore_range: bool = False  # serve every stored bar, whatever from/to asked for
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ class FakePolygon:
         cursor = request.query_params.get("cursor")
         query = _decode_cursor(cursor) if cursor else dict(request.query_params)
         query.pop("apiKey", None)
-        rows = [bar for bar in stored if low <= bar["t"] <= high]
+        rows = [bar for bar in stored if b.ignore_range or low <= bar["t"] <= high]
         if query.get("sort") == "desc":
             rows.reverse()
         page_size = max(1, min(b.page_size, int(query.get("limit", 5000))))

@@ -240,15 +240,21 @@ async def test_keys_without_their_own_limit_get_the_default(portable_db: Databas
         assert statuses == [200, 200, 429]
 
 
-async def test_guessing_keys_is_refused_without_database_lookups(portable_db: Database) -> None:
+async def test_guessing_keys_past_the_budget_is_429_but_a_valid_key_still_gets_in(
+    portable_db: Database,
+) -> None:
     async for h in _harness(portable_db, failed_attempts_per_minute=3):
+        _, valid = await api_keys.create_key(portable_db.pool, "shares the address")
         guesses = [api_keys.generate_key() for _ in range(6)]
         statuses = [
             (await h.client.get("/whoami", headers=key_header(g))).status_code for g in guesses
         ]
-
         assert statuses == [401, 401, 401, 429, 429, 429]
-        assert h.pool.lookups == 3
+        assert h.pool.lookups == 6  # one indexed lookup per distinct guess
+
+        assert (await h.client.get("/whoami", headers=key_header(valid))).status_code == 200
+        again = await h.client.get("/whoami", headers=key_header(guesses[0]))
+        assert again.status_code == 429 and h.pool.lookups == 7  # repeated guess: cached
 
 
 async def test_a_repeated_bad_key_is_looked_up_once(h: Harness) -> None:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from domain import errors
-from domain.errors import HTTP_STATUS, ErrorCode, ServiceError
+from domain.errors import HTTP_STATUS, ErrorCode, ServiceError, UpstreamError
 from gateway.responses import service_error_response
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,5 +37,7 @@ def test_every_service_error_leaves_http_as_detail_and_code(kind: type[ServiceEr
     assert response.status_code == HTTP_STATUS[kind.code]
     if kind.code is ErrorCode.INTERNAL:  # nothing internal reaches a client
         assert body["detail"] == "Internal server error"
+    elif issubclass(kind, UpstreamError):  # upstream's URLs and text stay in the log
+        assert body["detail"] == kind.public_message
     else:
         assert body["detail"] == "the caller's problem, said plainly"

@@ -80,3 +80,24 @@ def test_anonymous_reads_refuses_other_words(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ANONYMOUS_READS", "sometimes")
     with pytest.raises(ValueError, match="anonymous_reads"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "DEFAULT_RATE_LIMIT_PER_MINUTE",
+        "ANONYMOUS_RATE_LIMIT_PER_MINUTE",
+        "FAILED_AUTH_PER_MINUTE",
+        "POLYGON_REQUESTS_PER_MINUTE",
+    ],
+)
+def test_rates_are_zero_or_within_what_a_token_bucket_holds(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    for refused in ("1e-320", "0.0099", "1000000.5", "nan", "inf"):
+        monkeypatch.setenv(name, refused)
+        with pytest.raises(ValueError, match=name.lower()):
+            Settings(_env_file=None)  # type: ignore[call-arg]
+    for accepted in ("0", "0.01", "1000000"):
+        monkeypatch.setenv(name, accepted)
+        assert getattr(Settings(_env_file=None), name.lower()) == float(accepted)  # type: ignore[call-arg]

@@ -16,6 +16,7 @@ import pytest
 from domain.access import Scope
 from domain.errors import ServiceError, UpstreamRateLimited, UpstreamUnavailable
 from domain.timeframes import Timeframe
+from resolvers.fetch_budget import FetchBudget, FetchLimits
 from resolvers.fetch_gate import FetchNotice
 from resolvers.read_through import EnsureResult, ReadThrough
 from tests.fakes.polygon_server import FakePolygon
@@ -45,11 +46,18 @@ class FakeReadThrough:
     """What the resolvers need of resolvers.read_through.ReadThrough, recording each call."""
 
     enabled: bool = True
+    limits: FetchLimits = field(default_factory=FetchLimits)
     failures: dict[str, ServiceError] = field(default_factory=dict)
     calls: list[tuple[tuple[str, ...], Timeframe, datetime, datetime]] = field(default_factory=list)
 
     async def ensure(
-        self, symbols: list[str], timeframe: Timeframe, start: datetime, end: datetime
+        self,
+        symbols: list[str],
+        timeframe: Timeframe,
+        start: datetime,
+        end: datetime,
+        *,
+        budget: FetchBudget | None = None,
     ) -> EnsureResult:
         self.calls.append((tuple(symbols), timeframe, start, end))
         errors = {s: e for s, e in self.failures.items() if s in symbols}
@@ -94,7 +102,7 @@ async def test_an_upstream_failure_fails_only_that_symbol(gateway: Gateway) -> N
     errors = {(e["path"][1], e["path"][2]): e for e in answer.errors}
     assert errors[(1, "bars")]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
     assert errors[(2, "bars")]["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 12.0}
-    assert errors[(1, "bars")]["message"] == "upstream timed out"  # a storage error is shown
+    assert errors[(1, "bars")]["message"] == UpstreamUnavailable.public_message  # not the detail
 
 
 async def test_a_read_key_reads_the_store_and_is_told_why_nothing_was_fetched(

@@ -197,9 +197,10 @@ async def test_weekends_holidays_and_unlisted_periods_are_covered_and_not_refetc
     assert empty == 0
 
 
-async def test_a_fetch_failing_on_page_3_of_5_changes_nothing_and_every_waiter_gets_the_error(
+async def test_a_fetch_failing_on_page_3_of_5_keeps_its_pages_covers_nothing_and_fails_waiters(
     db: Database, fake_polygon: FakePolygon
 ) -> None:
+    """Pages are stored as they come (memory holds one page); coverage waits for the last."""
     crypto_minutes(fake_polygon, DAY1 - timedelta(days=1), 100)
     raw = crypto_minutes(fake_polygon, DAY1, 500)
     async with read_through(db.pool, db.backend, fake_polygon) as service:
@@ -216,7 +217,10 @@ async def test_a_fetch_failing_on_page_3_of_5_changes_nothing_and_every_waiter_g
         assert isinstance(errors[0], UpstreamUnavailable)
         assert all(error is errors[0] for error in errors)  # one fetch, one error, shared
         assert len(agg_paths(fake_polygon)) == 3  # pages 1, 2 and the failing 3, once
-        assert await snapshot(db.pool) == before
+        _, _, covered, pending = await snapshot(db.pool)
+        assert [covered, pending] == before[2:]  # nothing more is claimed covered
+        kept = await fetch_bars(db.pool, [BTC], "1m", DAY1, DAY1 + timedelta(days=1), limit=999)
+        assert [r["time"] for r in kept] == [b.time for b in as_bars(BTC, raw[:200])]  # pages 1-2
 
         fake_polygon.reset()
         fake_polygon.behave(page_size=100)
@@ -232,7 +236,7 @@ async def test_a_fetch_failing_on_page_3_of_5_changes_nothing_and_every_waiter_g
 async def test_one_symbols_failure_leaves_the_others_served(
     portable_db: Database, fake_polygon: FakePolygon
 ) -> None:
-    crypto_minutes(fake_polygon, DAY1, 150)  # two pages of 100: the second fails
+    raw = crypto_minutes(fake_polygon, DAY1, 150)  # two pages of 100: the second fails
     small = stock_days(fake_polygon, "MSFT", date(2024, 1, 2), date(2024, 1, 5))
     fake_polygon.behave(page_size=100, fail_from_page=2)
     async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
@@ -240,7 +244,9 @@ async def test_one_symbols_failure_leaves_the_others_served(
         daily = await service.ensure(["MSFT", BTC], "1d", DAY1, utc(2024, 1, 6))
     assert list(minute.errors) == [BTC] and isinstance(minute.errors[BTC], UpstreamUnavailable)
     assert daily.errors == {} and daily.bars_stored == len(small)
-    assert await stored(portable_db.pool, BTC, "1m") == []
+    kept = await stored(portable_db.pool, BTC, "1m")
+    assert [r["time"] for r in kept] == [b.time for b in as_bars(BTC, raw[:100])]  # page 1
+    assert await portable_db.pool.fetch("SELECT * FROM coverage WHERE timeframe = '1m'") == []
 
 
 # -- what gets stored ---------------------------------------------------------------------------

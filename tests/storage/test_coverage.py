@@ -158,10 +158,12 @@ TTL = timedelta(seconds=60)
 
 
 async def _record(db: Database, window: Span, cut: datetime, fetched_at: datetime) -> None:
+    times = [window[0] + timedelta(minutes=i) for i in range(0, 24 * 60, 30)]
+    before = sum(t < cut for t in times)
     async with db.pool.acquire() as conn:
         await coverage.record(
             conn, "X:BTCUSD", Timeframe.M1, window, cut=cut, fetched_at=fetched_at,
-            bar_times=[window[0] + timedelta(minutes=i) for i in range(0, 24 * 60, 30)],
+            bar_counts=(before, len(times) - before),
         )  # fmt: skip
 
 

@@ -42,6 +42,7 @@ def demo_settings(db: Database, **overrides: Any) -> Settings:
         "anonymous_reads": True,
         "failed_auth_per_minute": 0,
         "usage_flush_seconds": 0.2,
+        "anonymous_rate_limit_per_minute": 0,  # browsers and checks all come from 127.0.0.1
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

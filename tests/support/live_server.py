@@ -7,10 +7,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.fakes.polygon_server import FakePolygon
 
 
 @contextlib.contextmanager
@@ -59,3 +63,32 @@ def serve_in_thread(
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+
+
+def gateway_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for a gateway under test: nothing read from the environment or a `.env`."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "timescaledb": "off",
+        "db_pool_min_size": 1,
+        "db_pool_max_size": 4,
+        "polygon_api_key": None,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextlib.contextmanager
+def live_gateway(settings: Settings) -> Iterator[str]:
+    """`create_app(settings)` served on a free loopback port, lifespan on."""
+    with serve_in_thread(create_app(settings), lifespan="on") as url:
+        yield url
+
+
+def upstream_settings(fake: FakePolygon) -> dict[str, Any]:
+    """The settings that point fetch-on-miss at the fake Polygon, unpaced."""
+    return {
+        "polygon_api_key": fake.api_key,
+        "polygon_base_url": fake.url,
+        "polygon_requests_per_minute": 0,
+    }

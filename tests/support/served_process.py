@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -91,3 +92,13 @@ def serve_process(
             reader.join(timeout=10)
         process.stderr.close()
         process.stdout.close()
+
+
+@contextlib.contextmanager
+def serve_database(database: Any, **settings: str) -> Iterator[Served]:
+    """`marketgraph serve` on a free port over `database` (a tests.support Database), with
+    `settings` added to its environment and no upstream configured."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYGON_", "DATABASE_"))}
+    env.update(DATABASE_URL=database.url, TIMESCALEDB="off", DB_POOL_MIN_SIZE="1", **settings)
+    with serve_process(env, "--port", "0") as served:
+        yield served

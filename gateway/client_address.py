@@ -1,0 +1,26 @@
+"""The caller's address as the gateway trusts it: a valid IP address, or "unknown".
+
+`scope["client"]` is the peer, or — only when the peer is a proxy listed in
+FORWARDED_ALLOW_IPS — the address uvicorn took from `X-Forwarded-For`. A proxy may still pass
+on whatever text a client put there, so anything that is not an IP address is not used as one:
+not to count requests or bad keys by, and not in the log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from starlette.types import Scope
+
+UNKNOWN = "unknown"
+
+
+def client_address(scope: Scope) -> str:
+    """The request's client IP address in canonical form, or UNKNOWN."""
+    client = scope.get("client")
+    if not client:
+        return UNKNOWN
+    try:
+        return str(ipaddress.ip_address(str(client[0])))
+    except ValueError:
+        return UNKNOWN
