@@ -16,6 +16,7 @@ from storage.embedded import default_data_dir
 PAGES = (
     ("GraphiQL", "/graphql", "example queries over the demo data"),
     ("Dashboard", "/dashboard", "chart, symbols, health"),
+    ("REST docs", "/docs", "the REST routes (Swagger UI; ReDoc at /redoc)"),
 )
 """Browser pages the gateway serves, shown with the address they are reached at."""
 

@@ -31,7 +31,7 @@ async def root(request: Request) -> models.ServiceInfo:
         name="marketgraph",
         version=request.app.version,
         description=request.app.description,
-        dashboard=None,
+        dashboard="/dashboard",
         docs="/docs",
         graphql="/graphql",
         authentication=models.Authentication(anonymous_reads=settings.reads_without_key()),

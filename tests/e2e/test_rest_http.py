@@ -142,6 +142,8 @@ async def test_root_and_health_answer_without_a_key(
     assert {"name", "version", "description", "dashboard", "docs", "graphql", "authentication",
             "endpoints"} <= set(body)  # fmt: skip
     assert body["endpoints"]["historical"] == "/api/v1/historical/{symbol}"
+    assert body["dashboard"] == "/dashboard"
+    assert (await client.get(f"{strict_url}{body['dashboard']}")).status_code == 200
     health = await client.get(f"{strict_url}/health")
     assert health.status_code == 200
     assert health.json()["status"] == "healthy"
