@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from domain.clocks import Monotonic
 from gateway.authentication import KeyUser
+from gateway.response_status import ResponseStatus
 from storage.usage import UsageRecorder
 
 AUDIT_ENDPOINT = "audit_endpoint"
@@ -40,22 +41,15 @@ class AuditMiddleware:
             return
         recorder = self._recorder or scope["app"].state.usage_recorder
         started = self._clock()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, response.send)
         finally:
             state = scope.get("state", {})
             recorder.record(
                 user.principal.key_id,
                 endpoint=str(state.get(AUDIT_ENDPOINT) or scope["path"]),
                 method=scope["method"],
-                status_code=status,
+                status_code=response.code,
                 duration_ms=round((self._clock() - started) * 1000, 3),
             )

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.observability.facts import OperationNames, current_facts, endpoint_of, is_fault
 from gateway.observability.metrics import Metrics
 from gateway.observability.window import RequestWindow
+from gateway.response_status import ResponseStatus
 
 
 class ObservabilityMiddleware:
@@ -27,22 +28,16 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        response = ResponseStatus(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, response.send)
         finally:
             seconds = time.perf_counter() - started
             state = scope["app"].state
             names: OperationNames = state.operation_names
             facts = current_facts.get()
             endpoint = endpoint_of(scope, facts, names)
+            status = response.code
             code = facts.code(status) if facts is not None else None
             if facts is not None:
                 facts.endpoint = endpoint
