@@ -16,7 +16,9 @@ import logging
 import time
 from typing import Any
 
-from starlette.websockets import WebSocket
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -36,6 +38,7 @@ from domain.errors import (
 )
 from gateway.authentication import Authenticator, extract_key
 from resolvers.context import RequestContext, make_context
+from schema.shared_events import SharedData
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,19 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
 
     async def send_message(self, message: Message) -> None:
         self._last_sent = time.monotonic()
-        await super().send_message(message)
+        payload = message.get("payload") if message["type"] == "next" else None
+        data = payload.get("data") if isinstance(payload, dict) and len(payload) == 1 else None
+        if message["type"] != "next" or not isinstance(data, SharedData):
+            await super().send_message(message)
+            return
+        if data.encoded is None:  # the first subscriber of this update and operation
+            encoded = self.view.encode_json(data)
+            data.encoded = encoded.decode() if isinstance(encoded, bytes) else encoded
+        envelope = f'{{"id":{orjson.dumps(message["id"]).decode()},"type":"next","payload":'
+        try:
+            await self._socket.send_text(f'{envelope}{{"data":{data.encoded}}}}}')
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
     def _disconnect(self, reason: str) -> None:
         """The hub dropped a subscriber of this connection: close it, saying why."""

@@ -13,9 +13,10 @@ import asyncio
 import bisect
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -32,12 +33,21 @@ INTERRUPTED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Update:
-    """Rows one write changed for one subscriber (ordered by ticker, then time)."""
+    """Rows one write changed for the subscribers of some tickers (ordered by ticker, then time).
+
+    Every subscriber with the same tickers and timeframe gets this same object, so what is
+    rendered from it for one of them (schema/shared_events.py) is kept in `shared` and reused
+    by the others; it lives as long as some subscriber still holds the update.
+    """
 
     xid: int
     rows: tuple[asyncpg.Record, ...]
+    shared: dict[Hashable, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[asyncpg.Record]:
+        return iter(self.rows)
 
 
 class Dropped(ServiceError):
@@ -189,12 +199,17 @@ class LiveHub:
                 if _within(spans[index].get(row["symbol"], ()), start):
                     per_event[index][row["symbol"]].append(row)
                     break
+        by_interest: dict[frozenset[str], list[LiveSubscription]] = defaultdict(list)
         for subscription in subscribers:
-            tickers = sorted(subscription.tickers)
+            by_interest[subscription.tickers].append(subscription)
+        for interest, group in by_interest.items():  # one Update per interest, shared
+            tickers = sorted(interest)
             for event, changed in zip(events, per_event, strict=True):
                 mine = tuple(r for t in tickers for r in changed.get(t, ()))
                 if mine:
-                    self._offer(subscription, Update(event.xid, mine))
+                    update = Update(event.xid, mine)
+                    for subscription in group:
+                        self._offer(subscription, update)
 
     async def _read(
         self, timeframe: Timeframe, spans: Sequence[dict[str, list[tuple[datetime, datetime]]]]

@@ -38,10 +38,10 @@ from graphql import (
     GraphQLScalarType,
 )
 from graphql.pyutils import AwaitableOrValue, Path
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.columns import CODECS, Codec
 from schema.records import read_field
+from schema.shared_events import SharedEventsExecutionContext
 
 RowBuilder = Callable[[Iterable[tuple[Any, ...]]], list[dict[str, Any]]]
 ROW_BUILDERS_PER_SCHEMA = 256
@@ -49,7 +49,7 @@ ROW_BUILDERS_PER_SCHEMA = 256
 _PLAIN_DIRECTIVES = frozenset({"include", "skip"})  # already applied by collect_subfields
 
 
-class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class FastExecutionContext(SharedEventsExecutionContext):
     """Strawberry's executor with a direct path for lists of records of leaf-only fields.
 
     A new instance runs each request, so compiled row builders live on the class: use
