@@ -209,6 +209,7 @@ async def phase(
         for i, hello in enumerate(hellos)
     ]
     rss = [server.memory_info().rss] if server else []
+    print(f"{origin}: {len(sockets)} subscribed, writing", file=sys.stderr, flush=True)
     await writer.run()
     expected = writer.writes * len(hellos) // 10
     for _ in range(3000):

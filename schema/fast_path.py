@@ -17,7 +17,7 @@ Lists of scalars (BarSeries columns) are coerced the same way, one check per lis
 Anything it cannot reproduce exactly — a value a codec will not judge, items that are not
 records, resolvers, middleware (extensions with `resolve`), @stream, other directives — falls
 back to stock completion, which then gives the usual errors and null propagation.
-tests/resolvers/test_fast_path_equivalence.py checks both paths agree on random selections.
+tests/resolvers/test_fast_path.py checks both paths agree on random selections.
 """
 
 from __future__ import annotations
