@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Hashable
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     Message,
 )
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from domain.access import Principal, Scope
 from domain.errors import (
@@ -38,7 +40,7 @@ from domain.errors import (
 )
 from gateway.authentication import Authenticator, extract_key
 from resolvers.context import RequestContext, make_context
-from schema.shared_events import SharedData
+from schema.shared_events import SharedData, shared_data
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         self._principal: Principal | None = self.context.principal
         self._last_sent = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._contexts: dict[str, RequestContext] = {}
 
     @property
     def _socket(self) -> WebSocket:
@@ -106,20 +109,61 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
 
     async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
         # Strawberry reads `self.context` before its first await: each operation gets its own
-        self.context = self._fresh_context()
-        await super().run_operation(operation)
+        self.context = self._contexts[operation.id] = self._fresh_context()
+        try:
+            await super().run_operation(operation)
+        finally:
+            self._contexts.pop(operation.id, None)
+
+    async def _send_result_stream(
+        self, operation: Operation[RequestContext, None], result_source: Any
+    ) -> None:
+        """Strawberry's loop, plus the direct lane: once a live subscription's first shared
+        result has gone out, an update whose result another subscriber with the same share key
+        already executed is sent as it is, without this subscriber's execution pipeline."""
+        first = True
+        live = self._contexts[operation.id].live
+        key: Hashable = None
+        while True:
+            if key is not None and live is not None and live.shareable:
+                item = await live.next()
+                data = shared_data(item, key)
+                if data is not None:
+                    if operation.completed:
+                        return
+                    await self._send_next_data(operation.id, data)
+                    continue
+                live.put_back(item)  # not shared yet, or not an update: the stream's turn
+            result = await anext(result_source, None)
+            if result is None:
+                return
+            if first and isinstance(result, PreExecutionError):
+                await self._handle_pre_execution_error(operation, result)
+                return
+            if not isinstance(result, ExecutionResult):
+                await self._reject_incremental_delivery(operation)
+                return
+            if isinstance(result.data, SharedData) and not result.errors:
+                key = result.data.key
+            await operation.send_next(result)
+            first = False
 
     async def send_message(self, message: Message) -> None:
-        self._last_sent = time.monotonic()
         payload = message.get("payload") if message["type"] == "next" else None
         data = payload.get("data") if isinstance(payload, dict) and len(payload) == 1 else None
         if message["type"] != "next" or not isinstance(data, SharedData):
+            self._last_sent = time.monotonic()
             await super().send_message(message)
             return
+        await self._send_next_data(message["id"], data)
+
+    async def _send_next_data(self, operation_id: str, data: SharedData) -> None:
+        """A `next` message with shared data, encoded once for every subscriber of it."""
+        self._last_sent = time.monotonic()
         if data.encoded is None:  # the first subscriber of this update and operation
             encoded = self.view.encode_json(data)
             data.encoded = encoded.decode() if isinstance(encoded, bytes) else encoded
-        envelope = f'{{"id":{orjson.dumps(message["id"]).decode()},"type":"next","payload":'
+        envelope = f'{{"id":{orjson.dumps(operation_id).decode()},"type":"next","payload":'
         try:
             await self._socket.send_text(f'{envelope}{{"data":{data.encoded}}}}}')
         except WebSocketDisconnect as exc:

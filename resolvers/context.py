@@ -15,7 +15,7 @@ import asyncpg
 from domain.access import Principal, Scope
 from domain.errors import Forbidden, Unauthenticated
 from resolvers.fetch_gate import FetchGate
-from resolvers.live_hub import LiveHub
+from resolvers.live_hub import LiveHub, LiveSubscription
 from resolvers.loaders import Loaders
 from resolvers.read_through import ReadThrough
 from storage.features import RollupBackend
@@ -50,7 +50,9 @@ class RequestContext:
 
     `operation` names what the request did (a GraphQL operation name); the audit trail and
     the access log record it. `disconnect(reason)` ends a long-lived connection (a websocket
-    whose subscriber fell behind); requests that end on their own leave it a no-op.
+    whose subscriber fell behind); requests that end on their own leave it a no-op. `live` is
+    the subscription a `bars` subscription registered, for the websocket handler's direct
+    delivery of shared updates (gateway/graphql_ws.py).
     """
 
     services: Services
@@ -60,6 +62,7 @@ class RequestContext:
     trace_id: str | None = None
     operation: str | None = field(default=None)
     disconnect: Callable[[str], None] = field(default=lambda reason: None)
+    live: LiveSubscription | None = None  # the live subscription this operation registered
 
     def may(self, scope: Scope) -> bool:
         """Whether the caller holds `scope` (anonymous callers may read when allowed)."""

@@ -42,6 +42,8 @@ async def live_bars(
     validation.time_range(since, None)
     key = context.principal.key_id if context.principal else None
     subscription = hub.subscribe(key, unique, timeframe, context.disconnect)
+    subscription.shareable = since is None
+    context.live = subscription
     return _stream(context, subscription, unique, since)
 
 

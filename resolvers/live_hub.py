@@ -66,13 +66,21 @@ class LiveSubscription:
     tickers: frozenset[str]
     timeframe: Timeframe
     on_drop: Callable[[str], None]
+    shareable: bool = True  # no replay to reconcile: every Update goes out as it is
     queue: asyncio.Queue[Item] = field(init=False)
+    _returned: list[Item] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.hub.queue_size + 1)  # +1: room for the drop notice
 
     async def next(self) -> Item:
+        if self._returned:
+            return self._returned.pop()
         return await self.queue.get()
+
+    def put_back(self, item: Item) -> None:
+        """Undo the last `next`: a reader that looked at `item` leaves it to the stream."""
+        self._returned.append(item)
 
     def __enter__(self) -> LiveSubscription:
         return self

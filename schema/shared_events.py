@@ -23,13 +23,24 @@ Executed = AwaitableOrValue[Any]
 
 
 class SharedData(dict[str, Any]):
-    """A result's data shared by subscribers; `encoded` is filled by the first to send it."""
+    """A result's data shared by subscribers; `encoded` is filled by the first to send it, and
+    `key` says under which share key the update keeps it."""
 
-    __slots__ = ("encoded",)
+    __slots__ = ("encoded", "key")
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], key: Hashable) -> None:
         super().__init__(data)
         self.encoded: str | None = None
+        self.key = key
+
+
+def shared_data(item: object, key: Hashable) -> SharedData | None:
+    """The data already executed for share key `key` from `item` (an Update), if any."""
+    if not isinstance(item, Update):
+        return None
+    result = item.shared.get(key)
+    data = result.data if result is not None else None
+    return data if isinstance(data, SharedData) else None
 
 
 class SharedEventsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -60,7 +71,7 @@ class SharedEventsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             or not isinstance(result.data, dict)
         ):
             return result
-        shared = ExecutionResult(SharedData(result.data), None, result.extensions)
+        shared = ExecutionResult(SharedData(result.data, self.share_key), None, result.extensions)
         update.shared[self.share_key] = shared
         return shared
 
