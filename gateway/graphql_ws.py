@@ -40,7 +40,7 @@ from domain.errors import (
 )
 from gateway.authentication import Authenticator, extract_key
 from resolvers.context import RequestContext, make_context
-from schema.shared_events import SharedData, shared_data
+from schema.shared_events import SharedData, shared_or_lead
 
 log = logging.getLogger(__name__)
 
@@ -125,16 +125,21 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         live = self._contexts[operation.id].live
         key: Hashable = None
         while True:
+            leading: asyncio.Future[None] | None = None
             if key is not None and live is not None and live.shareable:
                 item = await live.next()
-                data = shared_data(item, key)
+                data, leading = await shared_or_lead(item, key)
                 if data is not None:
                     if operation.completed:
                         return
                     await self._send_next_data(operation.id, data)
                     continue
                 live.put_back(item)  # not shared yet, or not an update: the stream's turn
-            result = await anext(result_source, None)
+            try:
+                result = await anext(result_source, None)
+            finally:  # executed (or failed): whoever waits for this update may go on
+                if leading is not None and not leading.done():
+                    leading.set_result(None)
             if result is None:
                 return
             if first and isinstance(result, PreExecutionError):

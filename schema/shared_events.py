@@ -10,6 +10,7 @@ Results with errors, and async executions, stay per subscriber.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -41,6 +42,23 @@ def shared_data(item: object, key: Hashable) -> SharedData | None:
     result = item.shared.get(key)
     data = result.data if result is not None else None
     return data if isinstance(data, SharedData) else None
+
+
+async def shared_or_lead(
+    item: object, key: Hashable
+) -> tuple[SharedData | None, asyncio.Future[None] | None]:
+    """`item`'s data for `key`, waiting for the subscriber already executing it if there is
+    one; else (None, a future the caller resolves once it has executed `item` itself, so the
+    subscribers behind it wait instead of executing it too)."""
+    data = shared_data(item, key)
+    if data is not None or not isinstance(item, Update):
+        return data, None
+    leader: asyncio.Future[None] | None = item.shared.get(("leader", key))
+    if leader is not None:
+        await asyncio.shield(leader)
+        return shared_data(item, key), None  # None: the leader's result was not shareable
+    leader = item.shared[("leader", key)] = asyncio.get_running_loop().create_future()
+    return None, leader
 
 
 class SharedEventsExecutionContext(StrawberryGraphQLCoreExecutionContext):
