@@ -122,10 +122,11 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         result has gone out, an update whose result another subscriber with the same share key
         already executed is sent as it is, without this subscriber's execution pipeline."""
         first = True
-        live = self._contexts[operation.id].live
+        context = self._contexts[operation.id]
         key: Hashable = None
         while True:
             leading: asyncio.Future[None] | None = None
+            live = context.live  # registered by the subscription's first step
             if key is not None and live is not None and live.shareable:
                 item = await live.next()
                 data, leading = await shared_or_lead(item, key)
