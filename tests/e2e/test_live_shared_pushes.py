@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ import orjson
 import pytest
 import pytest_asyncio
 from starlette.applications import Starlette
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
 from websockets.exceptions import ConnectionClosed
 
 from domain.access import Scope
@@ -174,3 +176,34 @@ async def test_a_refused_client_never_receives_the_payloads_of_others(
                         seen.append(await client.socket.recv())
             assert client.socket.close_code == code
             assert not [m for m in seen if orjson.loads(m).get("type") == "next"], seen
+
+
+async def test_subscribers_behind_the_first_skip_their_own_execution(
+    portable_db: Database, origin: str, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The direct lane: of N subscribers of one subscription, one executes each update (plus
+    each one's replay and first update, through its own pipeline); the rest get the shared
+    encoding. The server runs in this process, so its pipeline's sends can be counted."""
+    pipeline: Counter[str] = Counter()
+    send_next = Operation.send_next
+
+    async def counted(self: Operation[Any, Any], result: Any) -> None:
+        pipeline[self.id] += 1
+        await send_next(self, result)
+
+    monkeypatch.setattr(Operation, "send_next", counted)
+    async with contextlib.AsyncExitStack() as stack:
+        clients: list[LiveClient] = []
+        for n in range(5):
+            client = await stack.enter_async_context(live_client(origin))
+            assert (await client.init({"X-API-Key": key}))["type"] == "connection_ack"
+            await subscribe(client, f"s{n}", ["AAPL", SENTINEL])
+            clients.append(client)
+        writes = 8
+        for minute in range(writes):
+            await write(portable_db, "AAPL", range(minute, minute + 1))
+        await write(portable_db, SENTINEL, range(1))
+        for client in clients:
+            assert len(bars_in(await raw_until_sentinel(client))) == writes
+    # replays, first updates, and at most one execution per later update (the leader's)
+    assert sum(pipeline.values()) <= 5 + 5 + writes, pipeline  # of 5 * (writes + 1) + 5 sent
