@@ -126,3 +126,76 @@ def test_key_expiry_needs_a_time_zone() -> None:
     with pytest.raises(InvalidInput) as refused:
         validation.key_expiry(datetime(2030, 1, 1))
     assert refused.value.message == "expires_at needs a time zone (use UTC)"
+
+
+def test_offset_pages_and_key_ids_are_bounded_on_both_sides() -> None:
+    validation.offset_page(1, 0, 50)
+    validation.offset_page(50, validation.MAX_ID, 50)
+    for limit, offset, message in (
+        (0, 0, "limit must be between 1 and 50, got 0"),
+        (51, 0, "limit must be between 1 and 50, got 51"),
+        (1, -1, f"offset must be between 0 and {validation.MAX_ID}, got -1"),
+        (1, validation.MAX_ID + 1, f"offset must be between 0 and {validation.MAX_ID}, got"),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            validation.offset_page(limit, offset, 50)
+        assert refused.value.message.startswith(message)
+    assert validation.key_id(1) == 1 and validation.key_id(validation.MAX_ID) == validation.MAX_ID
+    for outside in (0, validation.MAX_ID + 1):
+        with pytest.raises(InvalidInput, match=f"a key id is between 1 and {validation.MAX_ID}"):
+            validation.key_id(outside)
+
+
+def test_quality_thresholds_are_between_0_and_1() -> None:
+    assert validation.quality_threshold(0.0) == 0.0 and validation.quality_threshold(1.0) == 1.0
+    for outside in (-0.01, 1.01, math.nan):
+        with pytest.raises(InvalidInput) as refused:
+            validation.quality_threshold(outside)
+        assert refused.value.message.startswith("min_quality must be between 0 and 1, got")
+
+
+def test_calendar_ranges_include_both_days_and_end_before_the_last_date() -> None:
+    day = datetime(2024, 1, 2).date()
+    validation.date_order(day, day)
+    with pytest.raises(InvalidInput) as refused:
+        validation.date_order(day, day - timedelta(days=1))
+    assert refused.value.message == "end (2024-01-01) must not be before start (2024-01-02)"
+    last = datetime.max.date()
+    validation.date_order(day, last - timedelta(days=1))
+    with pytest.raises(InvalidInput, match="end must be before 9999-12-31"):
+        validation.date_order(day, last)
+
+
+def test_history_timeframes_are_the_older_apis_set() -> None:
+    assert validation.history_timeframe("1h") is Timeframe.H1
+    assert validation.history_timeframe("1w") is Timeframe.W1
+    for refused_value in ("1m", "1mo", "H1", ""):
+        with pytest.raises(InvalidInput) as refused:
+            validation.history_timeframe(refused_value)
+        assert refused.value.message == (
+            f"unknown timeframe {refused_value!r}; use one of: 5m, 15m, 30m, 1h, 4h, 1d, 1w"
+        )
+
+
+def test_asset_classes_are_known_and_match_the_ticker() -> None:
+    assert validation.asset_class("stock") == "stock"
+    assert validation.asset_class("crypto", "X:BTCUSD") == "crypto"
+    assert validation.asset_class("stock", "AAPL") == "stock"
+    with pytest.raises(InvalidInput) as refused:
+        validation.asset_class("bond")
+    assert refused.value.message == "asset_class must be one of: stock, crypto"
+    for value, symbol in (("crypto", "AAPL"), ("stock", "X:BTCUSD")):
+        with pytest.raises(InvalidInput) as refused:
+            validation.asset_class(value, symbol)
+        assert refused.value.message.startswith(f"{symbol} is not a {value} ticker")
+
+
+def test_tracked_timeframes_are_known_deduplicated_and_shortest_first() -> None:
+    assert validation.tracked_timeframes(["1d", "1m", "1d", "5m"]) == [
+        Timeframe.M1, Timeframe.M5, Timeframe.D1,
+    ]  # fmt: skip
+    with pytest.raises(InvalidInput) as refused:
+        validation.tracked_timeframes([])
+    assert refused.value.message == "give at least one timeframe"
+    with pytest.raises(InvalidInput, match="unknown timeframe"):
+        validation.tracked_timeframes(["1m", "7m"])
