@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Hashable
 from typing import Any
 
 import orjson
@@ -123,10 +122,10 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         already executed is sent as it is, without this subscriber's execution pipeline."""
         first = True
         context = self._contexts[operation.id]
-        key: Hashable = None
         while True:
             leading: asyncio.Future[None] | None = None
-            live = context.live  # registered by the subscription's first step
+            # both set by the subscription's first step (registration, the replay's execution)
+            live, key = context.live, context.share_key
             if key is not None and live is not None and live.shareable:
                 item = await live.next()
                 data, leading = await shared_or_lead(item, key)
@@ -149,8 +148,6 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
             if not isinstance(result, ExecutionResult):
                 await self._reject_incremental_delivery(operation)
                 return
-            if isinstance(result.data, SharedData) and not result.errors:
-                key = result.data.key
             await operation.send_next(result)
             first = False
 

@@ -7,7 +7,7 @@ never leak between callers. Nothing here knows about HTTP or GraphQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -63,6 +63,7 @@ class RequestContext:
     operation: str | None = field(default=None)
     disconnect: Callable[[str], None] = field(default=lambda reason: None)
     live: LiveSubscription | None = None  # the live subscription this operation registered
+    share_key: Hashable = None  # what its live results are shared under (shared_events.py)
 
     def may(self, scope: Scope) -> bool:
         """Whether the caller holds `scope` (anonymous callers may read when allowed)."""

@@ -18,21 +18,20 @@ from graphql import ExecutionResult
 from graphql.pyutils import AwaitableOrValue
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from resolvers.context import RequestContext
 from resolvers.live_hub import Update
 
 Executed = AwaitableOrValue[Any]
 
 
 class SharedData(dict[str, Any]):
-    """A result's data shared by subscribers; `encoded` is filled by the first to send it, and
-    `key` says under which share key the update keeps it."""
+    """A result's data shared by subscribers; `encoded` is filled by the first to send it."""
 
-    __slots__ = ("encoded", "key")
+    __slots__ = ("encoded",)
 
-    def __init__(self, data: dict[str, Any], key: Hashable) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:
         super().__init__(data)
         self.encoded: str | None = None
-        self.key = key
 
 
 def shared_data(item: object, key: Hashable) -> SharedData | None:
@@ -69,6 +68,8 @@ class SharedEventsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def build_per_event_executor(self, payload: Any) -> Any:
         if self.share_key is None:  # once per subscription: copied into each event's executor
             self.share_key = _share_key(self)
+            if isinstance(self.context_value, RequestContext):  # for the websocket handler
+                self.context_value.share_key = self.share_key
         return super().build_per_event_executor(payload)
 
     def execute_operation(self, serially: bool | None = None) -> Executed:
@@ -89,7 +90,7 @@ class SharedEventsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             or not isinstance(result.data, dict)
         ):
             return result
-        shared = ExecutionResult(SharedData(result.data, self.share_key), None, result.extensions)
+        shared = ExecutionResult(SharedData(result.data), None, result.extensions)
         update.shared[self.share_key] = shared
         return shared
 
