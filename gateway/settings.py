@@ -115,6 +115,25 @@ class Settings(BaseSettings):
     failed_auth_per_minute: float = Field(
         default=30, ge=0, description="Bad keys allowed per client address (0 = unlimited)."
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis shared by all workers and instances (e.g. redis://127.0.0.1:6379/0) "
+        "for per-key, per-address and failed-auth limits and the circuit breaker; unset: those "
+        "are per process.",
+    )
+    redis_key_prefix: str = Field(
+        default="marketgraph:",
+        min_length=1,
+        description="Prefix of every Redis key marketgraph writes (one per deployment sharing "
+        "a Redis).",
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="How long a Redis command may take before Redis counts as unreachable "
+        "(then limits fall back to this process until it answers again).",
+    )
     audit_retention_days: int = Field(
         default=30, ge=0, description="Audit rows older than this are deleted (0 = keep forever)."
     )

@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date
 from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -48,6 +48,15 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 Observer = Callable[[str, float], None]
+
+
+class Pacer(Protocol):
+    """Waits until the next upstream request may go (a local `TokenBucket`, or a budget
+    shared by every process)."""
+
+    async def acquire(self) -> None: ...
+
+
 """Told each HTTP attempt's outcome (`ok`, `rate_limited`, `http_5xx`, `http_4xx`, `timeout`,
 `connection`, `redirect`, `error`) and its duration in seconds: metrics and alerts listen here."""
 
@@ -73,8 +82,9 @@ class PolygonClient:
     An empty `api_key` is allowed so the gateway can still serve stored data; every call then
     raises `UpstreamConfigError` without contacting Polygon. `requests_per_minute` of 0/None
     disables the limiter; `rate_limit_burst` is how many requests may go back to back (1 spaces
-    them evenly, which no per-minute window can reject). `clock`, `sleep` and `rng` exist for tests.
-    The environment is never read (`trust_env=False`: no proxy variables either).
+    them evenly, which no per-minute window can reject). A `pacer` replaces that local limiter
+    (the gateway passes one shared by all its processes). `clock`, `sleep` and `rng` exist for
+    tests. The environment is never read (`trust_env=False`: no proxy variables either).
     """
 
     def __init__(
@@ -95,6 +105,7 @@ class PolygonClient:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         observer: Observer | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         if max_retries < 0 or backoff_base < 0 or max_retry_wait < 0 or timeout <= 0:
             raise ValueError("max_retries, backoff_base, max_retry_wait >= 0 and timeout > 0")
@@ -113,6 +124,7 @@ class PolygonClient:
             if self._requests_per_minute
             else None
         )
+        self._pacer: Pacer | None = pacer or self._limiter
         self._breaker = CircuitBreaker(
             breaker_failure_threshold, breaker_reset_timeout, clock=clock
         )
@@ -266,8 +278,8 @@ class PolygonClient:
         """
         attempt = 0
         while True:
-            if self._limiter is not None:
-                await self._limiter.acquire()
+            if self._pacer is not None:
+                await self._pacer.acquire()
             retry_after: float | None = None
             rate_limited = False
             sent = time.perf_counter()
