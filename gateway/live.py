@@ -12,9 +12,9 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from gateway.database import OpenDatabase
+from gateway.response_cache import ResponseCache
 from gateway.settings import Settings
 from resolvers.live_hub import LiveHub
-from gateway.response_cache import ResponseCache
 from storage.listener import Listener
 from storage.notify import BarsWritten
 
