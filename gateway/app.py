@@ -20,6 +20,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from coordination.circuit import SharedCircuit
 from coordination.link import RedisLink, running_link
 from coordination.windows import SharedWindows
 from gateway.access_stack import access_middleware
@@ -55,9 +56,13 @@ BROWSER_ASSETS = VENDOR_ASSETS + DOCS_ASSETS  # GraphiQL, Swagger UI, ReDoc
 
 
 def polygon_client(
-    settings: Settings, observer: Observer | None = None, pool: asyncpg.Pool | None = None
+    settings: Settings,
+    observer: Observer | None = None,
+    pool: asyncpg.Pool | None = None,
+    link: RedisLink | None = None,
 ) -> PolygonClient | None:
-    """The Polygon client; with a `pool`, its request budget is shared through the database."""
+    """The Polygon client; with a `pool`, its request budget is shared through the database,
+    with a Redis `link` its open circuit too."""
     if not settings.polygon_api_key:
         log.warning("POLYGON_API_KEY is not set: fetch-on-miss is off, answers come from the store")
         return None
@@ -71,6 +76,7 @@ def polygon_client(
             if pool is not None and settings.polygon_requests_per_minute > 0
             else None
         ),
+        shared_circuit=SharedCircuit(link) if link is not None else None,
     )
 
 
@@ -145,7 +151,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with contextlib.AsyncExitStack() as opened:
             database = await open_database(settings)
             opened.push_async_callback(database.close)
-            client = polygon_client(settings, app.state.upstream_calls, database.pool)
+            link = await opened.enter_async_context(redis_link(settings, app.state.metrics))
+            app.state.redis_link = link
+            client = polygon_client(settings, app.state.upstream_calls, database.pool, link)
             if client is not None:
                 opened.push_async_callback(client.aclose)
             read_through = ReadThrough(
@@ -160,8 +168,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 database.pool, audit_retention_days=settings.audit_retention_days
             )
             app.state.database = database
-            link = await opened.enter_async_context(redis_link(settings, app.state.metrics))
-            app.state.redis_link = link
             windows = SharedWindows(link) if link is not None else None
             app.state.authenticator = Authenticator(
                 database.pool,

@@ -31,7 +31,7 @@ from domain.errors import (
     UpstreamUnavailable,
 )
 from domain.token_bucket import TokenBucket
-from upstream.circuit_breaker import CircuitBreaker
+from upstream.circuit_breaker import BreakerState, CircuitBreaker
 from upstream.wire import (
     PolygonBar,
     as_ms,
@@ -55,6 +55,14 @@ class Pacer(Protocol):
     shared by every process)."""
 
     async def acquire(self) -> None: ...
+
+
+class SharedCircuit(Protocol):
+    """The breaker's open state as every process sees it (the gateway's Redis one)."""
+
+    async def open_for(self) -> float: ...
+    async def opened(self, seconds: float) -> None: ...
+    async def closed(self) -> None: ...
 
 
 """Told each HTTP attempt's outcome (`ok`, `rate_limited`, `http_5xx`, `http_4xx`, `timeout`,
@@ -83,8 +91,9 @@ class PolygonClient:
     raises `UpstreamConfigError` without contacting Polygon. `requests_per_minute` of 0/None
     disables the limiter; `rate_limit_burst` is how many requests may go back to back (1 spaces
     them evenly, which no per-minute window can reject). A `pacer` replaces that local limiter
-    (the gateway passes one shared by all its processes). `clock`, `sleep` and `rng` exist for
-    tests. The environment is never read (`trust_env=False`: no proxy variables either).
+    (the gateway passes one shared by all its processes), and a `shared_circuit` makes an open
+    breaker every process's. `clock`, `sleep` and `rng` exist for tests. The environment is
+    never read (`trust_env=False`: no proxy variables either).
     """
 
     def __init__(
@@ -106,6 +115,7 @@ class PolygonClient:
         rng: random.Random | None = None,
         observer: Observer | None = None,
         pacer: Pacer | None = None,
+        shared_circuit: SharedCircuit | None = None,
     ) -> None:
         if max_retries < 0 or backoff_base < 0 or max_retry_wait < 0 or timeout <= 0:
             raise ValueError("max_retries, backoff_base, max_retry_wait >= 0 and timeout > 0")
@@ -125,6 +135,7 @@ class PolygonClient:
             else None
         )
         self._pacer: Pacer | None = pacer or self._limiter
+        self._shared_circuit = shared_circuit
         self._breaker = CircuitBreaker(
             breaker_failure_threshold, breaker_reset_timeout, clock=clock
         )
@@ -243,7 +254,24 @@ class PolygonClient:
     async def _guarded(self, fn: Callable[[], Awaitable[T]]) -> T:
         if not self._has_key:
             raise UpstreamConfigError(f"no Polygon API key configured; {_CHECK_KEY}")
-        return await self._breaker.call(fn, is_failure=_is_outage)
+        shared = self._shared_circuit
+        if shared is None:
+            return await self._breaker.call(fn, is_failure=_is_outage)
+        if self._breaker.state is BreakerState.CLOSED:
+            remaining = await shared.open_for()
+            if remaining > 0:
+                raise UpstreamUnavailable(
+                    f"upstream circuit open (opened by another worker); retry in {remaining:.1f}s"
+                )
+        before = self._breaker.state
+        try:
+            return await self._breaker.call(fn, is_failure=_is_outage)
+        finally:
+            after = self._breaker.state
+            if after is BreakerState.OPEN and before is not BreakerState.OPEN:
+                await shared.opened(self._breaker.retry_after())
+            elif after is BreakerState.CLOSED and before is not BreakerState.CLOSED:
+                await shared.closed()
 
     async def _aggregates_page(
         self, url: str, query: dict[str, str] | None
