@@ -13,6 +13,9 @@ import logging
 from collections.abc import AsyncIterator, Callable
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -35,17 +38,20 @@ class RedisLink:
     ) -> None:
         if timeout_seconds <= 0 or probe_seconds <= 0:
             raise ValueError("timeout_seconds and probe_seconds must be > 0")
+        # a pooled connection that died with a restarted Redis is reconnected and the command
+        # tried once more; a timeout is not retried (it already cost its wait)
         self.client = aioredis.Redis.from_url(
             url,
             socket_timeout=timeout_seconds,
             socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
             retry_on_timeout=False,
         )
         self.prefix = key_prefix
         self.up = True
         self._probe_seconds = probe_seconds
         self._on_change = on_change or (lambda _: None)
-        self._recovered = asyncio.Event()
 
     def key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
@@ -54,7 +60,6 @@ class RedisLink:
         """A command failed: fall back until the probe sees Redis again."""
         if self.up:
             self.up = False
-            self._recovered.clear()
             log.warning(
                 "Redis unreachable: limits and budgets fall back to this process",
                 extra={"error": type(exc).__name__},
@@ -70,6 +75,8 @@ class RedisLink:
     async def ping(self) -> bool:
         """Whether Redis answers now (updates the state either way)."""
         try:
+            if not self.up:  # connections from before an outage are dead: start afresh
+                await self.client.connection_pool.disconnect()
             await self.client.ping()
         except FAILURES as exc:
             self.failed(exc)

@@ -133,3 +133,68 @@ async def test_bars_stored_by_one_process_refresh_the_others_cached_answers(
                 break
             await asyncio.sleep(0.1)
     assert len(seen) == 10
+
+
+async def redis_field(http: httpx.AsyncClient, served: Served, want: str) -> None:
+    """Wait until `/readyz` of `served` reports Redis as `want`; it stays 200 either way."""
+    body: Any = None
+    for _ in range(300):
+        response = await http.get(f"{served.url}/readyz")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body.get("redis") == want:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"/readyz never said redis {want}: {body}")
+
+
+def redis_up_metric(text: str) -> float:
+    lines = [line for line in text.splitlines() if line.startswith("marketgraph_redis_up")]
+    return float(lines[0].split()[-1])
+
+
+async def test_redis_stopped_and_restarted_under_load(
+    portable_db: Database, redis_server: RedisServer
+) -> None:
+    load_key = await new_key(portable_db, 1_000_000)
+    load: list[int] = []
+    with gateways(portable_db, {}, {}, REDIS_URL=redis_server.url) as servers:
+        done = asyncio.Event()
+
+        async def keep_asking() -> None:
+            async with httpx.AsyncClient(timeout=30, headers=load_key) as http:
+                while not done.is_set():
+                    for served in servers:
+                        answer = await http.post(
+                            f"{served.url}/graphql", json={"query": "{ __typename }"}
+                        )
+                        load.append(answer.status_code)
+
+        loader = asyncio.create_task(keep_asking())
+        async with httpx.AsyncClient(timeout=30) as http:
+            shared = await statuses(servers, await new_key(portable_db, 3), 8)
+
+            redis_server.stop()
+            for served in servers:
+                await redis_field(http, served, "unreachable")
+                metrics = await http.get(f"{served.url}/metrics")
+                assert redis_up_metric(metrics.text) == 0
+            alone = await statuses(servers, await new_key(portable_db, 3), 8)
+
+            redis_server.start()
+            for served in servers:
+                await redis_field(http, served, "ok")
+                metrics = await http.get(f"{served.url}/metrics")
+                assert redis_up_metric(metrics.text) == 1
+            shared_again = await statuses(servers, await new_key(portable_db, 3), 8)
+        done.set()
+        await loader
+
+    assert shared == [200] * 3 + [429] * 5
+    assert alone == [200] * 6 + [429] * 2  # each process counted on its own meanwhile
+    assert shared_again == [200] * 3 + [429] * 5
+    assert len(load) > 10 and set(load) == {200}  # no request failed while Redis was away
+    for served in servers:
+        messages = [str(line.get("message")) for line in served.lines]
+        assert sum(m.startswith("Redis unreachable") for m in messages) == 1  # logged once
+        assert sum(m.startswith("Redis reachable again") for m in messages) == 1
