@@ -9,6 +9,7 @@ cannot answer, the process paces itself locally (the request is about to fail to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import asyncpg
@@ -54,5 +55,11 @@ class SharedPacer:
             )
             await self._local.acquire()
             return
-        if wait > 0:
+        if wait <= 0:
+            return
+        try:
             await self._sleep(wait)
+        except BaseException:  # cancelled while waiting: the slot goes to whoever is next
+            with contextlib.suppress(*_FAILED):
+                await upstream_budget.release(self._pool, BUDGET_NAME, self._interval)
+            raise

@@ -2,8 +2,9 @@
 
 The row holds the theoretical arrival time (GCRA): a request reserves `interval` after
 max(row, now) and waits until its slot, `burst` requests may go back to back. One upsert per
-request, atomic under concurrency, so every process over one database shares the budget; a
-reservation is never given back (a cancelled request only leaves the budget unused).
+request, atomic under concurrency, so every process over one database shares the budget. A
+request cancelled while it waits gives its interval back, so abandoned requests (clients gone,
+deadlines) do not hold the budget for the requests that remain.
 """
 
 from __future__ import annotations
@@ -23,3 +24,15 @@ async def reserve(db: Executor, name: str, interval_seconds: float, burst: int) 
     """Reserve the next request of budget `name`; returns the seconds to wait before it."""
     wait = await db.fetchval(_RESERVE, name, float(interval_seconds), float(burst))
     return float(wait)
+
+
+_RELEASE = """
+UPDATE upstream_budget
+SET tat = greatest(clock_timestamp(), tat - make_interval(secs => $2))
+WHERE name = $1
+"""
+
+
+async def release(db: Executor, name: str, interval_seconds: float) -> None:
+    """Give back one reservation that will not be used."""
+    await db.execute(_RELEASE, name, float(interval_seconds))

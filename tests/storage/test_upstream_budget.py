@@ -6,7 +6,7 @@ import asyncio
 
 import asyncpg
 
-from storage.upstream_budget import reserve
+from storage.upstream_budget import release, reserve
 from tests.support.databases import Database
 
 MINUTE = 60.0  # one request a minute: no test waits for a slot, it only reads its wait
@@ -42,3 +42,11 @@ async def test_concurrent_processes_never_share_a_slot(portable_db: Database) ->
             await conn.close()
     slots = sorted(round(wait / MINUTE) for wait in waits)
     assert slots == list(range(8)), waits
+
+
+async def test_a_released_reservation_shortens_the_queue_by_one(portable_db: Database) -> None:
+    for _ in range(3):
+        await reserve(portable_db.pool, "polygon", MINUTE, 1)
+    await release(portable_db.pool, "polygon", MINUTE)
+    # three reserved, one given back: the next waits two intervals, not three
+    assert 2 * MINUTE - 5 < await reserve(portable_db.pool, "polygon", MINUTE, 1) <= 2 * MINUTE
