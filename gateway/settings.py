@@ -268,6 +268,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Empty means unset; anything else a URL redis-py can open, refused when settings load."""
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must start with redis://, rediss:// or unix://, got {value[:40]!r}")
+        return value
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxies(cls, value: str) -> str:
