@@ -87,8 +87,8 @@ class Metrics:
         )  # fmt: skip
         self.redis_up = Gauge(
             "marketgraph_redis_up", "1 while Redis (REDIS_URL) answers, 0 while limits fall "
-            "back to each process (the worst worker's); absent without REDIS_URL.",
-            multiprocess_mode="min", registry=registry,
+            "back to each process (the worst live worker's), and 0 without REDIS_URL.",
+            multiprocess_mode="livemin", registry=registry,
         )  # fmt: skip
         self.pool_size = Gauge(
             "marketgraph_db_pool_connections", "Database connections open.",
