@@ -16,10 +16,14 @@ from typing import TypeVar
 
 import asyncpg
 
-from storage.replicas import CONNECTION_ERRORS, ReplicaSet
+from domain.errors import Unavailable
+from storage.replicas import ReplicaSet
+from storage.unavailable import UNREACHABLE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A replica that cannot answer: storage translates most of these into `Unavailable`.
+REPLICA_FAILED: tuple[type[BaseException], ...] = (Unavailable, *UNREACHABLE)
 Statement = Callable[[asyncpg.Pool], Awaitable[T]]
 
 
@@ -53,7 +57,7 @@ class ReadRoute:
             return await statement(self._primary)
         try:
             return await statement(replica.pool)
-        except CONNECTION_ERRORS as exc:
+        except REPLICA_FAILED as exc:
             replicas.mark_down(replica, exc)
             if self.on_fallback is not None:
                 self.on_fallback()

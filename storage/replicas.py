@@ -25,16 +25,6 @@ from storage.pool import create_pool
 
 log = logging.getLogger(__name__)
 SAMPLE_TIMEOUT_SECONDS = 2.0
-# Errors after which a replica is not worth asking again in the same request.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.ConnectionDoesNotExistError,
-)
 _REPLICA_STATE = """
 SELECT pg_is_in_recovery() AS in_recovery,
        pg_last_wal_replay_lsn()::text AS replayed,
@@ -130,7 +120,7 @@ class ReplicaSet:
                 replica.pool = await asyncio.wait_for(
                     create_pool(
                         replica.url,
-                        min_size=1,
+                        min_size=0,  # no reconnect loop in the background while it is down
                         max_size=self._pool_max_size,
                         command_timeout=self._command_timeout,
                     ),
