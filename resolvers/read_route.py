@@ -1,9 +1,10 @@
 """Which database one request reads from: a healthy replica, or the primary.
 
 Reads go to a replica that answered its last health sample within `MAX_REPLICA_LAG_SECONDS`.
-They go to the primary instead once the request has written anything (a mutation, a REST call
-other than GET/HEAD, fetch-on-miss that stored or waited for bars), so a request always sees its
-own writes; key management, tracked symbols and authentication use the primary pool directly.
+They go to the primary instead once the request has written anything (a REST call other than
+GET/HEAD, fetch-on-miss that stored or waited for bars), so a request always sees its own
+writes. Mutations (key management, tracked symbols), authentication and live subscriptions use
+the primary pool directly and never come here.
 A replica that fails for want of a connection is marked down and the same statement runs on the
 primary: the client never sees a replica's outage.
 """

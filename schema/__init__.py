@@ -26,7 +26,6 @@ from schema.introspection import Introspection, KeyedIntrospection
 from schema.notices import Notices
 from schema.operation_name import OperationName
 from schema.parsing import CodedParserCache
-from schema.primary_reads import MutationsReadPrimary
 from schema.query import Query
 from schema.records import read_field
 from schema.scalars import DATETIME
@@ -72,7 +71,6 @@ def build_schema(
         partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
         BarsCostLimit,
         Notices,
-        MutationsReadPrimary,
     ]
     if introspection is Introspection.OFF:
         extensions.append(DisableIntrospection)
