@@ -240,3 +240,21 @@ async def test_a_read_url_that_is_not_a_replica_is_never_used(cluster: Cluster) 
     with gateway(cluster, database_read_urls=f"{primary},{cluster.replica_url()}") as url:
         await until_metric(url, 'marketgraph_db_replica_up{replica="1"}', lambda v: v == 1)
         assert await metric(url, UP) == 0
+
+
+async def test_a_replica_down_at_start_is_used_once_it_is_back(cluster: Cluster) -> None:
+    await cluster.store("X:DOTUSD", days=DAYS - 1)
+    cluster.pair.stop_replica()
+    try:
+        with gateway(cluster) as url:  # starts although its replica does not answer
+            assert await metric(url, UP) == 0
+            assert len(await bars(url, cluster.reader, "X:DOTUSD")) == DAYS - 1  # the primary's
+            cluster.pair.start_replica()
+            await until_metric(url, UP, lambda v: v == 1)
+            async with cluster.replay_paused():
+                await cluster.store("X:DOTUSD")  # one more day, on the primary only
+                # the replica answers again (without the newest day)
+                assert len(await bars(url, cluster.reader, "X:DOTUSD")) == DAYS - 1
+    finally:
+        if cluster.pair.replica_stopped():
+            cluster.pair.start_replica()

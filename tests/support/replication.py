@@ -121,6 +121,9 @@ class Replication:
     def stop_replica(self) -> None:
         self._pg_ctl(self.replica, "stop", "-m", "fast")
 
+    def replica_stopped(self) -> bool:
+        return not (self.replica.data / "postmaster.pid").exists()
+
     def stop(self) -> None:
         for server in (self.replica, self.primary):
             with contextlib.suppress(RuntimeError):
