@@ -4,14 +4,13 @@ Reads go to a replica that answered its last health sample within `MAX_REPLICA_L
 They go to the primary instead once the request has written anything (a REST call other than
 GET/HEAD, fetch-on-miss that stored or waited for bars), so a request always sees its own
 writes. Mutations (key management, tracked symbols), authentication and live subscriptions use
-the primary pool directly and never come here.
-A replica that fails for want of a connection is marked down and the same statement runs on the
-primary: the client never sees a replica's outage.
+the primary pool directly and never come here. A replica that fails for want of a connection
+is marked down and the same statement runs on the primary: the client never sees a replica's
+outage.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -21,7 +20,6 @@ from domain.errors import Unavailable
 from storage.replicas import ReplicaSet
 from storage.unavailable import UNREACHABLE
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A replica that cannot answer: storage translates most of these into `Unavailable`.
 REPLICA_FAILED: tuple[type[BaseException], ...] = (Unavailable, *UNREACHABLE)

@@ -109,8 +109,8 @@ class ReplicaSet:
                     SAMPLE_TIMEOUT_SECONDS,
                 )
             )
-        except Exception as exc:  # the primary is down: replicas' lag is unknown, keep the last
-            log.warning("replica lag not sampled", extra={"error": type(exc).__name__})
+        except Exception as exc:  # the primary is down (probes and alerts say so): keep the last
+            log.debug("replica lag not sampled", extra={"error": type(exc).__name__})
             return
         await asyncio.gather(*(self._sample_one(r, primary_lsn) for r in self.replicas))
 
@@ -152,7 +152,10 @@ class ReplicaSet:
         async def loop() -> None:
             while True:
                 await asyncio.sleep(interval_seconds)
-                await self.sample()
+                try:
+                    await self.sample()
+                except Exception:  # a bug must not end sampling: replicas would never recover
+                    log.exception("replica sampling failed")
 
         task = asyncio.create_task(loop())
         try:
