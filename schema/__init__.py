@@ -26,6 +26,7 @@ from schema.introspection import Introspection, KeyedIntrospection
 from schema.notices import Notices
 from schema.operation_name import OperationName
 from schema.parsing import CodedParserCache
+from schema.plans import DEFAULT_PLANS, OperationPlans, PlannedSchema
 from schema.query import Query
 from schema.records import read_field
 from schema.scalars import DATETIME
@@ -42,7 +43,7 @@ class Mutation(KeyMutation, TrackedMutation):
     """Administration: API keys and tracked symbols (admin scope)."""
 
 
-class MarketSchema(strawberry.Schema):
+class MarketSchema(PlannedSchema):
     """Strawberry's Schema without its log line per error: client errors are not incidents,
     and internal ones are logged (with trace id) by the ErrorCodes extension."""
 
@@ -53,9 +54,13 @@ class MarketSchema(strawberry.Schema):
 
 
 def build_schema(
-    *, introspection: Introspection = Introspection.PUBLIC, fast_path: bool = True
+    *,
+    introspection: Introspection = Introspection.PUBLIC,
+    fast_path: bool = True,
+    plans: int = DEFAULT_PLANS,
 ) -> strawberry.Schema:
-    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons).
+    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons), and
+    `plans` how many documents keep their operation plan (schema/plans.py; 0: none).
 
     Unless introspection is public, error messages carry no "Did you mean ...?" suggestions.
     """
@@ -83,5 +88,6 @@ def build_schema(
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(default_resolver=read_field, scalar_map={datetime: DATETIME}),
+        plans=OperationPlans(plans),
         **kwargs,
     )
