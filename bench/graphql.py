@@ -187,7 +187,14 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
 
 
 async def run_bulk(url: str, tickers: list[str], repeats: int) -> None:
-    settings = Settings(database_url=url, anonymous_reads=True, _env_file=None)  # type: ignore[call-arg]
+    # no response cache and no rate limit: every request is answered in full
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=url,
+        anonymous_reads=True,
+        cache_ttl_seconds=0,
+        anonymous_rate_limit_per_minute=0,
+        _env_file=None,
+    )
     app = create_app(settings)
 
     async def floor(request: Request) -> Response:
