@@ -23,6 +23,7 @@ from schema.cost import BarsCostLimit
 from schema.errors import ErrorCodes
 from schema.fast_path import fast_execution_context
 from schema.introspection import Introspection, KeyedIntrospection
+from schema.names import RememberingNameConverter
 from schema.notices import Notices
 from schema.operation_name import OperationName
 from schema.parsing import CodedParserCache
@@ -87,7 +88,11 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(default_resolver=read_field, scalar_map={datetime: DATETIME}),
+        config=StrawberryConfig(
+            default_resolver=read_field,
+            scalar_map={datetime: DATETIME},
+            name_converter=RememberingNameConverter(),
+        ),
         plans=OperationPlans(plans),
         **kwargs,
     )
