@@ -38,6 +38,7 @@ class Target:
     request: Request
     prepare: Callable[[str], None] | None = None  # e.g. register a persisted query
     loads: list[Load] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # server CPU time per request, per run
     rss_mb: float = 0.0
 
     def median(self, attribute: str) -> float:
@@ -141,8 +142,12 @@ def run_small(database_url: str, key: str, *, seconds: float, rounds: int) -> li
             wrk(origin, target.request, connections=CONNECTIONS, seconds=1)  # warm-up
         for _ in range(rounds):
             for target in chosen:
-                origin = running[target.server][0]
+                origin, process = running[target.server]
+                cpu_before = sum(process.cpu_times()[:2])
                 load = wrk(origin, target.request, connections=CONNECTIONS, seconds=seconds)
+                cpu = sum(process.cpu_times()[:2]) - cpu_before
+                requests = load.requests_per_second * seconds
+                target.cpu_ms.append(cpu * 1000 / requests if requests else float("nan"))
                 if load.refused:
                     raise SystemExit(f"{target.name}: {load.refused} non-2xx answers")
                 target.loads.append(load)
@@ -152,17 +157,22 @@ def run_small(database_url: str, key: str, *, seconds: float, rounds: int) -> li
 
 
 def report(measured: list[Target], seconds: float, rounds: int) -> None:
+    """Requests/s and latency depend on what else the machine runs; the server's CPU time per
+    request much less so (it is what a request costs), hence both."""
     floor = measured[0]
     floor_rps, floor_p99 = floor.median("requests_per_second"), floor.median("p99_ms")
+    floor_cpu = statistics.median(floor.cpu_ms)
     print(f"small request, {CONNECTIONS} connections, median of {rounds} x {seconds:g} s (wrk):")
     print(f"  {SMALL}")
-    print(f"  {'target':36} {'req/s':>8} {'x floor':>8} {'p50 ms':>8} {'p99 ms':>8}"
-          f" {'p99/floor':>9} {'RSS MB':>7}")  # fmt: skip
+    print(f"  {'target':36} {'req/s':>7} {'x floor':>7} {'p50 ms':>7} {'p99 ms':>7}"
+          f" {'p99/floor':>9} {'CPU ms/req':>10} {'floor/CPU':>9} {'RSS MB':>6}")  # fmt: skip
     for target in measured:
         rps, p99 = target.median("requests_per_second"), target.median("p99_ms")
+        cpu = statistics.median(target.cpu_ms)
         print(
-            f"  {target.name:36} {rps:8.0f} {rps / floor_rps:8.2f} {target.median('p50_ms'):8.2f}"
-            f" {p99:8.2f} {p99 / floor_p99:9.2f} {target.rss_mb:7.0f}"
+            f"  {target.name:36} {rps:7.0f} {rps / floor_rps:7.2f} {target.median('p50_ms'):7.2f}"
+            f" {p99:7.2f} {p99 / floor_p99:9.2f} {cpu:10.3f} {floor_cpu / cpu:9.2f}"
+            f" {target.rss_mb:6.0f}"
         )
     errors = {t.name: sum(load.socket_errors for load in t.loads) for t in measured}
     if any(errors.values()):
