@@ -189,6 +189,12 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(
         default=1000, ge=1, description="Most answers the response cache holds (LRU beyond)."
     )
+    operation_plan_cache_size: int = Field(
+        default=256,
+        ge=0,
+        description="Distinct GraphQL documents kept parsed and validated, so a repeated one "
+        "skips both (LRU beyond; 0 = none).",
+    )
     metrics_max_operations: int = Field(
         default=100,
         ge=1,

@@ -23,9 +23,11 @@ from schema.cost import BarsCostLimit
 from schema.errors import ErrorCodes
 from schema.fast_path import fast_execution_context
 from schema.introspection import Introspection, KeyedIntrospection
+from schema.names import RememberingNameConverter
 from schema.notices import Notices
 from schema.operation_name import OperationName
 from schema.parsing import CodedParserCache
+from schema.plans import DEFAULT_PLANS, OperationPlans, PlannedSchema
 from schema.query import Query
 from schema.records import read_field
 from schema.scalars import DATETIME
@@ -42,7 +44,7 @@ class Mutation(KeyMutation, TrackedMutation):
     """Administration: API keys and tracked symbols (admin scope)."""
 
 
-class MarketSchema(strawberry.Schema):
+class MarketSchema(PlannedSchema):
     """Strawberry's Schema without its log line per error: client errors are not incidents,
     and internal ones are logged (with trace id) by the ErrorCodes extension."""
 
@@ -53,9 +55,13 @@ class MarketSchema(strawberry.Schema):
 
 
 def build_schema(
-    *, introspection: Introspection = Introspection.PUBLIC, fast_path: bool = True
+    *,
+    introspection: Introspection = Introspection.PUBLIC,
+    fast_path: bool = True,
+    plans: int = DEFAULT_PLANS,
 ) -> strawberry.Schema:
-    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons).
+    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons), and
+    `plans` how many documents keep their operation plan (schema/plans.py; 0: none).
 
     Unless introspection is public, error messages carry no "Did you mean ...?" suggestions.
     """
@@ -82,6 +88,11 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(default_resolver=read_field, scalar_map={datetime: DATETIME}),
+        config=StrawberryConfig(
+            default_resolver=read_field,
+            scalar_map={datetime: DATETIME},
+            name_converter=RememberingNameConverter(),
+        ),
+        plans=OperationPlans(plans),
         **kwargs,
     )
