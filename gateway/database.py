@@ -69,6 +69,7 @@ async def open_database(settings: Settings) -> OpenDatabase:
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
             command_timeout=settings.db_command_timeout,
+            statement_timeout=settings.statement_timeout_seconds,
         )
         opened.push_async_callback(pool.close)
         if report.rollup_backend is RollupBackend.CAGGS:

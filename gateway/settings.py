@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     db_command_timeout: float = Field(
         default=30.0, gt=0, description="Seconds before one SQL statement is abandoned."
     )
+    statement_timeout_seconds: float = Field(
+        default=10,
+        ge=0,
+        le=3600,
+        description="Seconds the database lets one statement of a request run before "
+        "cancelling it (the client gets BAD_USER_INPUT: ask for less); 0 = no limit.",
+    )
     embedded_data_dir: str | None = Field(
         default=None,
         description="Where the embedded PostgreSQL keeps its data (default: the user data "
