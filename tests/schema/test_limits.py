@@ -3,7 +3,8 @@ the caches as from a cold start, and checked once per distinct document."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
@@ -142,7 +143,8 @@ async def test_tokens_refused_just_over_the_limit_cold_and_cached(client: Client
 async def test_a_repeated_document_is_validated_once(client: Client) -> None:
     """The limit rules are the same objects on every request, so the validation cache hits
     (Strawberry's limiter extensions made new rule classes per request: it never did)."""
-    validate = LimitedValidationCache(limit_rules(), maxsize=CACHE_SIZE).cached_validate_document
+    cache = LimitedValidationCache(limit_rules(), maxsize=CACHE_SIZE)
+    validate = cast("functools._lru_cache_wrapper[Any]", cache.cached_validate_document)
     document = '{ bars(ticker: "AAPL", limit: 1) { time } }'
     await client.ask(document)
     before = validate.cache_info()
