@@ -37,8 +37,6 @@ class Settings(BaseSettings):
     )
     statement_timeout_seconds: float = Field(
         default=10,
-        ge=0,
-        le=3600,
         description="Seconds the database lets one statement of a request run before "
         "cancelling it (the client gets BAD_USER_INPUT: ask for less); 0 = no limit.",
     )
@@ -254,6 +252,15 @@ class Settings(BaseSettings):
         """0 (unlimited) or a rate a token bucket can hold: 0.01 to 1,000,000 per minute."""
         if value != 0 and not 0.01 <= value <= 1_000_000:
             raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
+        return value
+
+    @field_validator("statement_timeout_seconds")
+    @classmethod
+    def _statement_timeout(cls, value: float) -> float:
+        """0 (off) or at least PostgreSQL's unit, a millisecond (a smaller value would round
+        to 0 and silently turn the limit off)."""
+        if value != 0 and not 0.001 <= value <= 3600:
+            raise ValueError(f"must be 0 (off) or between 0.001 and 3600, got {value}")
         return value
 
     @field_validator("forwarded_allow_ips")
