@@ -155,7 +155,10 @@ class Settings(BaseSettings):
         "key; GraphiQL works once its headers carry one) or 'off' (true/false mean public/off).",
     )
     max_bars_per_response: int = Field(
-        default=100_000, ge=1, description="Cap on bars one request may return."
+        default=100_000,
+        ge=1,
+        description="Cap on the cost of one request: bars it could return, plus rows its "
+        "summaries scan / 10.",
     )
     cache_ttl_seconds: float = Field(
         default=300, ge=0, description="How long a read query's answer is reused (0 = no cache)."

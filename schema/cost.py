@@ -51,6 +51,7 @@ from graphql.execution.values import VariableValues, get_variable_values
 from strawberry.extensions import SchemaExtension
 
 from domain.errors import ErrorCode
+from domain.time_range import EARLIEST, END
 from domain.timeframes import Timeframe, nominal_width, tiling_timeframe
 from resolvers.context import RequestContext
 
@@ -168,8 +169,8 @@ class _Evaluation:
 
 def window_cost(start: datetime, end: datetime, basis: Timeframe) -> int:
     """Cost units of one summary over [start, end): rows of the level that answers it."""
-    if end <= start:
-        return 0  # refused by validation before any SQL
+    if not EARLIEST <= start < end <= END:
+        return 0  # refused, with its own message, by validation before any SQL
     width = nominal_width(tiling_timeframe(basis, start, end))
     return math.ceil(math.ceil((end - start) / width) / SCAN_UNIT)
 

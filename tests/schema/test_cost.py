@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schema import build_schema
-from schema.cost import DEFAULT_BARS_LIMIT, DEFAULT_SYMBOLS_FIRST, operation_cost
+from schema.cost import DEFAULT_BARS_LIMIT, DEFAULT_SYMBOLS_FIRST, CostPlans, operation_cost
 from storage.bars_write import upsert_bars
 from storage.features import RollupBackend
 from storage.symbols import SymbolIn, upsert_symbols
@@ -110,6 +110,12 @@ TWO = 'symbols(tickers: ["AAPL", "MSFT"])'
         pytest.param('{ symbols(first: 3) { aggregate(from: "2024-01-01T00:00:00Z",'
                      ' to: "2024-03-01T00:00:00Z", basis: M1) { close } } }', {}, None,
                      3 * (60 * 6 // 10), id="aggregate-read-from-4h"),
+        pytest.param('{ aggregates(tickers: ["A"], from: "1969-12-31T23:59:00Z",'
+                     ' to: "2024-01-01T00:01:00Z") { close } }', {}, None, 0,
+                     id="window-validation-refuses-with-its-own-message"),
+        pytest.param('{ aggregates(tickers: ["A"], from: "2024-01-01T00:00:00Z",'
+                     ' to: "2024-01-01T00:00:00Z") { close } }', {}, None, 0,
+                     id="empty-window"),
         pytest.param("{ __typename me { name } }", {}, None, 0, id="no-bars"),
     ],
 )  # fmt: skip
@@ -123,6 +129,17 @@ def test_cost_of_each_shape(
 def test_a_value_execution_refuses_is_refused_before_costing(value: Any) -> None:
     refused = cost('query($n: Int!) { bars(ticker: "AAPL", limit: $n) { time } }', {"n": value})
     assert isinstance(refused, list) and "Int cannot represent" in refused[0].message
+
+
+def test_plans_are_kept_per_document_and_bounded() -> None:
+    plans = CostPlans(maxsize=2)
+    documents = [parse(f'{{ bars(ticker: "AAPL", limit: {n}) {{ time }} }}') for n in (1, 2, 3)]
+    first = [plans.plan(SCHEMA._schema, d, None) for d in documents]
+    assert plans.plan(SCHEMA._schema, documents[2], None) is first[2]  # kept
+    again = plans.plan(SCHEMA._schema, documents[0], None)  # dropped, so planned anew
+    assert again is not first[0] and again == first[0]
+    equal_text = parse('{ bars(ticker: "AAPL", limit: 3) { time } }')  # another object
+    assert plans.plan(SCHEMA._schema, equal_text, None) is not first[2]
 
 
 CAP = 20
