@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from domain.records import StoreFigures
 from gateway.rest import models
 from gateway.rest.access import Reader
+from gateway.rest.cached_reads import CachedReadRoute
 from gateway.rest.errors import TICKER_SHAPE, documented
 from resolvers import figures, history
 from resolvers.validation import ASSET_CLASSES, HISTORY_TIMEFRAMES
@@ -19,7 +20,9 @@ from storage.quality import PASSING_SCORE
 
 API_VERSION = "1.0.0"
 READ_ERRORS = documented(400, 401, 403)
-router = APIRouter(prefix="/api/v1", tags=["data"], responses=READ_ERRORS)
+router = APIRouter(
+    prefix="/api/v1", tags=["data"], responses=READ_ERRORS, route_class=CachedReadRoute
+)
 
 Symbol = Annotated[
     str,
