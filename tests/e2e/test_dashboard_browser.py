@@ -356,3 +356,52 @@ def test_tracked_symbols_are_managed_with_an_admin_key(
 def test_page_log_flags_requests_leaving_loopback() -> None:
     log = PageLog(blocked=["https://cdn.example.com/x.js"])
     assert log.problems() == ["left 127.0.0.1: https://cdn.example.com/x.js"]
+
+
+UNREADABLE = """() => {
+  // WCAG contrast of each visible text against the first opaque background behind it
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length || el.closest("[hidden], .visually-hidden")) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) bad.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}"""
+UNLABELLED = """() => [...document.querySelectorAll('input, select, button')]
+  .filter((e) => e.getClientRects().length && !e.closest('[hidden]'))
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                 && !e.getAttribute('aria-labelledby') && !e.textContent.trim())
+  .map((e) => e.outerHTML.slice(0, 80))"""
+
+
+def test_readable_in_both_themes_labelled_and_narrow_screens_need_no_sideways_scroll(
+    site: str, browser: Browser
+) -> None:
+    for scheme in ("light", "dark"):
+        with open_page(browser, color_scheme=scheme) as (page, log):
+            open_dashboard(page, site)
+            assert page.evaluate(UNREADABLE) == [], scheme  # WCAG AA: 4.5:1 for text
+            assert page.evaluate(UNLABELLED) == []
+    with open_page(browser, width=390, height=844) as (page, log):  # a phone
+        open_dashboard(page, site)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+        for control in ("#symbol", "#api-key", "#symbol-search", "#theme"):
+            expect(page.locator(control)).to_be_visible()
+        screenshot(page, "dashboard-narrow")
+    assert log.problems() == []
