@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import date
@@ -184,7 +185,11 @@ async def test_the_access_line_says_who_asked_what_and_whether_the_cache_answere
     async with httpx.AsyncClient(base_url=served, headers={"X-API-Key": reader}) as client:
         for _ in range(2):
             await client.post("/graphql", json={"query": NAMED.replace("limit: 2", "limit: 3")})
-    lines = [r for r in caplog.records if r.name == "marketgraph.access"][-2:]
+    for _ in range(500):  # the server writes a line after its answer is sent: wait (bounded)
+        lines = [r for r in caplog.records if r.name == "marketgraph.access"][-2:]
+        if len(lines) == 2:
+            break
+        await asyncio.sleep(0.01)
     key_id = (await api_keys.list_keys(obs_db.pool))[-1].id
     assert [(r.principal_id, r.endpoint, r.cache, r.upstream_calls) for r in lines] == [  # type: ignore[attr-defined]
         (key_id, "POST /graphql:Closes", "miss", 0),
