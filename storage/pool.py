@@ -36,15 +36,24 @@ async def create_pool(
     min_size: int = 10,
     max_size: int = 20,
     command_timeout: float = 30.0,
+    statement_timeout: float = 0,
 ) -> asyncpg.Pool:
-    """Open a pool whose connections all share the codecs and session settings above."""
+    """Open a pool whose connections all share the codecs and session settings above.
+
+    `statement_timeout` (seconds, 0 = none) is PostgreSQL's own limit on each statement, set
+    per connection: the server stops the work, which the client-side `command_timeout` does
+    not. Maintenance that legitimately runs long turns it off for itself (storage/caggs.py).
+    """
+    settings = {"timezone": "UTC", "application_name": "marketgraph"}
+    if statement_timeout:
+        settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))  # ms
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min(min_size, max_size),
         max_size=max_size,
         command_timeout=command_timeout,
         init=init_connection,
-        server_settings={"timezone": "UTC", "application_name": "marketgraph"},
+        server_settings=settings,
     )
     return pool
 
