@@ -30,6 +30,11 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+# Our own writes (stored bars, accounting) run inside a transaction without the requests'
+# statement timeout: cancelling them would lose work already paid for, not protect the server.
+NO_STATEMENT_TIMEOUT = "SET LOCAL statement_timeout = 0"
+
+
 async def create_pool(
     dsn: str,
     *,
@@ -42,7 +47,8 @@ async def create_pool(
 
     `statement_timeout` (seconds, 0 = none) is PostgreSQL's own limit on each statement, set
     per connection: the server stops the work, which the client-side `command_timeout` does
-    not. Maintenance that legitimately runs long turns it off for itself (storage/caggs.py).
+    not. Maintenance that legitimately runs long turns it off for itself (storage/caggs.py), and
+    writes run without it (`NO_STATEMENT_TIMEOUT`).
     """
     settings = {"timezone": "UTC", "application_name": "marketgraph"}
     if statement_timeout:
