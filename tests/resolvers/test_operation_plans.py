@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 import strawberry
-from graphql import parse, validate
+from graphql import parse, specified_rules, validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strawberry.schema.exceptions import CannotGetOperationTypeError
@@ -21,6 +21,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from domain.access import Scope
 from schema import build_schema
 from schema.introspection import Introspection
+from schema.limits import MAX_TOKENS, limit_rules
 from schema.plans import OperationPlans, PlannedSchema
 from tests.resolvers.conftest import Gateway, principal
 from tests.support.documents import Document, documents
@@ -71,8 +72,9 @@ async def test_planned_answers_equal_answers_without_plans(
     planned = build_schema()
     expected = await answer(gateway, unplanned, document)
     cold = await answer(gateway, planned, document)
-    # planned when valid (conflicting aliases are not, and are refused every time)
-    valid = not validate(planned._schema, parse(document.text))
+    # planned when valid, limits included (a refused document is refused every time)
+    rules = [*specified_rules, *limit_rules()]
+    valid = not validate(planned._schema, parse(document.text, max_tokens=MAX_TOKENS), rules)
     assert (document.text in plans_of(planned)) is valid
     warm = await answer(gateway, planned, document)  # from the plan
     assert cold == expected, document.text
