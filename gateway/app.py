@@ -23,7 +23,7 @@ from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.dashboard import dashboard_routes
-from gateway.database import open_database
+from gateway.database import open_database, read_replicas
 from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
 from gateway.key_cache import KeyCache
@@ -127,6 +127,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with contextlib.AsyncExitStack() as opened:
             database = await open_database(settings)
             opened.push_async_callback(database.close)
+            app.state.replicas = replicas = await opened.enter_async_context(
+                read_replicas(settings, database.pool)
+            )
             client = polygon_client(settings, app.state.upstream_calls)
             if client is not None:
                 opened.push_async_callback(client.aclose)
@@ -167,6 +170,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 anonymous_reads=settings.reads_without_key(),
                 forget_key=app.state.authenticator.forget,
                 live=live,
+                replicas=replicas,
+                on_replica_fallback=app.state.metrics.replica_fallbacks.inc,
             )
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             app.state.scheduler = backfill_scheduler(settings, app.state.services)

@@ -35,6 +35,18 @@ class Settings(BaseSettings):
     db_command_timeout: float = Field(
         default=30.0, gt=0, description="Seconds before one SQL statement is abandoned."
     )
+    database_read_urls: str = Field(
+        default="",
+        description="Comma-separated PostgreSQL URLs of streaming read replicas of DATABASE_URL. "
+        "Reads go to one that is up and within MAX_REPLICA_LAG_SECONDS; writes, fetch-on-miss, "
+        "key management and reads after a write in the same request use the primary.",
+    )
+    max_replica_lag_seconds: float = Field(
+        default=5.0, ge=0, description="A replica further behind the primary than this is skipped."
+    )
+    replica_check_seconds: float = Field(
+        default=1.0, gt=0, description="How often each replica's health and lag are sampled."
+    )
     embedded_data_dir: str | None = Field(
         default=None,
         description="Where the embedded PostgreSQL keeps its data (default: the user data "
@@ -312,6 +324,19 @@ class Settings(BaseSettings):
         if self.persisted_queries_only and not self.persisted_queries_file:
             raise ValueError("PERSISTED_QUERIES_ONLY=true needs PERSISTED_QUERIES_FILE")
         return self
+
+    @field_validator("database_read_urls")
+    @classmethod
+    def _replica_urls(cls, value: str) -> str:
+        """Each entry a PostgreSQL URL, so a typo fails at load rather than as a replica down."""
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            if urlsplit(entry).scheme not in ("postgres", "postgresql"):
+                raise ValueError("each entry must be a postgresql:// URL")
+        return value
+
+    def read_urls(self) -> list[str]:
+        """DATABASE_READ_URLS as a list (empty: no replicas)."""
+        return [u.strip() for u in self.database_read_urls.split(",") if u.strip()]
 
     def reads_without_key(self) -> bool:
         """Whether a caller without a key may read stored data (ANONYMOUS_READS resolved)."""

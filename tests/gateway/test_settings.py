@@ -101,3 +101,12 @@ def test_rates_are_zero_or_within_what_a_token_bucket_holds(
     for accepted in ("0", "0.01", "1000000"):
         monkeypatch.setenv(name, accepted)
         assert getattr(Settings(_env_file=None), name.lower()) == float(accepted)  # type: ignore[call-arg]
+
+
+def test_read_replica_urls_are_a_list_of_postgresql_urls() -> None:
+    urls = " postgresql://r1/mg, ,postgres://r2:5433/mg "
+    settings = Settings(_env_file=None, database_read_urls=urls)  # type: ignore[call-arg]
+    assert settings.read_urls() == ["postgresql://r1/mg", "postgres://r2:5433/mg"]
+    assert Settings(_env_file=None).read_urls() == []  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="postgresql:// URL"):
+        Settings(_env_file=None, database_read_urls="postgresql://r1/mg,r2:5432")  # type: ignore[call-arg]
