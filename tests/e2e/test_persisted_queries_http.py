@@ -161,6 +161,13 @@ async def test_the_store_keeps_max_entries_and_forgets_the_least_recently_used(o
     assert all("data" in response.json() for response in kept)
 
 
+async def test_a_subscribe_message_without_query_or_hash_is_refused_as_before(origin: str) -> None:
+    async with live_client(origin) as client:
+        assert (await client.init())["type"] == "connection_ack"
+        await client.send({"id": "1", "type": "subscribe", "payload": {"variables": {}}})
+        assert await client.close_code() == 4400  # Strawberry's "Failed to parse message"
+
+
 # -- allow-list mode ---------------------------------------------------------------------------
 
 SUBSCRIBE_UNLISTED = 'subscription Mine { bars(tickers: ["AAPL"], timeframe: M1) { close } }'
