@@ -127,6 +127,25 @@ class Settings(BaseSettings):
     failed_auth_per_minute: float = Field(
         default=30, ge=0, description="Bad keys allowed per client address (0 = unlimited)."
     )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis shared by all workers and instances (e.g. redis://127.0.0.1:6379/0) "
+        "for per-key, per-address and failed-auth limits and the circuit breaker; unset: those "
+        "are per process.",
+    )
+    redis_key_prefix: str = Field(
+        default="marketgraph:",
+        min_length=1,
+        description="Prefix of every Redis key marketgraph writes (one per deployment sharing "
+        "a Redis).",
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="How long a Redis command may take before Redis counts as unreachable "
+        "(then limits fall back to this process until it answers again).",
+    )
     audit_retention_days: int = Field(
         default=30, ge=0, description="Audit rows older than this are deleted (0 = keep forever)."
     )
@@ -275,6 +294,16 @@ class Settings(BaseSettings):
         """0 (unlimited) or a rate a token bucket can hold: 0.01 to 1,000,000 per minute."""
         if value != 0 and not 0.01 <= value <= 1_000_000:
             raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Empty means unset; anything else a URL redis-py can open, refused when settings load."""
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must start with redis://, rediss:// or unix://, got {value[:40]!r}")
         return value
 
     @field_validator("forwarded_allow_ips")

@@ -87,6 +87,11 @@ class Metrics:
             "1 half-open, 2 open (the worst worker's).", multiprocess_mode="max",
             registry=registry,
         )  # fmt: skip
+        self.redis_up = Gauge(
+            "marketgraph_redis_up", "1 while Redis (REDIS_URL) answers, 0 while limits fall "
+            "back to each process (the worst live worker's), and 0 without REDIS_URL.",
+            multiprocess_mode="livemin", registry=registry,
+        )  # fmt: skip
         self.pool_size = Gauge(
             "marketgraph_db_pool_connections", "Database connections open.",
             multiprocess_mode="livesum", registry=registry,
