@@ -109,7 +109,11 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         Documents are registered over HTTP only."""
         payload: Any = message.get("payload")
         query = payload.get("query") if isinstance(payload, dict) else None
-        if self.connection_acknowledged and isinstance(query, str | None):
+        if (
+            self.connection_acknowledged
+            and isinstance(payload, dict)
+            and isinstance(query, str | None)
+        ):
             extensions = payload.get("extensions")
             persisted: PersistedQueries = self._socket.app.state.persisted_queries
             try:
@@ -120,8 +124,9 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
                 error = as_graphql_error(exc).formatted
                 await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
                 return
-            resolved_payload = {**payload, "query": resolved.query}
-            message = cast(SubscribeMessage, {**message, "payload": resolved_payload})
+            if resolved.query is not None:  # without one Strawberry refuses the message
+                resolved_payload = {**payload, "query": resolved.query}
+                message = cast(SubscribeMessage, {**message, "payload": resolved_payload})
         await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
