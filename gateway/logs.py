@@ -25,12 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.client_address import client_address
 from gateway.observability.facts import RequestFacts, current_facts
 from gateway.redaction import install_redaction, redact
+from gateway.scope_headers import scope_headers
 
 trace_id_var: ContextVar[str | None] = ContextVar("marketgraph_trace_id", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]{8,64}$")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
+_TRACE_HEADERS = frozenset({b"traceparent", b"x-trace-id"})
 OWN_LOGGERS = ("marketgraph", "gateway", "schema", "resolvers", "storage", "upstream", "domain")
 
 
@@ -125,8 +127,7 @@ class TraceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        trace_id = incoming_trace_id(headers)
+        trace_id = incoming_trace_id(scope_headers(scope, _TRACE_HEADERS))
         token = trace_id_var.set(trace_id)
         facts = RequestFacts()
         facts_token = current_facts.set(facts)
@@ -145,12 +146,20 @@ class TraceMiddleware:
         try:
             await self.app(scope, receive, send_with_trace)
         finally:
+            self._log(scope, status, started, facts)
+            current_facts.reset(facts_token)
+            trace_id_var.reset(token)
+
+    def _log(self, scope: Scope, status: int, started: float, facts: RequestFacts) -> None:
+        """The access line (its fields are not even gathered when it would not be written)."""
+        if self.log.isEnabledFor(logging.INFO):
+            query = scope["query_string"]
             self.log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": redact(scope["path"]),
-                    "query": redact(scope["query_string"].decode("latin-1")),
+                    "query": redact(query.decode("latin-1")) if query else "",
                     "client": client_address(scope),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -161,5 +170,3 @@ class TraceMiddleware:
                     "upstream_calls": facts.upstream_calls,
                 },
             )  # fmt: skip
-            current_facts.reset(facts_token)
-            trace_id_var.reset(token)
