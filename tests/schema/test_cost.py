@@ -116,6 +116,26 @@ TWO = 'symbols(tickers: ["AAPL", "MSFT"])'
         pytest.param('{ aggregates(tickers: ["A"], from: "2024-01-01T00:00:00Z",'
                      ' to: "2024-01-01T00:00:00Z") { close } }', {}, None, 0,
                      id="empty-window"),
+        pytest.param('{ aggregates(tickers: ["A"], from: "1970-01-01T00:00:00Z",'
+                     ' to: "1970-01-01T00:10:00Z") { close } }', {}, None, 1,
+                     id="window-from-the-earliest-time"),
+        pytest.param('{ aggregates(tickers: ["A"], from: "2199-12-31T23:50:00Z",'
+                     ' to: "2200-01-01T00:00:00Z") { close } }', {}, None, 1,
+                     id="window-to-the-last-time"),
+        pytest.param('{ aggregates(tickers: ["A"], from: "2199-12-31T23:50:00Z",'
+                     ' to: "2200-01-01T00:01:00Z") { close } }', {}, None, 0,
+                     id="window-past-the-last-time-refused-with-its-own-message"),
+        pytest.param('{ bars(ticker: "AAPL", limit: 0) { time } }', {}, None, 0, id="limit-0"),
+        pytest.param("{ symbols(first: 0) { latestBar { time } } }", {}, None, 0, id="first-0"),
+        pytest.param("query($s: Boolean!) { a: " + BARS + " b: "
+                     + BARS.replace(")", ") @skip(if: $s)") + " }", {"s": True}, None, 7,
+                     id="skip-by-variable"),
+        pytest.param("query($s: Boolean!) { a: " + BARS + " b: "
+                     + BARS.replace(")", ") @skip(if: $s)") + " }", {"s": False}, None, 14,
+                     id="not-skipped-by-variable"),
+        pytest.param('query($t: String = "AAPL") { a: bars(ticker: $t, limit: 3) { time } b: '
+                     + BARS + " }", {"t": None}, None, 7,
+                     id="a-field-execution-refuses-counts-nothing"),
         pytest.param("{ __typename me { name } }", {}, None, 0, id="no-bars"),
     ],
 )  # fmt: skip
@@ -140,6 +160,17 @@ def test_plans_are_kept_per_document_and_bounded() -> None:
     assert again is not first[0] and again == first[0]
     equal_text = parse('{ bars(ticker: "AAPL", limit: 3) { time } }')  # another object
     assert plans.plan(SCHEMA._schema, equal_text, None) is not first[2]
+
+
+def test_each_fragment_is_planned_once_however_often_it_is_spread() -> None:
+    """40 fragments each spreading the one below twice: 2**40 bars, costed at once (planning
+    a fragment per spread would take 2**40 steps and hang the request)."""
+    levels = 40
+    below = " ".join(
+        f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)
+    )
+    document = f"{{ ...F{levels} }} fragment F0 on Query {{ {BARS} }} {below}"
+    assert cost(document) == 7 * 2**levels
 
 
 CAP = 20
@@ -208,7 +239,10 @@ async def test_an_inline_fragment_is_held_to_the_cap(market: Market) -> None:
     inline = "... on Symbol { bars(limit: 11) { time } }"
     document = '{ symbols(tickers: ["AAPL", "X:BTCUSD"]) { ' + inline + " } }"
     body, statements = await market.run(document)
-    assert error_codes(body) == ["BAD_USER_INPUT"] and "over the limit of 20" in messages(body)
+    assert error_codes(body) == ["BAD_USER_INPUT"] and messages(body) == (
+        "this query could return up to 22 bars (a summary counts one per 10 rows it reads), over"
+        " the limit of 20 per response: narrow the range, lower `limit`, or ask for fewer symbols"
+    )
     assert body["errors"][0]["extensions"]["cost"] == 22 and statements == []
 
 
