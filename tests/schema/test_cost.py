@@ -136,6 +136,11 @@ TWO = 'symbols(tickers: ["AAPL", "MSFT"])'
         pytest.param('query($t: String = "AAPL") { a: bars(ticker: $t, limit: 3) { time } b: '
                      + BARS + " }", {"t": None}, None, 7,
                      id="a-field-execution-refuses-counts-nothing"),
+        pytest.param('{ symbol(ticker: "AAPL") { bars(limit: 5) { time } latestBar { time } } }',
+                     {}, None, 6, id="one-symbol"),
+        pytest.param('query($on: Boolean!) { symbol(ticker: "AAPL") @include(if: $on)'
+                     ' { bars(limit: 5) { time } } }', {"on": False}, None, 0,
+                     id="one-symbol-not-included"),
         pytest.param("{ __typename me { name } }", {}, None, 0, id="no-bars"),
     ],
 )  # fmt: skip
@@ -156,10 +161,24 @@ def test_plans_are_kept_per_document_and_bounded() -> None:
     documents = [parse(f'{{ bars(ticker: "AAPL", limit: {n}) {{ time }} }}') for n in (1, 2, 3)]
     first = [plans.plan(SCHEMA._schema, d, None) for d in documents]
     assert plans.plan(SCHEMA._schema, documents[2], None) is first[2]  # kept
+    assert plans.plan(SCHEMA._schema, documents[1], None) is first[1]  # the two latest kept
     again = plans.plan(SCHEMA._schema, documents[0], None)  # dropped, so planned anew
     assert again is not first[0] and again == first[0]
     equal_text = parse('{ bars(ticker: "AAPL", limit: 3) { time } }')  # another object
     assert plans.plan(SCHEMA._schema, equal_text, None) is not first[2]
+
+
+def test_each_operation_of_a_document_has_its_plan() -> None:
+    """The same document object asked for with another `operationName` is costed by that
+    operation, not by the plan kept for the first."""
+    plans = CostPlans()
+    document = parse(
+        'query Small { bars(ticker: "AAPL", limit: 1) { time } }'
+        ' query Big { bars(ticker: "AAPL", limit: 900) { time } }'
+    )
+    small, big = (plans.plan(SCHEMA._schema, document, name) for name in ("Small", "Big"))
+    assert (len(small.root), len(big.root)) == (1, 1) and small != big
+    assert plans.plan(SCHEMA._schema, document, "Small") is small
 
 
 def test_each_fragment_is_planned_once_however_often_it_is_spread() -> None:
