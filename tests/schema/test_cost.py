@@ -192,6 +192,15 @@ def test_each_fragment_is_planned_once_however_often_it_is_spread() -> None:
     assert cost(document) == 7 * 2**levels
 
 
+async def test_without_a_request_context_nothing_runs_uncapped() -> None:
+    """Wiring the schema into a server that passes another context is refused, not uncapped."""
+    document = '{ bars(ticker: "AAPL", limit: 100000) { time } }'
+    result = await SCHEMA.execute(document, context_value={})
+    assert result.data is None and [e.message for e in result.errors or []] == [
+        "BarsCostLimit needs a RequestContext (resolvers.context)"
+    ]
+
+
 CAP = 20
 
 
