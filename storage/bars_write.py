@@ -21,6 +21,7 @@ from storage import caggs, rollups
 from storage.features import RollupBackend
 from storage.notify import Stage, notify_written
 from storage.pool import Conn
+from storage.retention import CUTOFF_SQL
 
 
 class BarIn(NamedTuple):
@@ -58,6 +59,7 @@ _UPSERT = f"""
     WITH written AS (
         INSERT INTO bars (timeframe, {_VALUES})
         SELECT $1, {_VALUES} FROM {_STAGING}
+        WHERE $1 <> '1m' OR time >= {CUTOFF_SQL}  -- below it, minute bars are not kept
         ON CONFLICT (symbol, timeframe, time) DO UPDATE SET
             {", ".join(f"{c} = EXCLUDED.{c}" for c in (*_COMPARED, "fetched_at"))}
         WHERE ({", ".join(f"bars.{c}" for c in _COMPARED)})
