@@ -3,24 +3,20 @@ drops old minute bars but never a rollup bucket; elsewhere the settings are a lo
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from domain.timeframes import BASE_TIMEFRAMES, Timeframe, levels_from
-from gateway.policies import PolicyRunner
+from domain.timeframes import Timeframe, levels_from
 from storage.bars_read import fetch_bars
 from storage.bars_write import BarIn, upsert_bars
 from storage.caggs import drain_pending
 from storage.features import DatabaseFeatures, RollupBackend
 from storage.policies import Policies, enforce, retention_cutoff, unsupported_reason
-from storage.pool import Executor
 from tests.support.bars import assert_bars_equal, daily_bars, expected_rollup, minute_bars
 from tests.support.databases import Database
-from tests.support.materialized import materialized_rows, pending_ranges
+from tests.support.materialized import compressed_chunks, materialized_rows, pending_ranges
 
 SYMBOLS = ["AAPL", "X:BTCUSD"]
 DAY = datetime(2024, 3, 11, tzinfo=UTC)  # a Monday
@@ -41,15 +37,6 @@ def _days(seed: int) -> list[BarIn]:
 async def _store(db: Database, minutes: list[BarIn], days: list[BarIn]) -> None:
     await upsert_bars(db.pool, Timeframe.M1, minutes, db.backend)
     await upsert_bars(db.pool, Timeframe.D1, days, db.backend)
-
-
-async def _compressed_chunks(db: Executor) -> tuple[int, int]:
-    row = await db.fetchrow(
-        "SELECT count(*) FILTER (WHERE is_compressed) AS compressed, count(*) AS chunks"
-        " FROM timescaledb_information.chunks WHERE hypertable_name = 'bars'"
-    )
-    assert row is not None
-    return row["compressed"], row["chunks"]
 
 
 async def _assert_reads(db: Database, base: dict[Timeframe, list[BarIn]]) -> None:
@@ -81,7 +68,7 @@ async def test_compressed_ranges_still_read_upsert_and_backfill_correctly(
     async with caggs_db.pool.acquire() as conn:
         run = await enforce(conn, Policies(compress_after=timedelta(days=1)), DAY + EIGHT_DAYS)
     assert run is not None and run.chunks_compressed > 0 and run.minute_bars_deleted == 0
-    compressed, chunks = await _compressed_chunks(caggs_db.pool)
+    compressed, chunks = await compressed_chunks(caggs_db.pool)
     assert compressed == chunks > 0
     await _assert_reads(caggs_db, {Timeframe.M1: minutes, Timeframe.D1: days})
 
@@ -166,32 +153,3 @@ def test_policy_minimums_on_both_sides() -> None:
         Policies(compress_after=timedelta(hours=23))
     with pytest.raises(ValueError, match="RETAIN_MINUTE_BARS_FOR"):
         Policies(retain_minute_bars_for=EIGHT_DAYS - timedelta(seconds=1))
-
-
-async def test_runner_compresses_at_start_up(caggs_db: Database) -> None:
-    await _store(caggs_db, _minutes(7, START, DAY, SYMBOLS), _days(8))
-    policies = Policies(compress_after=timedelta(days=1))
-    async with PolicyRunner(caggs_db.pool, caggs_db.backend, policies).running_while() as runner:
-        assert runner.active
-        for _ in range(600):  # the first run starts in the background at once
-            compressed, chunks = await _compressed_chunks(caggs_db.pool)
-            if compressed == chunks:
-                break
-            await asyncio.sleep(0.2)
-    assert compressed == chunks > 0
-
-
-async def test_runner_is_a_logged_no_op_without_full_timescaledb(
-    portable_db: Database, caplog: pytest.LogCaptureFixture
-) -> None:
-    minutes = _minutes(9, START, DAY, SYMBOLS)
-    await _store(portable_db, minutes, [])
-    policies = Policies(compress_after=timedelta(days=1), retain_minute_bars_for=EIGHT_DAYS)
-    with caplog.at_level(logging.WARNING, logger="gateway.policies"):
-        runner = PolicyRunner(portable_db.pool, portable_db.backend, policies)
-        async with runner.running_while():
-            assert not runner.active
-    assert "RETAIN_MINUTE_BARS_FOR are ignored" in caplog.text
-    for timeframe in BASE_TIMEFRAMES[:1]:
-        rows = await fetch_bars(portable_db.pool, SYMBOLS, timeframe, limit=100_000)
-        assert_bars_equal(rows, expected_rollup(minutes, timeframe))
