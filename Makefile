@@ -28,6 +28,7 @@ bench: setup
 	$(VENV)/bin/python bench/fetch.py
 	$(VENV)/bin/python bench/graphql.py
 	$(VENV)/bin/python bench/cache.py
+	$(VENV)/bin/python bench/shared_state.py
 
 # Re-pin the Python lock file after changing dependencies in pyproject.toml.
 lock:

@@ -13,23 +13,28 @@ import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 
+import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from coordination.circuit import SharedCircuit
+from coordination.link import RedisLink, running_link
+from coordination.windows import SharedWindows
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.dashboard import dashboard_routes
-from gateway.database import open_database
+from gateway.database import open_database, read_replicas
 from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
 from gateway.key_cache import KeyCache
 from gateway.live import running_live
 from gateway.logs import TraceMiddleware, configure_logging
 from gateway.observability import assembly as observability
+from gateway.observability.metrics import Metrics
 from gateway.observability.middleware import ObservabilityMiddleware
 from gateway.policies import policy_runner
 from gateway.rate_limit import KeyRateLimiter
@@ -37,6 +42,7 @@ from gateway.rest import make_rest_app
 from gateway.rest.docs import DOCS_ASSETS
 from gateway.scheduler import backfill_scheduler
 from gateway.settings import Settings
+from gateway.upstream_pacing import SharedPacer
 from resolvers.context import Services
 from resolvers.fetch_budget import FetchLimits
 from resolvers.read_through import ReadThrough
@@ -50,7 +56,14 @@ PUBLIC_PATHS = ("/health", *observability.PROBE_PATHS)
 BROWSER_ASSETS = VENDOR_ASSETS + DOCS_ASSETS  # GraphiQL, Swagger UI, ReDoc
 
 
-def polygon_client(settings: Settings, observer: Observer | None = None) -> PolygonClient | None:
+def polygon_client(
+    settings: Settings,
+    observer: Observer | None = None,
+    pool: asyncpg.Pool | None = None,
+    link: RedisLink | None = None,
+) -> PolygonClient | None:
+    """The Polygon client; with a `pool`, its request budget is shared through the database,
+    with a Redis `link` its open circuit too."""
     if not settings.polygon_api_key:
         log.warning("POLYGON_API_KEY is not set: fetch-on-miss is off, answers come from the store")
         return None
@@ -59,7 +72,30 @@ def polygon_client(settings: Settings, observer: Observer | None = None) -> Poly
         base_url=settings.polygon_base_url,
         requests_per_minute=settings.polygon_requests_per_minute,
         observer=observer,
+        pacer=(
+            SharedPacer(pool, settings.polygon_requests_per_minute)
+            if pool is not None and settings.polygon_requests_per_minute > 0
+            else None
+        ),
+        shared_circuit=SharedCircuit(link) if link is not None else None,
     )
+
+
+@contextlib.asynccontextmanager
+async def redis_link(settings: Settings, metrics: Metrics) -> AsyncIterator[RedisLink | None]:
+    """The Redis link with its probe (None without REDIS_URL); `marketgraph_redis_up` follows it."""
+    if not settings.redis_url:
+        yield None
+        return
+    link = RedisLink(
+        settings.redis_url,
+        key_prefix=settings.redis_key_prefix,
+        timeout_seconds=settings.redis_timeout_seconds,
+        on_change=lambda up: metrics.redis_up.set(1 if up else 0),
+    )
+    metrics.redis_up.set(1)
+    async with running_link(link):
+        yield link
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -116,7 +152,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with contextlib.AsyncExitStack() as opened:
             database = await open_database(settings)
             opened.push_async_callback(database.close)
-            client = polygon_client(settings, app.state.upstream_calls)
+            app.state.replicas = replicas = await opened.enter_async_context(
+                read_replicas(settings, database.pool)
+            )
+            link = await opened.enter_async_context(redis_link(settings, app.state.metrics))
+            app.state.redis_link = link
+            client = polygon_client(settings, app.state.upstream_calls, database.pool, link)
             if client is not None:
                 opened.push_async_callback(client.aclose)
             read_through = ReadThrough(
@@ -131,6 +172,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 database.pool, audit_retention_days=settings.audit_retention_days
             )
             app.state.database = database
+            windows = SharedWindows(link) if link is not None else None
             app.state.authenticator = Authenticator(
                 database.pool,
                 cache=KeyCache(
@@ -138,14 +180,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     negative_ttl_seconds=settings.key_negative_cache_seconds,
                 ),
                 failed_attempts_per_minute=settings.failed_auth_per_minute,
+                windows=windows,
             )
             app.state.rate_limiter = KeyRateLimiter(
                 settings.default_rate_limit_per_minute,
                 anonymous_per_minute=settings.anonymous_rate_limit_per_minute,
+                windows=windows,
             )
             app.state.usage_recorder = recorder
             live, app.state.live_listener = await opened.enter_async_context(
-                running_live(settings, database)
+                running_live(settings, database, app.state.response_cache)
             )
             app.state.live = live
             app.state.services = Services(
@@ -156,6 +200,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 anonymous_reads=settings.reads_without_key(),
                 forget_key=app.state.authenticator.forget,
                 live=live,
+                replicas=replicas,
+                on_replica_fallback=app.state.metrics.replica_fallbacks.inc,
             )
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             app.state.scheduler = backfill_scheduler(settings, app.state.services)

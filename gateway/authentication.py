@@ -24,10 +24,11 @@ from starlette.authentication import (
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from coordination.windows import SharedWindows
 from domain.access import Principal, Scope
 from domain.clocks import Monotonic, WallClock, utc_now
 from domain.errors import RateLimited, ServiceError, Unauthenticated, Unavailable
-from gateway.buckets import Buckets
+from gateway.buckets import Buckets, shared_or_local
 from gateway.client_address import client_address
 from gateway.key_cache import KeyCache
 from gateway.responses import service_error_response
@@ -95,6 +96,7 @@ class Authenticator:
         failed_attempts_per_minute: float = 30.0,
         clock: Monotonic = time.monotonic,
         now: WallClock = utc_now,
+        windows: SharedWindows | None = None,
     ) -> None:
         if failed_attempts_per_minute < 0:
             raise ValueError("failed_attempts_per_minute must be >= 0 (0 means unlimited)")
@@ -103,6 +105,7 @@ class Authenticator:
         self._failed_per_minute = failed_attempts_per_minute
         self._now = now
         self._failures = Buckets(10_000, clock)
+        self._windows = windows
 
     async def verify_key(self, raw: str, *, client: str = "unknown") -> Principal | None:
         """The Principal for `raw`, via the cache; None when the key is not valid now.
@@ -116,7 +119,9 @@ class Authenticator:
         if principal is None:
             log.info("invalid API key", extra={"client": client})
             wait = (
-                self._failures.take(client, self._failed_per_minute)
+                await shared_or_local(
+                    self._windows, self._failures, "bad-key", client, self._failed_per_minute
+                )
                 if self._failed_per_minute
                 else None
             )

@@ -1,9 +1,11 @@
-"""Token buckets by name (API key, client address), bounded in number."""
+"""Token buckets by name (API key, client address), bounded in number; and the choice between
+Redis's shared count and this process's buckets."""
 
 from __future__ import annotations
 
 import time
 
+from coordination.windows import SharedWindows
 from domain.clocks import Monotonic
 from domain.token_bucket import TokenBucket
 
@@ -26,3 +28,15 @@ class Buckets:
             self._buckets[name] = bucket
         allowed, retry_after = bucket.try_acquire()
         return None if allowed else retry_after
+
+
+async def shared_or_local(
+    windows: SharedWindows | None, buckets: Buckets, kind: str, name: str, per_minute: float
+) -> float | None:
+    """Redis's decision when it can give one, else the local bucket's: None, or seconds
+    until `name` may go again."""
+    if windows is not None:
+        decision = await windows.hit(kind, name, per_minute)
+        if decision is not None:
+            return None if decision.allowed else decision.retry_after
+    return buckets.take((kind, name), per_minute)

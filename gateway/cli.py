@@ -1,4 +1,4 @@
-"""The `marketgraph` command: serve, migrate, demo (and backfill, keys).
+"""The `marketgraph` command: serve, migrate, demo (and backfill, keys, healthcheck).
 
 Every subcommand finds its database the way the server does: DATABASE_URL, or the embedded
 PostgreSQL under the user data directory.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
-from gateway import cli_backfill, cli_keys
+from gateway import cli_backfill, cli_healthcheck, cli_keys
 from gateway.cli_summary import program_name, startup_summary
 from gateway.database import open_database, resolve_database_url
 from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
@@ -139,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=_demo)
     cli_keys.register(sub, _migrated_database_url)
     cli_backfill.register(sub)
+    cli_healthcheck.register(sub)
     return parser
 
 

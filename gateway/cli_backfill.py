@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     database = await open_database(settings)
-    client = polygon_client(settings)
+    client = polygon_client(settings, pool=database.pool)  # the same budget as the gateway
     bars = {t: tqdm(desc=t, unit="chunk", position=i) for i, t in enumerate(args.tickers)}
 
     def progress(ticker: str, done: int, total: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from storage.embedded import EmbeddedPostgres, default_data_dir
 from storage.features import RollupBackend
 from storage.migrations import migrate
 from storage.pool import create_pool
+from storage.replicas import ReplicaSet
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +89,24 @@ async def open_database(settings: Settings) -> OpenDatabase:
         },
     )
     return OpenDatabase(pool, report.rollup_backend, embedded, url)
+
+
+@contextlib.asynccontextmanager
+async def read_replicas(
+    settings: Settings, primary: asyncpg.Pool
+) -> AsyncIterator[ReplicaSet | None]:
+    """DATABASE_READ_URLS as a sampled `ReplicaSet` while the block runs (None without any)."""
+    urls = settings.read_urls()
+    if not urls:
+        yield None
+        return
+    replicas = ReplicaSet(
+        primary,
+        urls,
+        max_lag_seconds=settings.max_replica_lag_seconds,
+        pool_max_size=settings.db_pool_max_size,
+        command_timeout=settings.db_command_timeout,
+    )
+    async with replicas.sampling(settings.replica_check_seconds):
+        log.info("read replicas", extra={"replicas": len(urls), "usable": len(replicas.usable())})
+        yield replicas

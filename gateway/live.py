@@ -1,4 +1,9 @@
-"""The process's live-bars machinery: one listener feeding one hub, for the app's lifetime."""
+"""The process's live-bars machinery: one listener feeding one hub, for the app's lifetime.
+
+The same notifications keep the response cache honest across processes: every worker and
+instance drops its cached answers for the tickers another one just stored (and all of them when
+the feed was interrupted, since notifications sent meanwhile are lost).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,16 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from gateway.database import OpenDatabase
+from gateway.response_cache import ResponseCache
 from gateway.settings import Settings
 from resolvers.live_hub import LiveHub
 from storage.listener import Listener
+from storage.notify import BarsWritten
 
 
 @contextlib.asynccontextmanager
 async def running_live(
-    settings: Settings, database: OpenDatabase
+    settings: Settings, database: OpenDatabase, cache: ResponseCache | None = None
 ) -> AsyncIterator[tuple[LiveHub, Listener]]:
     """Start the fan-out task and the LISTEN connection; stop both on exit."""
     hub = LiveHub(
@@ -22,7 +29,19 @@ async def running_live(
         queue_size=settings.subscription_queue_size,
         max_per_key=settings.max_subscriptions_per_key,
     )
-    listener = Listener(database.url, hub.publish, hub.interrupted)
+
+    def written(event: BarsWritten) -> None:
+        hub.publish(event)
+        if cache is not None:
+            for ticker in event.runs:
+                cache.invalidate(ticker)
+
+    def lost() -> None:
+        hub.interrupted()
+        if cache is not None:
+            cache.clear()
+
+    listener = Listener(database.url, written, lost)
     tasks = [asyncio.create_task(hub.run()), asyncio.create_task(listener.run())]
     try:
         yield hub, listener

@@ -2,7 +2,8 @@
 
 `/livez` answers as long as the process can answer at all and never touches the database (a
 database outage must not get healthy workers restarted); `/readyz` says whether this worker
-can serve: the database answers in time and every migration is applied.
+can serve: the database answers in time and every migration is applied (and, with REDIS_URL,
+whether Redis answers, which does not decide readiness).
 """
 
 from __future__ import annotations
@@ -36,4 +37,13 @@ async def readyz(request: Request) -> Response:
     if missing:
         body = {"status": "not_ready", "database": "ok", "pending_migrations": missing}
         return OrjsonResponse(body, 503)
-    return OrjsonResponse({"status": "ready", "database": "ok"})
+    return OrjsonResponse({"status": "ready", "database": "ok", **await _redis(request)})
+
+
+async def _redis(request: Request) -> dict[str, str]:
+    """`redis`: ok or unreachable (with REDIS_URL only). Not a readiness condition: without
+    Redis a worker still serves, with limits counted per process."""
+    link = getattr(request.app.state, "redis_link", None)
+    if link is None:
+        return {}
+    return {"redis": "ok" if await link.ping() else "unreachable"}

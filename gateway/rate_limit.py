@@ -1,6 +1,8 @@
 """Request rates: per key, and per client address for requests without a key.
 
-Over its limit a caller gets 429 with `Retry-After`, not a queue.
+Over its limit a caller gets 429 with `Retry-After`, not a queue. With Redis (`windows`) every
+worker and instance counts together (a moving window per minute); while Redis is unreachable,
+and without it, each process counts alone (a token bucket per name).
 """
 
 from __future__ import annotations
@@ -10,11 +12,12 @@ from collections.abc import Collection
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from coordination.windows import SharedWindows
 from domain.access import Principal
 from domain.clocks import Monotonic
 from domain.errors import ErrorCode
 from gateway.authentication import KeyUser, retry_after_header
-from gateway.buckets import Buckets
+from gateway.buckets import Buckets, shared_or_local
 from gateway.client_address import client_address
 from gateway.responses import error_response
 
@@ -24,6 +27,7 @@ class KeyRateLimiter:
 
     `default_per_minute` applies to keys without a limit of their own, `anonymous_per_minute`
     to each client address sending requests without a key (0: unlimited, for either).
+    `windows` shares the counts through Redis.
     """
 
     def __init__(
@@ -32,25 +36,30 @@ class KeyRateLimiter:
         *,
         anonymous_per_minute: float = 0.0,
         clock: Monotonic = time.monotonic,
+        windows: SharedWindows | None = None,
     ):
         if default_per_minute < 0 or anonymous_per_minute < 0:
             raise ValueError("per-minute limits must be >= 0 (0 means unlimited)")
         self.default_per_minute = default_per_minute
         self.anonymous_per_minute = anonymous_per_minute
         self._buckets = Buckets(100_000, clock)
+        self._windows = windows
 
-    def check(self, principal: Principal) -> float | None:
+    async def check(self, principal: Principal) -> float | None:
         """None when the key may make this request now, else seconds until it may."""
         per_minute = principal.rate_limit_per_minute or self.default_per_minute
         if not per_minute:
             return None
-        return self._buckets.take(principal.key_id, per_minute)
+        return await self._take("key", str(principal.key_id), per_minute)
 
-    def check_anonymous(self, address: str) -> float | None:
+    async def check_anonymous(self, address: str) -> float | None:
         """The same for a request without a key from `address`."""
         if not self.anonymous_per_minute:
             return None
-        return self._buckets.take(("address", address), self.anonymous_per_minute)
+        return await self._take("address", address, self.anonymous_per_minute)
+
+    async def _take(self, kind: str, name: str, per_minute: float) -> float | None:
+        return await shared_or_local(self._windows, self._buckets, kind, name, per_minute)
 
 
 class RateLimitMiddleware:
@@ -76,10 +85,10 @@ class RateLimitMiddleware:
         limiter: KeyRateLimiter = self._limiter or scope["app"].state.rate_limiter
         user = scope.get("user")
         if isinstance(user, KeyUser):
-            retry_after = limiter.check(user.principal)
+            retry_after = await limiter.check(user.principal)
             whose = "this API key"
         else:
-            retry_after = limiter.check_anonymous(client_address(scope))
+            retry_after = await limiter.check_anonymous(client_address(scope))
             whose = "requests without an API key from this address"
         if retry_after is None:
             await self.app(scope, receive, send)

@@ -41,6 +41,18 @@ class Settings(BaseSettings):
     db_command_timeout: float = Field(
         default=30.0, gt=0, description="Seconds before one SQL statement is abandoned."
     )
+    database_read_urls: str = Field(
+        default="",
+        description="Comma-separated PostgreSQL URLs of streaming read replicas of DATABASE_URL. "
+        "Reads go to one that is up and within MAX_REPLICA_LAG_SECONDS; writes, fetch-on-miss, "
+        "key management and reads after a write in the same request use the primary.",
+    )
+    max_replica_lag_seconds: float = Field(
+        default=5.0, ge=0, description="A replica further behind the primary than this is skipped."
+    )
+    replica_check_seconds: float = Field(
+        default=1.0, gt=0, description="How often each replica's health and lag are sampled."
+    )
     embedded_data_dir: str | None = Field(
         default=None,
         description="Where the embedded PostgreSQL keeps its data (default: the user data "
@@ -120,6 +132,25 @@ class Settings(BaseSettings):
     )
     failed_auth_per_minute: float = Field(
         default=30, ge=0, description="Bad keys allowed per client address (0 = unlimited)."
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis shared by all workers and instances (e.g. redis://127.0.0.1:6379/0) "
+        "for per-key, per-address and failed-auth limits and the circuit breaker; unset: those "
+        "are per process.",
+    )
+    redis_key_prefix: str = Field(
+        default="marketgraph:",
+        min_length=1,
+        description="Prefix of every Redis key marketgraph writes (one per deployment sharing "
+        "a Redis).",
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=30,
+        description="How long a Redis command may take before Redis counts as unreachable "
+        "(then limits fall back to this process until it answers again).",
     )
     audit_retention_days: int = Field(
         default=30, ge=0, description="Audit rows older than this are deleted (0 = keep forever)."
@@ -285,6 +316,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at least {least.days} days or unset, got {value}")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        """Empty means unset; anything else a URL redis-py can open, refused when settings load."""
+        if not value:
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"must start with redis://, rediss:// or unix://, got {value[:40]!r}")
+        return value
+
     @field_validator("forwarded_allow_ips")
     @classmethod
     def _proxies(cls, value: str) -> str:
@@ -325,6 +366,19 @@ class Settings(BaseSettings):
         if value is not None and not valid_schedule(value):
             raise ValueError(f"not a cron expression: {value!r}")
         return value
+
+    @field_validator("database_read_urls")
+    @classmethod
+    def _replica_urls(cls, value: str) -> str:
+        """Each entry a PostgreSQL URL, so a typo fails at load rather than as a replica down."""
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            if urlsplit(entry).scheme not in ("postgres", "postgresql"):
+                raise ValueError("each entry must be a postgresql:// URL")
+        return value
+
+    def read_urls(self) -> list[str]:
+        """DATABASE_READ_URLS as a list (empty: no replicas)."""
+        return [u.strip() for u in self.database_read_urls.split(",") if u.strip()]
 
     def reads_without_key(self) -> bool:
         """Whether a caller without a key may read stored data (ANONYMOUS_READS resolved)."""

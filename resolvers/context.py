@@ -17,8 +17,10 @@ from domain.errors import Forbidden, Unauthenticated
 from resolvers.fetch_gate import FetchGate
 from resolvers.live_hub import LiveHub
 from resolvers.loaders import Loaders
+from resolvers.read_route import ReadRoute
 from resolvers.read_through import ReadThrough
 from storage.features import RollupBackend
+from storage.replicas import ReplicaSet
 
 KEY_REQUIRED = "an API key is required (X-API-Key or Authorization: Bearer)"
 
@@ -38,6 +40,8 @@ class Services:
     anonymous_reads: bool
     forget_key: Callable[[int], None] = _forget_nothing  # drop a key from auth caches
     live: LiveHub | None = None  # live bar updates (None: subscriptions are off)
+    replicas: ReplicaSet | None = None  # DATABASE_READ_URLS (None: every read on `pool`)
+    on_replica_fallback: Callable[[], None] | None = None  # a read left a failed replica
 
     @property
     def fetch_on_miss(self) -> bool:
@@ -57,6 +61,7 @@ class RequestContext:
     principal: Principal | None
     fetch: FetchGate
     loaders: Loaders
+    reads: ReadRoute
     trace_id: str | None = None
     operation: str | None = field(default=None)
     disconnect: Callable[[str], None] = field(default=lambda reason: None)
@@ -88,12 +93,23 @@ class RequestContext:
 
 
 def make_context(
-    services: Services, principal: Principal | None, *, trace_id: str | None = None
+    services: Services,
+    principal: Principal | None,
+    *,
+    trace_id: str | None = None,
+    writes: bool = False,
 ) -> RequestContext:
-    """A fresh context (fresh loaders) for one request."""
+    """A fresh context (fresh loaders) for one request; `writes`: it reads the primary only."""
+    reads = ReadRoute(
+        services.pool,
+        services.replicas,
+        primary_only=writes,
+        on_fallback=services.on_replica_fallback,
+    )
     gate = FetchGate(
         services.read_through if services.fetch_on_miss else None,
         allowed=principal is not None and principal.has(Scope.FETCH),
+        on_stored=reads.wrote,
     )
-    loaders = Loaders.create(services.pool, gate)
-    return RequestContext(services, principal, gate, loaders, trace_id=trace_id)
+    loaders = Loaders.create(reads, gate)
+    return RequestContext(services, principal, gate, loaders, reads, trace_id=trace_id)

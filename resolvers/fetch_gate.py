@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from domain.errors import ServiceError
@@ -27,11 +27,19 @@ class FetchGate:
     the request draws on one `FetchBudget` (symbols, upstream calls).
     """
 
-    __slots__ = ("_allowed", "_read_through", "budget", "refused")
+    __slots__ = ("_allowed", "_on_stored", "_read_through", "budget", "refused")
 
-    def __init__(self, read_through: ReadThrough | None, *, allowed: bool) -> None:
+    def __init__(
+        self,
+        read_through: ReadThrough | None,
+        *,
+        allowed: bool,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """`on_stored()` runs when a fetch stored bars (or this request waited for one)."""
         self._read_through = read_through
         self._allowed = allowed
+        self._on_stored = on_stored
         self.refused = False
         self.budget = FetchBudget(read_through.limits) if read_through is not None else None
 
@@ -57,4 +65,6 @@ class FetchGate:
         ensured = await self._read_through.ensure(
             symbols, timeframe, start, end, budget=self.budget
         )
+        if ensured.fetched_ranges and self._on_stored is not None:
+            self._on_stored()
         return dict(ensured.errors)

@@ -47,7 +47,7 @@ def health_of(age_hours: float | None, validation_rate_pct: float) -> Health:
 
 
 async def totals(context: RequestContext) -> StoreFigures:
-    return await store_figures.store_totals(context.services.pool, PASSING_SCORE)
+    return await context.reads.read(lambda pool: store_figures.store_totals(pool, PASSING_SCORE))
 
 
 def asset_class_filter(asset_class: str) -> Callable[[str], bool]:
@@ -59,12 +59,14 @@ def asset_class_filter(asset_class: str) -> Callable[[str], bool]:
 async def symbols(context: RequestContext, asset_class: str | None) -> list[str]:
     """Symbols with stored bars, of one asset class when given."""
     wanted = None if asset_class is None else asset_class_filter(asset_class)
-    found = await store_figures.stored_symbols(context.services.pool)
+    found = await context.reads.read(store_figures.stored_symbols)
     return [s for s in found if wanted is None or wanted(s)]
 
 
 async def symbol_health(context: RequestContext, now: datetime) -> list[SymbolHealth]:
-    figures = await store_figures.symbol_figures(context.services.pool, PASSING_SCORE)
+    figures = await context.reads.read(
+        lambda pool: store_figures.symbol_figures(pool, PASSING_SCORE)
+    )
     out = []
     for f in figures:
         age = None if f.latest is None else round((now - f.latest).total_seconds() / 3600, 2)

@@ -22,6 +22,7 @@ from domain.errors import ServiceError
 from domain.records import Order, SymbolInfo, WindowSummary
 from domain.timeframes import Timeframe
 from resolvers.fetch_gate import FetchGate
+from resolvers.read_route import ReadRoute
 from storage.bars_read import fetch_bars, latest_bars, window_summary
 from storage.symbols import lookup_symbols
 
@@ -120,36 +121,42 @@ class Loaders:
     symbol: DataLoader[str, SymbolInfo | None]
 
     @classmethod
-    def create(cls, pool: asyncpg.Pool, fetch: FetchGate) -> Loaders:
-        """Loaders reading through `pool`, fetching misses first where `fetch` allows."""
+    def create(cls, reads: ReadRoute, fetch: FetchGate) -> Loaders:
+        """Loaders reading where `reads` routes them, fetching misses first where `fetch`
+        allows (a fetch that stored bars sends the reads after it to the primary)."""
 
         async def load_bars(group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
             tf, start, end, limit, order, columns, min_quality = group
             failed = await fetch.ensure(symbols, tf, start, end)
-            rows = await fetch_bars(
-                pool,
-                symbols,
-                tf,
-                start,
-                end,
-                limit=limit,
-                order=order,
-                columns=columns,
-                min_quality=min_quality,
+            rows = await reads.read(
+                lambda pool: fetch_bars(
+                    pool,
+                    symbols,
+                    tf,
+                    start,
+                    end,
+                    limit=limit,
+                    order=order,
+                    columns=columns,
+                    min_quality=min_quality,
+                )
             )
             return {**_split(rows, symbols), **failed}
 
         async def load_latest(tf: Timeframe, symbols: list[str]) -> dict[str, Any]:
-            return dict(await latest_bars(pool, symbols, tf))
+            return dict(await reads.read(lambda pool: latest_bars(pool, symbols, tf)))
 
         async def load_aggregate(group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
             start, end, basis = group
             failed = await fetch.ensure(symbols, basis, start, end)
-            found = await window_summary(pool, symbols, start, end, base=basis)
+            found = await reads.read(
+                lambda pool: window_summary(pool, symbols, start, end, base=basis)
+            )
             return {**found, **failed}
 
         async def load_symbol(keys: list[str]) -> list[SymbolInfo | None]:
-            found = await lookup_symbols(pool, list(dict.fromkeys(keys)))
+            unique = list(dict.fromkeys(keys))
+            found = await reads.read(lambda pool: lookup_symbols(pool, unique))
             return [found.get(k) for k in keys]
 
         return cls(

@@ -37,4 +37,4 @@ async def search(
     validation.search_text(text)
     if after is not None:
         validation.ticker(after)
-    return await search_symbols(context.services.pool, text, market, first, after)
+    return await context.reads.read(lambda pool: search_symbols(pool, text, market, first, after))

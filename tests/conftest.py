@@ -78,4 +78,9 @@ async def caggs_db(
         yield database
 
 
-pytest_plugins = ["tests.fakes.polygon_server", "tests.support.browser", "tests.support.demo_site"]
+pytest_plugins = [
+    "tests.fakes.polygon_server",
+    "tests.support.browser",
+    "tests.support.demo_site",
+    "tests.support.redis_server",
+]

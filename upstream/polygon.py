@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import date
 from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -31,7 +31,7 @@ from domain.errors import (
     UpstreamUnavailable,
 )
 from domain.token_bucket import TokenBucket
-from upstream.circuit_breaker import CircuitBreaker
+from upstream.circuit_breaker import BreakerState, CircuitBreaker
 from upstream.wire import (
     PolygonBar,
     as_ms,
@@ -48,6 +48,23 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 Observer = Callable[[str, float], None]
+
+
+class Pacer(Protocol):
+    """Waits until the next upstream request may go (a local `TokenBucket`, or a budget
+    shared by every process)."""
+
+    async def acquire(self) -> None: ...
+
+
+class SharedCircuit(Protocol):
+    """The breaker's open state as every process sees it (the gateway's Redis one)."""
+
+    async def open_for(self) -> float: ...
+    async def opened(self, seconds: float) -> None: ...
+    async def closed(self) -> None: ...
+
+
 """Told each HTTP attempt's outcome (`ok`, `rate_limited`, `http_5xx`, `http_4xx`, `timeout`,
 `connection`, `redirect`, `error`) and its duration in seconds: metrics and alerts listen here."""
 
@@ -73,8 +90,10 @@ class PolygonClient:
     An empty `api_key` is allowed so the gateway can still serve stored data; every call then
     raises `UpstreamConfigError` without contacting Polygon. `requests_per_minute` of 0/None
     disables the limiter; `rate_limit_burst` is how many requests may go back to back (1 spaces
-    them evenly, which no per-minute window can reject). `clock`, `sleep` and `rng` exist for tests.
-    The environment is never read (`trust_env=False`: no proxy variables either).
+    them evenly, which no per-minute window can reject). A `pacer` replaces that local limiter
+    (the gateway passes one shared by all its processes), and a `shared_circuit` makes an open
+    breaker every process's. `clock`, `sleep` and `rng` exist for tests. The environment is
+    never read (`trust_env=False`: no proxy variables either).
     """
 
     def __init__(
@@ -95,6 +114,8 @@ class PolygonClient:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         observer: Observer | None = None,
+        pacer: Pacer | None = None,
+        shared_circuit: SharedCircuit | None = None,
     ) -> None:
         if max_retries < 0 or backoff_base < 0 or max_retry_wait < 0 or timeout <= 0:
             raise ValueError("max_retries, backoff_base, max_retry_wait >= 0 and timeout > 0")
@@ -113,6 +134,8 @@ class PolygonClient:
             if self._requests_per_minute
             else None
         )
+        self._pacer: Pacer | None = pacer or self._limiter
+        self._shared_circuit = shared_circuit
         self._breaker = CircuitBreaker(
             breaker_failure_threshold, breaker_reset_timeout, clock=clock
         )
@@ -231,7 +254,24 @@ class PolygonClient:
     async def _guarded(self, fn: Callable[[], Awaitable[T]]) -> T:
         if not self._has_key:
             raise UpstreamConfigError(f"no Polygon API key configured; {_CHECK_KEY}")
-        return await self._breaker.call(fn, is_failure=_is_outage)
+        shared = self._shared_circuit
+        if shared is None:
+            return await self._breaker.call(fn, is_failure=_is_outage)
+        if self._breaker.state is BreakerState.CLOSED:
+            remaining = await shared.open_for()
+            if remaining > 0:
+                raise UpstreamUnavailable(
+                    f"upstream circuit open (opened by another worker); retry in {remaining:.1f}s"
+                )
+        before = self._breaker.state
+        try:
+            return await self._breaker.call(fn, is_failure=_is_outage)
+        finally:
+            after = self._breaker.state
+            if after is BreakerState.OPEN and before is not BreakerState.OPEN:
+                await shared.opened(self._breaker.retry_after())
+            elif after is BreakerState.CLOSED and before is not BreakerState.CLOSED:
+                await shared.closed()
 
     async def _aggregates_page(
         self, url: str, query: dict[str, str] | None
@@ -266,8 +306,8 @@ class PolygonClient:
         """
         attempt = 0
         while True:
-            if self._limiter is not None:
-                await self._limiter.acquire()
+            if self._pacer is not None:
+                await self._pacer.acquire()
             retry_after: float | None = None
             rate_limited = False
             sent = time.perf_counter()

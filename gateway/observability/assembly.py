@@ -90,6 +90,8 @@ async def running(
         metrics.set_pool(pool.get_size(), pool.get_idle_size(), pool.get_max_size())
         metrics.set_breaker(breaker_state() or "closed")
         metrics.cache_entries.set(len(state.response_cache))
+        if getattr(state, "replicas", None) is not None:
+            metrics.set_replicas(state.replicas)
 
     async def database_ok() -> bool:
         try:

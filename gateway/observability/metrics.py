@@ -27,6 +27,8 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from storage.replicas import ReplicaSet
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
@@ -85,6 +87,11 @@ class Metrics:
             "1 half-open, 2 open (the worst worker's).", multiprocess_mode="max",
             registry=registry,
         )  # fmt: skip
+        self.redis_up = Gauge(
+            "marketgraph_redis_up", "1 while Redis (REDIS_URL) answers, 0 while limits fall "
+            "back to each process (the worst live worker's), and 0 without REDIS_URL.",
+            multiprocess_mode="livemin", registry=registry,
+        )  # fmt: skip
         self.pool_size = Gauge(
             "marketgraph_db_pool_connections", "Database connections open.",
             multiprocess_mode="livesum", registry=registry,
@@ -97,6 +104,27 @@ class Metrics:
             "marketgraph_db_pool_max_connections", "Most database connections allowed.",
             multiprocess_mode="livesum", registry=registry,
         )  # fmt: skip
+
+        self.replica_up = Gauge(
+            "marketgraph_db_replica_up", "Read replica usable: 1 up, 0 down or not a replica "
+            "(by position in DATABASE_READ_URLS; the worst worker's).", ["replica"],
+            multiprocess_mode="livemin", registry=registry,
+        )  # fmt: skip
+        self.replica_lag = Gauge(
+            "marketgraph_db_replica_lag_seconds", "Read replica's replay lag behind the primary "
+            "at the last sample (+Inf: unknown).", ["replica"],
+            multiprocess_mode="livemax", registry=registry,
+        )  # fmt: skip
+        self.replica_fallbacks = Counter(
+            "marketgraph_db_replica_fallbacks_total",
+            "Reads that failed on a replica and ran again on the primary.", registry=registry,
+        )  # fmt: skip
+
+    def set_replicas(self, replicas: ReplicaSet) -> None:
+        for replica in replicas.replicas:
+            label = str(replica.index)
+            self.replica_up.labels(label).set(1 if replica in replicas.usable() else 0)
+            self.replica_lag.labels(label).set(replica.lag_seconds)
 
     def observe_request(
         self, endpoint: str, status: int, seconds: float, code: str | None, fault: bool

@@ -30,7 +30,10 @@ def request_context(request: Request) -> RequestContext:
     if route is not None:
         state[AUDIT_ENDPOINT] = f"{request.method} {route.path}"
     return make_context(
-        request.app.state.services, principal_of(request), trace_id=state.get("trace_id")
+        request.app.state.services,
+        principal_of(request),
+        trace_id=state.get("trace_id"),
+        writes=request.method not in ("GET", "HEAD"),  # a write's reads must see it: primary
     )
 
 

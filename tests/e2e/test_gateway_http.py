@@ -589,7 +589,7 @@ async def test_the_audit_trail_names_the_graphql_operation_and_admins_can_read_i
                           key=reader)).status_code == 200  # fmt: skip
         refused = await gql(client, url, audit, {"id": reader_id}, key=reader)
         assert [e["extensions"]["code"] for e in refused.json()["errors"]] == ["FORBIDDEN"]
-        for _ in range(200):  # the flush runs every 50 ms; give it up to 10 s on a busy machine
+        for _ in range(600):  # the flush runs every 50 ms; give it up to 30 s on a busy machine
             page = (await gql(client, url, audit, {"id": reader_id}, key=admin)).json()
             if page["data"]["apiKeyAudit"]["total"] == 3:
                 break

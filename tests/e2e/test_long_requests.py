@@ -17,6 +17,7 @@ from gateway.redaction import MAX_CHARS, TRUNCATED, install_redaction
 from gateway.settings import Settings
 from tests.support.databases import Database
 from tests.support.live_server import serve_in_thread
+from tests.support.logs import records_when_logged
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz" * (16_000 // 26)
 
@@ -43,12 +44,10 @@ def served(portable_db: Database, caplog: pytest.LogCaptureFixture) -> Iterator[
             target.removeFilter(redactor)
 
 
-def _access_line(caplog: pytest.LogCaptureFixture, path: str) -> logging.LogRecord:
-    lines = [
-        r
-        for r in caplog.records
-        if r.name == "marketgraph.access" and r.__dict__["path"].startswith(path)
-    ]
+async def _access_line(caplog: pytest.LogCaptureFixture, path: str) -> logging.LogRecord:
+    lines = await records_when_logged(
+        caplog, lambda r: r.name == "marketgraph.access" and r.__dict__["path"].startswith(path), 1
+    )
     assert len(lines) == 1, lines
     return lines[0]
 
@@ -68,12 +67,10 @@ async def test_long_letter_runs_are_answered_and_logged_cut(
 
     assert in_path.status_code == 404  # no such route (and no key needed to learn that)
     assert in_query.status_code == 200 and in_forwarded_for.status_code == 200
-    assert _cut(_access_line(caplog, "/abcdef").__dict__["path"].removeprefix("/"))
-    health = [
-        r
-        for r in caplog.records
-        if r.name == "marketgraph.access" and r.__dict__["path"] == "/health"
-    ]
+    assert _cut((await _access_line(caplog, "/abcdef")).__dict__["path"].removeprefix("/"))
+    health = await records_when_logged(
+        caplog, lambda r: r.name == "marketgraph.access" and r.__dict__["path"] == "/health", 2
+    )
     assert any(_cut(r.__dict__["query"].removeprefix("q=")) for r in health)
     # this test server trusts its 127.0.0.1 peer as a proxy: the header is read, and refused
     # as an address, so the long run never reaches the log at all

@@ -22,6 +22,7 @@ from tests.e2e.test_gateway_http import FETCH, aapl_days, stock_days
 from tests.fakes.polygon_server import FakePolygon
 from tests.support.databases import Database, Server, Template, cloned_database
 from tests.support.live_server import serve_in_thread
+from tests.support.logs import records_when_logged
 
 NAMED = 'query Closes { bars(ticker: "AAPL", timeframe: D1, limit: 2) { time close } }'
 
@@ -184,7 +185,8 @@ async def test_the_access_line_says_who_asked_what_and_whether_the_cache_answere
     async with httpx.AsyncClient(base_url=served, headers={"X-API-Key": reader}) as client:
         for _ in range(2):
             await client.post("/graphql", json={"query": NAMED.replace("limit: 2", "limit: 3")})
-    lines = [r for r in caplog.records if r.name == "marketgraph.access"][-2:]
+    logged = await records_when_logged(caplog, lambda r: r.name == "marketgraph.access", 2)
+    lines = logged[-2:]
     key_id = (await api_keys.list_keys(obs_db.pool))[-1].id
     assert [(r.principal_id, r.endpoint, r.cache, r.upstream_calls) for r in lines] == [  # type: ignore[attr-defined]
         (key_id, "POST /graphql:Closes", "miss", 0),

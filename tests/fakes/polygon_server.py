@@ -76,6 +76,7 @@ class RecordedCall:
     query: str
     params: dict[str, list[str]]
     headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)  # when it arrived (this process's clock)
 
 
 @dataclass

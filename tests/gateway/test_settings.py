@@ -139,3 +139,59 @@ def test_policy_durations_below_the_minimum_are_refused(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name.lower()):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", None),  # the .env.example line: unset
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("rediss://cache.internal:6380", "rediss://cache.internal:6380"),
+        ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+    ],
+)
+def test_redis_url_is_optional(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str | None
+) -> None:
+    monkeypatch.setenv("REDIS_URL", value)
+    assert Settings(_env_file=None).redis_url == expected  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:6379", "127.0.0.1:6379", "postgresql://x"])
+def test_a_redis_url_that_is_not_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", value)
+    with pytest.raises(ValueError, match="redis_url"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("REDIS_TIMEOUT_SECONDS", "0", False),
+        ("REDIS_TIMEOUT_SECONDS", "0.001", True),
+        ("REDIS_TIMEOUT_SECONDS", "30", True),
+        ("REDIS_TIMEOUT_SECONDS", "30.5", False),
+        ("REDIS_KEY_PREFIX", "", False),
+        ("REDIS_KEY_PREFIX", "m", True),
+    ],
+)
+def test_redis_settings_bounds(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, accepted: bool
+) -> None:
+    monkeypatch.setenv(name, value)
+    if accepted:
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    else:
+        with pytest.raises(ValueError, match=name.lower()):
+            Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_read_replica_urls_are_a_list_of_postgresql_urls() -> None:
+    urls = " postgresql://r1/mg, ,postgres://r2:5433/mg "
+    settings = Settings(_env_file=None, database_read_urls=urls)  # type: ignore[call-arg]
+    assert settings.read_urls() == ["postgresql://r1/mg", "postgres://r2:5433/mg"]
+    assert Settings(_env_file=None).read_urls() == []  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="postgresql:// URL"):
+        Settings(_env_file=None, database_read_urls="postgresql://r1/mg,r2:5432")  # type: ignore[call-arg]

@@ -8,9 +8,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 
 import gateway.app
+from coordination.link import RedisLink
 from gateway.app import create_app
 from gateway.settings import Settings
 from storage.usage import UsageRecorder
@@ -103,9 +105,12 @@ async def test_a_failure_once_the_pool_and_client_are_open_closes_them(
     make_client = gateway.app.polygon_client
 
     def recording_client(
-        settings: Settings, observer: Observer | None = None
+        settings: Settings,
+        observer: Observer | None = None,
+        pool: asyncpg.Pool | None = None,
+        link: RedisLink | None = None,
     ) -> PolygonClient | None:
-        client = make_client(settings, observer)
+        client = make_client(settings, observer, pool, link)
         assert client is not None
         clients.append(client)
         return client

@@ -1,0 +1,73 @@
+"""Shared moving windows on a real redis-server: counted together, fallen back, come back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from coordination.link import RedisLink
+from coordination.windows import SharedWindows
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture
+async def links(redis_server: RedisServer) -> AsyncIterator[list[RedisLink]]:
+    """Two links to one Redis, as two worker processes have."""
+    made = [RedisLink(redis_server.url, key_prefix="test:", probe_seconds=0.05) for _ in "ab"]
+    yield made
+    for link in made:
+        await link.aclose()
+
+
+async def test_two_processes_share_one_window(links: list[RedisLink]) -> None:
+    a, b = (SharedWindows(link) for link in links)
+    decisions = [await (a, b)[i % 2].hit("key", "7", 5) for i in range(8)]
+
+    assert [d is not None and d.allowed for d in decisions] == [True] * 5 + [False] * 3
+    refused = decisions[-1]
+    assert refused is not None and 0 < refused.retry_after <= 60
+
+
+async def test_limit_of_one_allows_exactly_one(links: list[RedisLink]) -> None:
+    windows = SharedWindows(links[0])
+    first, second = [await windows.hit("key", "1", 1) for _ in range(2)]
+    assert first is not None and first.allowed
+    assert second is not None and not second.allowed
+
+
+async def test_names_kinds_and_prefixes_are_counted_apart(
+    links: list[RedisLink], redis_server: RedisServer
+) -> None:
+    windows = SharedWindows(links[0])
+    other = RedisLink(redis_server.url, key_prefix="other-deployment:")
+    try:
+        firsts = [("7", "key", links[0]), ("8", "key", links[0])]
+        firsts += [("7", "address", links[0]), ("7", "key", other)]
+        for name, kind, link in firsts:
+            decision = await SharedWindows(link).hit(kind, name, 1)
+            assert decision is not None and decision.allowed, (name, kind)
+        again = await windows.hit("key", "7", 1)
+        assert again is not None and not again.allowed
+    finally:
+        await other.aclose()
+
+
+async def test_unreachable_redis_answers_none_logs_once_and_comes_back(
+    links: list[RedisLink], redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    link = links[0]
+    windows = SharedWindows(link)
+    redis_server.stop()
+    with caplog.at_level(logging.WARNING, logger="coordination.link"):
+        assert [await windows.hit("key", "9", 100) for _ in range(3)] == [None] * 3
+    assert not link.up
+    assert [r.message for r in caplog.records].count(
+        "Redis unreachable: limits and budgets fall back to this process"
+    ) == 1
+
+    redis_server.start()
+    assert await link.ping()
+    decision = await windows.hit("key", "9", 100)
+    assert link.up and decision is not None and decision.allowed
