@@ -1,13 +1,19 @@
-"""GraphQL bulk-bar speed against its floor, measured side by side on one real server.
+"""GraphQL speed against its floor: bulk bars, and small requests under load.
 
+`--case bulk`, on one real server in this process:
 (a) floor: the same bars fetched with asyncpg and dumped with orjson by a plain Starlette route;
 (b) marketgraph's GraphQL query for 10,000 bars of one symbol (fast path);
 (c) the same query on stock Strawberry execution (`build_schema(fast_path=False)`);
 (d) the same bars as `barSeries` (one array per field);
 plus 50 symbols x (latestBar + aggregate) vs 1 symbol. Targets: (b) <= 2x (a), (c)/(b) >= 10.
 
-Run: `.venv/bin/python bench/graphql.py [--database-url URL] [--repeats N]` (embedded
-PostgreSQL when no URL is given). Prints medians over N requests after a warm-up.
+`--case small` (bench/small.py): one 1-bar query at 32 connections with `wrk`, against a floor
+(Starlette + asyncpg + orjson), marketgraph anonymous, with a key, via an APQ hash, and stock
+Strawberry, each in its own uvicorn process: requests/s, p50, p99, RSS, ratios to the floor.
+
+Run: `.venv/bin/python bench/graphql.py [--case small|bulk|all] [--database-url URL]
+[--repeats N] [--seconds S] [--rounds R]` (embedded PostgreSQL when no URL is given).
+The small case needs `wrk` (`apt-get install wrk`).
 """
 
 from __future__ import annotations
@@ -35,11 +41,14 @@ from starlette.routing import Route
 # this file is named graphql.py: its folder must not shadow the graphql package
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from bench.small import report, run_small
+from domain.access import Scope
 from gateway.app import create_app
 from gateway.graphiql import find_assets_dir
 from gateway.graphql_view import make_graphql_app
 from gateway.settings import Settings
 from schema import build_schema
+from storage.api_keys import create_key
 from storage.bars_write import BarIn, upsert_bars
 from storage.demo import load_demo
 from storage.embedded import EmbeddedPostgres
@@ -67,11 +76,13 @@ def many_symbols_query(tickers: list[str]) -> str:
     )
 
 
-async def load(url: str) -> list[str]:
-    """Demo data (X:BTCUSD has 11,520 minute bars) plus 50 synthetic symbols with a day each."""
+async def load(url: str) -> tuple[list[str], str]:
+    """Demo data (X:BTCUSD has 11,520 minute bars) plus 50 synthetic symbols with a day each;
+    the tickers of those, and a new read key."""
     pool = await create_pool(url, min_size=1, max_size=2)
     try:
         await load_demo(pool, RollupBackend.PORTABLE)
+        _, key = await create_key(pool, "bench", (Scope.READ,))
         tickers = [f"X:S{i:02d}USD" for i in range(50)]
         start = datetime(2024, 12, 30, tzinfo=UTC)
         bars = [
@@ -80,7 +91,7 @@ async def load(url: str) -> list[str]:
             for m in range(1440)
         ]  # fmt: skip
         await upsert_bars(pool, "1m", bars, RollupBackend.PORTABLE)
-        return tickers
+        return tickers, key
     finally:
         await pool.close()
 
@@ -153,7 +164,7 @@ async def measure(origin: str, tickers: list[str], repeats: int) -> None:
     )
 
 
-async def run(admin_url: str, repeats: int) -> None:
+async def run(admin_url: str, args: argparse.Namespace) -> None:
     name = f"mg_bench_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(admin_url)
     await conn.execute(f'CREATE DATABASE "{name}"')
@@ -161,40 +172,60 @@ async def run(admin_url: str, repeats: int) -> None:
     url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
     try:
         await migrate(url, use_timescaledb=False)
-        tickers = await load(url)
-        settings = Settings(database_url=url, anonymous_reads=True, _env_file=None)  # type: ignore[call-arg]
-        app = create_app(settings)
-
-        async def floor(request: Request) -> Response:
-            rows = await request.app.state.database.pool.fetch(FLOOR_SQL, BARS)
-            body = orjson.dumps([dict(r) for r in rows], option=orjson.OPT_UTC_Z)
-            return Response(body, media_type="application/json")
-
-        stock = make_graphql_app(build_schema(fast_path=False), find_assets_dir())
-        app.router.routes[:0] = [
-            Route("/floor", floor),
-            Route("/graphql-stock", stock, methods=["GET", "POST"]),
-        ]
-        with serve_in_thread(app, lifespan="on") as origin:
-            await measure(origin, tickers, repeats)
+        tickers, key = await load(url)
+        if args.case in ("small", "all"):
+            measured = await asyncio.to_thread(
+                run_small, url, key, seconds=args.seconds, rounds=args.rounds
+            )
+            report(measured, args.seconds, args.rounds)
+        if args.case in ("bulk", "all"):
+            await run_bulk(url, tickers, args.repeats)
     finally:
         conn = await asyncpg.connect(admin_url)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
 
 
+async def run_bulk(url: str, tickers: list[str], repeats: int) -> None:
+    # no response cache and no rate limit: every request is answered in full
+    settings = Settings(  # type: ignore[call-arg]
+        database_url=url,
+        anonymous_reads=True,
+        cache_ttl_seconds=0,
+        anonymous_rate_limit_per_minute=0,
+        _env_file=None,
+    )
+    app = create_app(settings)
+
+    async def floor(request: Request) -> Response:
+        rows = await request.app.state.database.pool.fetch(FLOOR_SQL, BARS)
+        body = orjson.dumps([dict(r) for r in rows], option=orjson.OPT_UTC_Z)
+        return Response(body, media_type="application/json")
+
+    stock = make_graphql_app(build_schema(fast_path=False), find_assets_dir())
+    app.router.routes[:0] = [
+        Route("/floor", floor),
+        Route("/graphql-stock", stock, methods=["GET", "POST"]),
+    ]
+    with serve_in_thread(app, lifespan="on") as origin:
+        await measure(origin, tickers, repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", help="server to use (default: an embedded one)")
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--case", choices=("small", "bulk", "all"), default="all")
+    parser.add_argument("--repeats", type=int, default=15, help="bulk: requests per probe")
+    parser.add_argument("--seconds", type=float, default=5, help="small: seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="small: wrk runs per target")
     args = parser.parse_args()
     if args.database_url:
-        asyncio.run(run(args.database_url, args.repeats))
+        asyncio.run(run(args.database_url, args))
         return
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedPostgres(Path(tmp) / "pgdata", temporary=True)
         try:
-            asyncio.run(run(server.admin_url, args.repeats))
+            asyncio.run(run(server.admin_url, args))
         finally:
             server.stop()
 

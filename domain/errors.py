@@ -67,6 +67,11 @@ class InvalidInput(ServiceError):
     code = ErrorCode.BAD_USER_INPUT
 
 
+class StatementTimeout(InvalidInput):
+    """The database cancelled a statement at the statement time limit: the request asked for
+    more work than one response may cause (a client's to narrow, not a fault to retry)."""
+
+
 class NotFound(ServiceError):
     """The thing asked for does not exist."""
 

@@ -121,3 +121,18 @@ def bucket_end(timeframe: Timeframe, start: datetime) -> datetime:
     if timeframe is Timeframe.MO1:
         return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
     return start + _FIXED[timeframe]
+
+
+_TILING = {
+    Timeframe.M1: (Timeframe.H4, Timeframe.H1, Timeframe.M30, Timeframe.M15, Timeframe.M5),
+    Timeframe.D1: (Timeframe.MO1, Timeframe.W1),
+}
+
+
+def tiling_timeframe(base: Timeframe, start: datetime, end: datetime) -> Timeframe:
+    """The coarsest level built on `base` whose buckets tile [start, end) exactly (what a
+    window summary reads, and so what its cost counts)."""
+    for timeframe in _TILING.get(base, ()):
+        if bucket_start(timeframe, start) == start and bucket_start(timeframe, end) == end:
+            return timeframe
+    return base

@@ -140,7 +140,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     assets_dir = find_assets_dir(settings.graphiql_assets_dir, assets=BROWSER_ASSETS)
     graphql = make_graphql_app(
-        build_schema(introspection=settings.introspection),
+        build_schema(
+            introspection=settings.introspection, plans=settings.operation_plan_cache_size
+        ),
         assets_dir,
         allowed_origins=settings.cors_origins,
     )

@@ -32,9 +32,11 @@ from gateway.buckets import Buckets, shared_or_local
 from gateway.client_address import client_address
 from gateway.key_cache import KeyCache
 from gateway.responses import service_error_response
+from gateway.scope_headers import scope_headers
 from storage import api_keys
 
 log = logging.getLogger(__name__)
+KEY_HEADERS = frozenset({b"x-api-key", b"authorization"})
 
 
 def extract_key(headers: Mapping[str, str]) -> str | None:
@@ -165,9 +167,9 @@ class ApiKeyBackend(AuthenticationBackend):
         self._exempt = frozenset(exempt_paths)
 
     async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        if conn.url.path in self._exempt:
+        if conn.scope["path"] in self._exempt:
             return None
-        raw = extract_key(conn.headers)
+        raw = extract_key(scope_headers(conn.scope, KEY_HEADERS))
         if raw is None:
             return None
         authenticator = self._authenticator or conn.app.state.authenticator

@@ -27,6 +27,8 @@ from gateway.settings import Settings
 from storage.demo import load_demo
 from storage.migrations import migrate
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     workers = args.workers or settings.workers
@@ -78,6 +80,9 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, workers: int) -> 
         http=HeadDeadlineHttpToolsProtocol,  # a slow request head is cut off
         timeout_keep_alive=settings.header_timeout_seconds,
         limit_concurrency=settings.max_concurrency or None,
+        # a worker has this long to start (imports, migrations) and to answer the supervisor's
+        # pings: with uvicorn's 5 s a loaded machine killed and restarted workers forever
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 

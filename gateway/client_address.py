@@ -13,11 +13,18 @@ import ipaddress
 from starlette.types import Scope
 
 UNKNOWN = "unknown"
+_KEY = "marketgraph.client_address"  # the answer, kept in the scope: several layers ask
 
 
 def client_address(scope: Scope) -> str:
     """The request's client IP address in canonical form, or UNKNOWN."""
-    client = scope.get("client")
+    known: str | None = scope.get(_KEY)
+    if known is None:
+        known = scope[_KEY] = _canonical(scope.get("client"))
+    return known
+
+
+def _canonical(client: tuple[str, int] | None) -> str:
     if not client:
         return UNKNOWN
     try:

@@ -71,6 +71,7 @@ async def open_database(settings: Settings) -> OpenDatabase:
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
             command_timeout=settings.db_command_timeout,
+            statement_timeout=settings.statement_timeout_seconds,
         )
         opened.push_async_callback(pool.close)
         if report.rollup_backend is RollupBackend.CAGGS:
@@ -106,6 +107,7 @@ async def read_replicas(
         max_lag_seconds=settings.max_replica_lag_seconds,
         pool_max_size=settings.db_pool_max_size,
         command_timeout=settings.db_command_timeout,
+        statement_timeout=settings.statement_timeout_seconds,
     )
     async with replicas.sampling(settings.replica_check_seconds):
         log.info("read replicas", extra={"replicas": len(urls), "usable": len(replicas.usable())})

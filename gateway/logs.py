@@ -25,12 +25,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.client_address import client_address
 from gateway.observability.facts import RequestFacts, current_facts
 from gateway.redaction import install_redaction, redact
+from gateway.scope_headers import scope_headers
+from storage.embedded import CHATTY_LOGGERS
 
 trace_id_var: ContextVar[str | None] = ContextVar("marketgraph_trace_id", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]{8,64}$")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
+_TRACE_HEADERS = frozenset({b"traceparent", b"x-trace-id"})
 OWN_LOGGERS = ("marketgraph", "gateway", "schema", "resolvers", "storage", "upstream", "domain")
 
 
@@ -90,6 +93,8 @@ def configure_logging(level: str = "info", log_format: str = "auto") -> None:
     root.setLevel(level.upper() if debug else max(logging.WARNING, _level(level)))
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level.upper())
+    for name in CHATTY_LOGGERS:  # the embedded server's: set to warning when it starts
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
@@ -125,8 +130,7 @@ class TraceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        trace_id = incoming_trace_id(headers)
+        trace_id = incoming_trace_id(scope_headers(scope, _TRACE_HEADERS))
         token = trace_id_var.set(trace_id)
         facts = RequestFacts()
         facts_token = current_facts.set(facts)
@@ -145,12 +149,20 @@ class TraceMiddleware:
         try:
             await self.app(scope, receive, send_with_trace)
         finally:
+            self._log(scope, status, started, facts)
+            current_facts.reset(facts_token)
+            trace_id_var.reset(token)
+
+    def _log(self, scope: Scope, status: int, started: float, facts: RequestFacts) -> None:
+        """The access line (its fields are not even gathered when it would not be written)."""
+        if self.log.isEnabledFor(logging.INFO):
+            query = scope["query_string"]
             self.log.info(
                 "request",
                 extra={
                     "method": scope["method"],
                     "path": redact(scope["path"]),
-                    "query": redact(scope["query_string"].decode("latin-1")),
+                    "query": redact(query.decode("latin-1")) if query else "",
                     "client": client_address(scope),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
@@ -161,5 +173,3 @@ class TraceMiddleware:
                     "upstream_calls": facts.upstream_calls,
                 },
             )  # fmt: skip
-            current_facts.reset(facts_token)
-            trace_id_var.reset(token)

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     db_command_timeout: float = Field(
         default=30.0, gt=0, description="Seconds before one SQL statement is abandoned."
     )
+    statement_timeout_seconds: float = Field(
+        default=10,
+        description="Seconds the database lets one statement of a request run before "
+        "cancelling it (the client gets BAD_USER_INPUT: ask for less); 0 = no limit.",
+    )
     database_read_urls: str = Field(
         default="",
         description="Comma-separated PostgreSQL URLs of streaming read replicas of DATABASE_URL. "
@@ -187,13 +192,22 @@ class Settings(BaseSettings):
         "key; GraphiQL works once its headers carry one) or 'off' (true/false mean public/off).",
     )
     max_bars_per_response: int = Field(
-        default=100_000, ge=1, description="Cap on bars one request may return."
+        default=100_000,
+        ge=1,
+        description="Cap on the cost of one request: bars it could return, plus rows its "
+        "summaries scan / 10.",
     )
     cache_ttl_seconds: float = Field(
         default=300, ge=0, description="How long a read query's answer is reused (0 = no cache)."
     )
     cache_max_entries: int = Field(
         default=1000, ge=1, description="Most answers the response cache holds (LRU beyond)."
+    )
+    operation_plan_cache_size: int = Field(
+        default=256,
+        ge=0,
+        description="Distinct GraphQL documents kept parsed and validated, so a repeated one "
+        "skips both (LRU beyond; 0 = none).",
     )
     metrics_max_operations: int = Field(
         default=100,
@@ -314,6 +328,15 @@ class Settings(BaseSettings):
         least = MIN_COMPRESS_AFTER if info.field_name == "compress_after" else MIN_RETAIN
         if value is not None and value < least:
             raise ValueError(f"must be at least {least.days} days or unset, got {value}")
+        return value
+
+    @field_validator("statement_timeout_seconds")
+    @classmethod
+    def _statement_timeout(cls, value: float) -> float:
+        """0 (off) or at least PostgreSQL's unit, a millisecond (a smaller value would round
+        to 0 and silently turn the limit off)."""
+        if value != 0 and not 0.001 <= value <= 3600:
+            raise ValueError(f"must be 0 (off) or between 0.001 and 3600, got {value}")
         return value
 
     @field_validator("redis_url")

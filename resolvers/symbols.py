@@ -15,9 +15,17 @@ async def symbol(context: RequestContext, ticker: str) -> SymbolInfo | None:
     return await context.loaders.symbol.load(ticker)
 
 
-async def listed(context: RequestContext, tickers: list[str]) -> list[SymbolInfo]:
-    """Each listed ticker in the order given, known or not (one statement for all)."""
+async def listed(
+    context: RequestContext, tickers: list[str], *, reference: bool = True
+) -> list[SymbolInfo]:
+    """Each listed ticker in the order given, known or not (one statement for all).
+
+    With `reference=False` (the caller reads nothing but the tickers) no statement at all:
+    the reference data of each is left as for an unknown ticker.
+    """
     unique = validation.tickers(tickers)
+    if not reference:
+        return [SymbolInfo(t, None, market_of(t), None, None, True) for t in unique]
     known = await context.loaders.symbol.load_many(unique)
     return [
         info or SymbolInfo(t, None, market_of(t), None, None, True)

@@ -8,33 +8,29 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    ValidationCache,
-)
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.admin import KeyMutation
-from schema.cost import BarsCostLimit
+from schema.cost import BarsCostLimit, CostPlans
 from schema.errors import ErrorCodes
 from schema.fast_path import fast_execution_context
 from schema.introspection import Introspection, KeyedIntrospection
+from schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, LimitedValidationCache, limit_rules
+from schema.names import RememberingNameConverter
 from schema.notices import Notices
 from schema.operation_name import OperationName
 from schema.parsing import CodedParserCache
+from schema.plans import DEFAULT_PLANS, OperationPlans, PlannedSchema
 from schema.query import Query
 from schema.records import read_field
 from schema.scalars import DATETIME
 from schema.subscription import Subscription
 from schema.tracked import TrackedMutation
 
-MAX_DEPTH = 8
-MAX_ALIASES = 30
-MAX_TOKENS = 5000
+__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "build_schema"]
+CACHE_SIZE = 256  # distinct documents whose parse, validation and cost plan are kept
 
 
 @strawberry.type
@@ -42,7 +38,7 @@ class Mutation(KeyMutation, TrackedMutation):
     """Administration: API keys and tracked symbols (admin scope)."""
 
 
-class MarketSchema(strawberry.Schema):
+class MarketSchema(PlannedSchema):
     """Strawberry's Schema without its log line per error: client errors are not incidents,
     and internal ones are logged (with trace id) by the ErrorCodes extension."""
 
@@ -53,9 +49,13 @@ class MarketSchema(strawberry.Schema):
 
 
 def build_schema(
-    *, introspection: Introspection = Introspection.PUBLIC, fast_path: bool = True
+    *,
+    introspection: Introspection = Introspection.PUBLIC,
+    fast_path: bool = True,
+    plans: int = DEFAULT_PLANS,
 ) -> strawberry.Schema:
-    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons).
+    """The marketgraph schema; `fast_path=False` gives stock execution (for comparisons), and
+    `plans` how many documents keep their operation plan (schema/plans.py; 0: none).
 
     Unless introspection is public, error messages carry no "Did you mean ...?" suggestions.
     """
@@ -63,13 +63,10 @@ def build_schema(
     extensions: list[Any] = [
         partial(ErrorCodes, suggestions=public),
         OperationName,
-        partial(CodedParserCache, maxsize=256),
-        partial(ValidationCache, maxsize=256),
+        partial(CodedParserCache, maxsize=CACHE_SIZE, max_tokens=MAX_TOKENS),
+        partial(LimitedValidationCache, limit_rules(), maxsize=CACHE_SIZE),
         *([KeyedIntrospection] if introspection is Introspection.AUTHENTICATED else []),
-        partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
-        partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
-        partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
-        BarsCostLimit,
+        partial(BarsCostLimit, plans=CostPlans(maxsize=CACHE_SIZE)),
         Notices,
     ]
     if introspection is Introspection.OFF:
@@ -82,6 +79,11 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(default_resolver=read_field, scalar_map={datetime: DATETIME}),
+        config=StrawberryConfig(
+            default_resolver=read_field,
+            scalar_map={datetime: DATETIME},
+            name_converter=RememberingNameConverter(),
+        ),
+        plans=OperationPlans(plans),
         **kwargs,
     )

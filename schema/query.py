@@ -15,10 +15,10 @@ from schema.cost import DEFAULT_BARS_LIMIT, DEFAULT_SYMBOLS_FIRST
 from schema.info import Info
 from schema.permissions import CanRead
 from schema.records import as_bars
-from schema.selection import bar_columns
+from schema.selection import bar_columns, selects_any
 from schema.series import BarSeries
 from schema.tracked import TrackedQuery
-from schema.types import Aggregate, Bar, Market, SortOrder, Symbol, Timeframe
+from schema.types import REFERENCE_FIELDS, Aggregate, Bar, Market, SortOrder, Symbol, Timeframe
 
 From = Annotated[datetime, strawberry.argument(name="from")]
 OptionalFrom = Annotated[datetime | None, strawberry.argument(name="from")]
@@ -52,7 +52,8 @@ class Query(AdminQuery, TrackedQuery):
         after: str | None = None,
     ) -> list[Symbol] | None:
         if tickers is not None:
-            found = await symbol_service.listed(info.context, tickers)
+            reference = selects_any(info, REFERENCE_FIELDS)
+            found = await symbol_service.listed(info.context, tickers, reference=reference)
         else:
             market_name = market.value if market else None
             found = await symbol_service.search(info.context, search, market_name, first, after)

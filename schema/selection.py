@@ -1,4 +1,5 @@
-"""Which Bar columns a field's selection asks for, so storage reads only those."""
+"""What a field's selection asks for: which Bar columns (so storage reads only those), and
+whether any of some fields is selected at all (so a lookup nobody reads is not made)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,9 @@ def bar_columns(info: Any) -> frozenset[str]:
     for field in info.selected_fields:
         wanted.update(_snake(n) for n in _names(field.selections))
     return frozenset(wanted & set(BAR_COLUMNS))
+
+
+def selects_any(info: Any, names: frozenset[str]) -> bool:
+    """Whether the current field's selection names any of `names` (GraphQL names), directly
+    or through fragments; @include/@skip are not looked at (a superset is fine)."""
+    return any(n in names for field in info.selected_fields for n in _names(field.selections))

@@ -97,6 +97,10 @@ class Aggregate:
         )
 
 
+REFERENCE_FIELDS = frozenset({"name", "market", "primaryExchange", "currency", "active"})
+"""Symbol's fields read from stored reference data (the others need only the ticker)."""
+
+
 @strawberry.type(description="A tradable instrument and its data.")
 class Symbol:
     ticker: str

@@ -16,8 +16,8 @@ from domain.timeframes import (
     BASE_TIMEFRAMES,
     ROLLUP_BY_TIMEFRAME,
     Timeframe,
-    bucket_start,
     parse_timeframe,
+    tiling_timeframe,
 )
 from storage.pool import Executor
 from storage.rollup_reads import rollup_rows_sql
@@ -162,20 +162,6 @@ async def latest_bars(
     """The newest bar of each symbol that has one."""
     rows = await fetch_bars(pool, symbols, timeframe, limit=1, order="desc")
     return {row["symbol"]: row for row in rows}
-
-
-_TILING = {
-    Timeframe.M1: (Timeframe.H4, Timeframe.H1, Timeframe.M30, Timeframe.M15, Timeframe.M5),
-    Timeframe.D1: (Timeframe.MO1, Timeframe.W1),
-}
-
-
-def tiling_timeframe(base: Timeframe, start: datetime, end: datetime) -> Timeframe:
-    """The coarsest level built on `base` whose buckets tile [start, end) exactly."""
-    for timeframe in _TILING[base]:
-        if bucket_start(timeframe, start) == start and bucket_start(timeframe, end) == end:
-            return timeframe
-    return base
 
 
 def summary_sql(timeframe: Timeframe) -> str:

@@ -20,7 +20,7 @@ from domain.timeframes import BASE_TIMEFRAMES, Timeframe, parse_timeframe
 from storage import caggs, rollups
 from storage.features import RollupBackend
 from storage.notify import Stage, notify_written
-from storage.pool import Conn
+from storage.pool import NO_STATEMENT_TIMEOUT, Conn
 from storage.retention import CUTOFF_SQL
 from storage.rollup_batch import RollupBatch
 
@@ -146,6 +146,9 @@ async def write_bars(
     `caggs.drain_pending` at start-up.
     """
     async with conn.transaction():
+        # Stored bars were paid for (upstream budget) and must not be lost to a request's
+        # statement timeout (pool.py): the write's own statements run without it.
+        await conn.execute(NO_STATEMENT_TIMEOUT)
         changed = await _copy_and_upsert(conn, timeframe, bars)
         symbols, times = changed["symbols"], changed["times"]
         pending: list[int] = []

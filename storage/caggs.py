@@ -134,6 +134,16 @@ async def drain_pending(
     """
     if conn.is_in_transaction():
         raise RuntimeError("continuous aggregates cannot be refreshed inside a transaction")
+    # Refreshing a long range (or waiting for another drain's lock) legitimately outlasts a
+    # request's statement timeout (pool.py): off for this connection until the drain ends.
+    await conn.execute("SET statement_timeout = 0")
+    try:
+        return await _drain(conn, ids, now)
+    finally:
+        await conn.execute("RESET statement_timeout")
+
+
+async def _drain(conn: Conn, ids: Sequence[int] | None, now: datetime | None) -> int:
     await conn.execute("SELECT pg_advisory_lock($1)", DRAIN_LOCK_KEY)
     try:
         if ids is not None and not await conn.fetchval(

@@ -30,21 +30,36 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+# Our own writes (stored bars, accounting) run inside a transaction without the requests'
+# statement timeout: cancelling them would lose work already paid for, not protect the server.
+NO_STATEMENT_TIMEOUT = "SET LOCAL statement_timeout = 0"
+
+
 async def create_pool(
     dsn: str,
     *,
     min_size: int = 10,
     max_size: int = 20,
     command_timeout: float = 30.0,
+    statement_timeout: float = 0,
 ) -> asyncpg.Pool:
-    """Open a pool whose connections all share the codecs and session settings above."""
+    """Open a pool whose connections all share the codecs and session settings above.
+
+    `statement_timeout` (seconds, 0 = none) is PostgreSQL's own limit on each statement, set
+    per connection: the server stops the work, which the client-side `command_timeout` does
+    not. Maintenance that legitimately runs long turns it off for itself (storage/caggs.py), and
+    writes run without it (`NO_STATEMENT_TIMEOUT`).
+    """
+    settings = {"timezone": "UTC", "application_name": "marketgraph"}
+    if statement_timeout:
+        settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))  # ms
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min(min_size, max_size),
         max_size=max_size,
         command_timeout=command_timeout,
         init=init_connection,
-        server_settings={"timezone": "UTC", "application_name": "marketgraph"},
+        server_settings=settings,
     )
     return pool
 

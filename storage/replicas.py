@@ -70,12 +70,14 @@ class ReplicaSet:
         max_lag_seconds: float,
         pool_max_size: int = 10,
         command_timeout: float = 30.0,
+        statement_timeout: float = 0,
     ) -> None:
         self.primary = primary
         self.replicas = [Replica(i, url) for i, url in enumerate(urls)]
         self.max_lag_seconds = max_lag_seconds
         self._pool_max_size = pool_max_size
         self._command_timeout = command_timeout
+        self._statement_timeout = statement_timeout  # requests read here too: same limit
         self._turn = itertools.count()
 
     def next_usable(self) -> Replica | None:
@@ -123,6 +125,7 @@ class ReplicaSet:
                         min_size=0,  # no reconnect loop in the background while it is down
                         max_size=self._pool_max_size,
                         command_timeout=self._command_timeout,
+                        statement_timeout=self._statement_timeout,
                     ),
                     SAMPLE_TIMEOUT_SECONDS,
                 )

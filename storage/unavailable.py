@@ -1,5 +1,7 @@
 """Driver failures that mean "the database is not answering", translated at the storage
-boundary into `Unavailable` (UNAVAILABLE, HTTP 503: retry later) instead of an internal error.
+boundary into `Unavailable` (UNAVAILABLE, HTTP 503: retry later) instead of an internal error
+— except a statement PostgreSQL cancelled at `statement_timeout`: `StatementTimeout`
+(BAD_USER_INPUT, HTTP 400), since the request asked for too much work.
 
 Anything else the driver raises (a constraint, a syntax error) is a bug or a conflict and
 keeps its own type, so it is masked and logged as INTERNAL, or handled where it is expected.
@@ -14,7 +16,7 @@ from typing import ParamSpec, TypeVar
 
 import asyncpg
 
-from domain.errors import Unavailable
+from domain.errors import ServiceError, StatementTimeout, Unavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -42,8 +44,30 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
 )
 """Failures after which the same statement may well work on a fresh connection."""
+CLOSED_TO_CONNECTIONS = "is not currently accepting connections"
+"""SQLSTATE 55000 at connect: the database is closed to connections (ALLOW_CONNECTIONS false,
+as during maintenance); the same code also means bugs (currval before nextval), hence the text."""
 MESSAGE = "the database is unavailable right now; retry shortly"
+TIMED_OUT = (
+    "the database stopped this request's query at the statement time limit: ask for a"
+    " shorter window, fewer symbols or a lower limit"
+)
 log = logging.getLogger(__name__)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` means the database is not answering (rather than a bug or a conflict)."""
+    if isinstance(exc, asyncpg.ObjectNotInPrerequisiteStateError):
+        return CLOSED_TO_CONNECTIONS in str(exc)
+    return isinstance(exc, UNREACHABLE)
+
+
+def client_error(exc: BaseException) -> ServiceError:
+    """The error a client gets for a driver failure in UNREACHABLE: a statement cancelled by
+    `statement_timeout` is the request's doing (too much work), anything else is ours."""
+    if isinstance(exc, asyncpg.QueryCanceledError) and "statement timeout" in str(exc):
+        return StatementTimeout(TIMED_OUT)
+    return Unavailable(MESSAGE)
 
 
 def when_unreachable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -53,8 +77,10 @@ def when_unreachable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
     async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
-        except UNREACHABLE as exc:
-            raise Unavailable(MESSAGE) from exc
+        except Exception as exc:
+            if unreachable(exc):
+                raise client_error(exc) from exc
+            raise
 
     return translated
 
@@ -72,14 +98,18 @@ def idempotent_read(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
         except CONNECTION_LOST as exc:
             pool = args[0] if args else None
             if not isinstance(pool, asyncpg.Pool):
-                raise Unavailable(MESSAGE) from exc
+                raise client_error(exc) from exc
             log.info("read retried on a fresh connection", extra={"error": type(exc).__name__})
             await pool.expire_connections()
-        except UNREACHABLE as exc:
-            raise Unavailable(MESSAGE) from exc
+        except Exception as exc:
+            if unreachable(exc):
+                raise client_error(exc) from exc
+            raise
         try:
             return await fn(*args, **kwargs)
-        except UNREACHABLE as exc:
-            raise Unavailable(MESSAGE) from exc
+        except Exception as exc:
+            if unreachable(exc):
+                raise client_error(exc) from exc
+            raise
 
     return read

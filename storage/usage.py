@@ -22,6 +22,7 @@ import asyncpg
 from domain.clocks import Monotonic, WallClock, utc_now
 from storage import api_keys
 from storage.api_keys import AuditRow
+from storage.pool import NO_STATEMENT_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ class UsageRecorder:
             return FlushResult(0, 0, 0)
         ids = sorted(usage)  # one lock order for every worker's flusher
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(NO_STATEMENT_TIMEOUT)  # accounting is not a request's work
             updated = 0
             if ids:
                 updated = await api_keys.add_usage(

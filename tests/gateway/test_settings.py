@@ -104,6 +104,19 @@ def test_rates_are_zero_or_within_what_a_token_bucket_holds(
         assert getattr(Settings(_env_file=None), name.lower()) == float(accepted)  # type: ignore[call-arg]
 
 
+def test_the_statement_timeout_is_off_or_a_millisecond_to_an_hour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for refused in ("-1", "0.0009", "1e-320", "3600.5", "nan", "inf"):
+        monkeypatch.setenv("STATEMENT_TIMEOUT_SECONDS", refused)
+        with pytest.raises(ValueError, match="statement_timeout_seconds"):
+            Settings(_env_file=None)  # type: ignore[call-arg]
+    for accepted in ("0", "0.001", "10", "3600"):
+        monkeypatch.setenv("STATEMENT_TIMEOUT_SECONDS", accepted)
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        assert settings.statement_timeout_seconds == float(accepted)
+
+
 @pytest.mark.parametrize(
     ("name", "value", "days"),
     [

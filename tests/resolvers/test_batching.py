@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from domain.timeframes import Timeframe
@@ -66,13 +67,65 @@ async def batch(db: Database, tickers: list[str]) -> tuple[list[dict[str, Any]],
     return symbols, pool.statements
 
 
-async def test_fifty_symbols_cost_the_same_four_statements_as_one(loaded: Database) -> None:
+async def test_fifty_symbols_cost_the_same_three_statements_as_one(loaded: Database) -> None:
     _, one = await batch(loaded, TICKERS[:1])
     fifty_rows, fifty = await batch(loaded, TICKERS)
-    # symbol lookup, bars, latest bars, window summary: one statement each, whatever N is
-    assert len(one) == 4, one
+    # bars, latest bars, window summary: one statement each, whatever N is; no symbol lookup,
+    # since no reference field is selected
+    assert len(one) == 3, one
     assert fifty == one  # the very same statements, only with more symbols bound
     assert [s["ticker"] for s in fifty_rows] == TICKERS
+
+
+LATEST_AND_AGGREGATE = """
+query Batch($tickers: [String!]!, $from: DateTime!, $to: DateTime!) {
+  symbols(tickers: $tickers) {
+    ticker
+    latestBar(timeframe: H1) { time close }
+    aggregate(from: $from, to: $to) { open close volume }
+    %s
+  }
+}
+"""
+
+
+async def test_latest_bar_and_aggregate_of_fifty_symbols_cost_two_statements(
+    loaded: Database,
+) -> None:
+    counts = []
+    for tickers in (TICKERS[:1], TICKERS):
+        pool = CountingPool(loaded.pool)
+        window = {"from": WINDOW[0].isoformat(), "to": WINDOW[1].isoformat()}
+        body = await run(
+            build_schema(),
+            LATEST_AND_AGGREGATE % "",
+            make_services(pool),
+            {"tickers": tickers, **window},
+        )
+        assert "errors" not in body, body["errors"]
+        rows = body["data"]["symbols"]
+        assert [r["ticker"] for r in rows] == tickers
+        assert all((r["latestBar"] is None) is (r["ticker"] in UNKNOWN) for r in rows)
+        assert all((r["aggregate"] is None) is (r["ticker"] in UNKNOWN) for r in rows)
+        counts.append(len(pool.statements))
+    assert counts == [2, 2]
+
+
+@pytest.mark.parametrize("reference", ["name", "market", "primaryExchange", "currency", "active",
+                                       "... on Symbol { name }"])  # fmt: skip
+async def test_reference_fields_are_looked_up_once_when_selected(
+    loaded: Database, reference: str
+) -> None:
+    pool = CountingPool(loaded.pool)
+    window = {"from": WINDOW[0].isoformat(), "to": WINDOW[1].isoformat()}
+    query = LATEST_AND_AGGREGATE % reference
+    body = await run(build_schema(), query, make_services(pool), {"tickers": TICKERS, **window})
+    assert "errors" not in body, body["errors"]
+    assert len(pool.statements) == 3  # the symbol lookup as well
+    expected = await run(
+        build_schema(), query, make_services(loaded.pool), {"tickers": TICKERS, **window}
+    )
+    assert body == expected
 
 
 async def test_batched_answers_equal_the_storage_reads_symbol_by_symbol(loaded: Database) -> None:
@@ -123,6 +176,6 @@ async def test_each_distinct_argument_set_costs_one_statement(loaded: Database) 
             {"ticker": "X:C01USD"},
         )
         counts.append(len(pool.statements))
-    # one symbol lookup (the list and both single lookups), two bars argument sets, two
-    # latest-bar timeframes
+    # one symbol lookup (both single lookups; the list reads no reference data), two bars
+    # argument sets, two latest-bar timeframes
     assert counts == [5, 5]

@@ -785,7 +785,8 @@ async def test_a_database_that_is_down_is_unavailable_not_internal(
         services = make_services(database.pool, database.backend)
         await database.pool.close()  # as good as a database that went away
         body = await run(
-            SCHEMA, '{ bars(ticker: "AAPL") { time } symbols(tickers: ["AAPL"]) { ticker } }',
+            # `name`: reference data is read (a list of bare tickers needs no statement)
+            SCHEMA, '{ bars(ticker: "AAPL") { time } symbols(tickers: ["AAPL"]) { ticker name } }',
             services,
         )  # fmt: skip
     assert body["data"] in (None, {"bars": None, "symbols": None})

@@ -1,0 +1,181 @@
+"""The small-request case: one 1-bar query at 32 connections against real servers.
+
+Each target runs in its own process (uvicorn, one worker, pinned to one core) and `wrk` loads
+it from another core; targets take turns for `rounds` rounds so a load change on the machine
+hits them all alike, and each figure is the median round. Every target must answer the very
+same rows as the floor, checked before it is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import json
+import statistics
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from bench.load import Load, Request, check, free_port, server, wrk
+
+HERE = Path(__file__).resolve().parent
+SMALL = (
+    '{ bars(ticker:"AAPL", timeframe:M1, order:DESC, limit:1) { time open high low close volume } }'
+)
+CONNECTIONS = 32
+
+
+@dataclass
+class Target:
+    """One server configuration under load and what it measured."""
+
+    name: str
+    server: str  # key of the server process (several targets may share one)
+    request: Request
+    prepare: Callable[[str], None] | None = None  # e.g. register a persisted query
+    loads: list[Load] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # server CPU time per request, per run
+    rss_mb: float = 0.0
+
+    def median(self, attribute: str) -> float:
+        return statistics.median(getattr(load, attribute) for load in self.loads)
+
+
+def graphql_body(query: str) -> str:
+    return json.dumps({"query": query})
+
+
+def apq_target() -> Target | None:
+    """marketgraph via an Automatic Persisted Query hash: registered once with its document,
+    then sent as the hash alone (None until gateway/persisted_queries.py exists)."""
+    if importlib.util.find_spec("gateway.persisted_queries") is None:
+        return None
+    digest = hashlib.sha256(SMALL.encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    hashed = json.dumps({"extensions": extensions})
+
+    def register(origin: str) -> None:
+        check(origin, Request("POST", "/graphql", json.dumps({"query": SMALL, **{
+            "extensions": extensions}})))  # fmt: skip
+
+    return Target("marketgraph, APQ hash", "marketgraph", Request("POST", "/graphql", hashed),
+                  prepare=register)  # fmt: skip
+
+
+def targets(key: str) -> list[Target]:
+    body = graphql_body(SMALL)
+    floor_body = json.dumps({"query": SMALL, "variables": {"ticker": "AAPL"}})
+    apq = apq_target()
+    return [
+        Target(
+            "floor: Starlette + asyncpg + orjson", "floor", Request("POST", "/graphql", floor_body)
+        ),
+        Target("marketgraph, anonymous", "marketgraph", Request("POST", "/graphql", body)),
+        Target(
+            "marketgraph, with a key",
+            "marketgraph",
+            Request("POST", "/graphql", body, {"X-API-Key": key}),
+        ),
+        *([apq] if apq else []),
+        Target("stock Strawberry, minimal schema", "stock", Request("POST", "/graphql", body)),
+    ]
+
+
+def server_commands(database_url: str) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """How each server process starts (marketgraph exactly as `marketgraph serve` runs it,
+    with the response cache and rate limits off: each request is answered in full)."""
+    python = sys.executable
+    marketgraph = str(Path(python).with_name("marketgraph"))
+    plain = {"BENCH_DATABASE_URL": database_url}
+    return {
+        "floor": ([python, str(HERE / "small_apps.py"), "floor"], plain),
+        "stock": ([python, str(HERE / "small_apps.py"), "stock"], plain),
+        "marketgraph": (
+            [marketgraph, "serve", "--host", "127.0.0.1", "--port"],
+            {
+                "DATABASE_URL": database_url,
+                "ANONYMOUS_READS": "true",
+                "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
+                "DEFAULT_RATE_LIMIT_PER_MINUTE": "0",
+                "CACHE_TTL_SECONDS": "0",
+                "INTROSPECTION": "public",
+                "LOG_FORMAT": "json",
+            },
+        ),
+    }
+
+
+@contextlib.contextmanager
+def servers(database_url: str) -> Iterator[dict[str, tuple[str, psutil.Process]]]:
+    """Every server process, running at once (idle ones cost nothing): name -> origin, process."""
+    with contextlib.ExitStack() as stack:
+        running: dict[str, tuple[str, psutil.Process]] = {}
+        for name, (command, env) in server_commands(database_url).items():
+            port = free_port()
+            process = stack.enter_context(server([*command, str(port)], env, port))
+            running[name] = (f"http://127.0.0.1:{port}", process)
+        yield running
+
+
+def _rows(answer: object) -> object:
+    """The answer's data, UTC times written one way (stock Strawberry writes +00:00)."""
+    data = answer.get("data") if isinstance(answer, dict) else answer
+    return json.loads(json.dumps(data).replace('+00:00"', 'Z"'))
+
+
+def run_small(database_url: str, key: str, *, seconds: float, rounds: int) -> list[Target]:
+    chosen = targets(key)
+    with servers(database_url) as running:
+        expected = None
+        for target in chosen:
+            origin = running[target.server][0]
+            if target.prepare is not None:
+                target.prepare(origin)
+            rows = _rows(check(origin, target.request))
+            expected = rows if expected is None else expected
+            if rows != expected:
+                raise SystemExit(f"{target.name} answers {rows}, the floor {expected}")
+            wrk(origin, target.request, connections=CONNECTIONS, seconds=1)  # warm-up
+        for _ in range(rounds):
+            for target in chosen:
+                origin, process = running[target.server]
+                cpu_before = sum(process.cpu_times()[:2])
+                load = wrk(origin, target.request, connections=CONNECTIONS, seconds=seconds)
+                cpu = sum(process.cpu_times()[:2]) - cpu_before
+                requests = load.requests_per_second * seconds
+                target.cpu_ms.append(cpu * 1000 / requests if requests else float("nan"))
+                if load.refused:
+                    raise SystemExit(f"{target.name}: {load.refused} non-2xx answers")
+                target.loads.append(load)
+        for target in chosen:
+            target.rss_mb = running[target.server][1].memory_info().rss / 2**20
+    return chosen
+
+
+def report(measured: list[Target], seconds: float, rounds: int) -> None:
+    """Requests/s and latency depend on what else the machine runs; the server's CPU time per
+    request much less so (it is what a request costs), hence both."""
+    floor = measured[0]
+    floor_rps, floor_p99 = floor.median("requests_per_second"), floor.median("p99_ms")
+    floor_cpu = statistics.median(floor.cpu_ms)
+    print(f"small request, {CONNECTIONS} connections, median of {rounds} x {seconds:g} s (wrk):")
+    print(f"  {SMALL}")
+    print(f"  {'target':36} {'req/s':>7} {'x floor':>7} {'p50 ms':>7} {'p99 ms':>7}"
+          f" {'p99/floor':>9} {'CPU ms/req':>10} {'floor/CPU':>9} {'RSS MB':>6}")  # fmt: skip
+    for target in measured:
+        rps, p99 = target.median("requests_per_second"), target.median("p99_ms")
+        cpu = statistics.median(target.cpu_ms)
+        print(
+            f"  {target.name:36} {rps:7.0f} {rps / floor_rps:7.2f} {target.median('p50_ms'):7.2f}"
+            f" {p99:7.2f} {p99 / floor_p99:9.2f} {cpu:10.3f} {floor_cpu / cpu:9.2f}"
+            f" {target.rss_mb:6.0f}"
+        )
+    errors = {t.name: sum(load.socket_errors for load in t.loads) for t in measured}
+    if any(errors.values()):
+        print(f"  socket errors (wrk): {errors}")
+    if apq_target() is None:
+        print("  (no APQ target: gateway/persisted_queries.py is not there yet)")

@@ -1,0 +1,101 @@
+"""The small-request bench's reference servers, each run by `python bench/small_apps.py NAME PORT`.
+
+- `floor`: a bare Starlette route that fetches the same row with asyncpg and dumps it with
+  orjson in the same `{"data": {"bars": [...]}}` shape: the least any server can do;
+- `stock`: stock Strawberry on a minimal schema (one `bars` field reading the same row).
+
+Both read `BENCH_DATABASE_URL` and run on uvicorn (httptools, one worker) like marketgraph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import sys
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+
+# this folder holds a graphql.py: it must not shadow the graphql package
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import asyncpg
+import orjson
+import strawberry
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+from strawberry.types import Info
+
+ROW_SQL = (
+    "SELECT time, open, high, low, close, volume FROM bars"
+    " WHERE symbol = $1 AND timeframe = '1m' ORDER BY time DESC LIMIT $2"
+)
+
+
+@contextlib.asynccontextmanager
+async def _pool(app: Starlette) -> AsyncIterator[None]:
+    app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], max_size=10)
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
+async def _floor(request: Request) -> Response:
+    body = await request.json()
+    ticker = body["variables"]["ticker"] if "variables" in body else "AAPL"
+    rows = await request.app.state.pool.fetch(ROW_SQL, ticker, 1)
+    payload = {"data": {"bars": [dict(r) for r in rows]}}
+    return Response(orjson.dumps(payload, option=orjson.OPT_UTC_Z), media_type="application/json")
+
+
+def floor_app() -> Starlette:
+    return Starlette(routes=[Route("/graphql", _floor, methods=["POST"])], lifespan=_pool)
+
+
+@strawberry.enum
+class Timeframe(enum.Enum):
+    M1 = "1m"
+
+
+@strawberry.enum
+class Order(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.type
+class Bar:
+    time: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def bars(
+        self, info: Info, ticker: str, timeframe: Timeframe, order: Order, limit: int
+    ) -> list[Bar]:
+        pool = info.context["request"].app.state.pool
+        return [Bar(**r) for r in await pool.fetch(ROW_SQL, ticker, limit)]
+
+
+def stock_app() -> Starlette:
+    graphql = GraphQL(strawberry.Schema(query=Query))
+    return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])], lifespan=_pool)
+
+
+APPS = {"floor": floor_app, "stock": stock_app}
+
+if __name__ == "__main__":
+    name, port = sys.argv[1], int(sys.argv[2])
+    uvicorn.run(APPS[name](), host="127.0.0.1", port=port, log_level="warning", http="httptools")

@@ -1,0 +1,109 @@
+"""Operation plans: what a document needs for execution, prepared once per distinct document.
+
+Parsing and validating a small query cost more than running it (a 1-bar query spent half its
+time in `validate()`). Everything they establish depends on the document text alone — syntax,
+validity against the schema, the depth, alias and token limits — so a document that passed them
+once passes them every time. `PlannedSchema` keeps the parsed document of each one that passed
+(an LRU of `OPERATION_PLAN_CACHE_SIZE`), and a repeated document goes straight to execution.
+
+What depends on the request is never cached: the operation chosen by `operationName` and its
+type, variables, the bars cost (checked at execution with the request's variables), and every
+permission (resolved per request, per field, with the request's caller). Documents that
+introspect (`__schema`, `__type`) are never planned: whether they may run depends on the caller.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from graphql import DocumentNode, validate
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionContext
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
+
+DEFAULT_PLANS = 256
+_INTROSPECTION = ("__schema", "__type")  # `__typename` contains `__type`: the rule decides
+
+
+@dataclass(frozen=True, slots=True)
+class OperationPlan:
+    """A document that parsed and passed every static check; its operations' types by the
+    `operationName` that chose them (filled as requests choose them)."""
+
+    document: DocumentNode
+    operation_types: dict[str | None, OperationType] = field(default_factory=dict)
+
+
+class OperationPlans:
+    """An LRU of plans by document text, bounded at `maxsize` (0: keep none)."""
+
+    def __init__(self, maxsize: int = DEFAULT_PLANS) -> None:
+        if maxsize < 0:
+            raise ValueError("maxsize must be >= 0 (0 keeps no plans)")
+        self.maxsize = maxsize
+        self._plans: OrderedDict[str, OperationPlan] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._plans)
+
+    def __contains__(self, query: str) -> bool:
+        return query in self._plans
+
+    def get(self, query: str) -> OperationPlan | None:
+        plan = self._plans.get(query)
+        if plan is not None:
+            self._plans.move_to_end(query)
+        return plan
+
+    def put(self, query: str, plan: OperationPlan) -> None:
+        if not self.maxsize:
+            return
+        self._plans[query] = plan
+        self._plans.move_to_end(query)
+        while len(self._plans) > self.maxsize:
+            self._plans.popitem(last=False)
+
+
+class PlannedSchema(strawberry.Schema):
+    """A Strawberry schema whose repeated documents skip parsing and validation (`plans`)."""
+
+    def __init__(self, *args: Any, plans: OperationPlans | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plans = plans if plans is not None else OperationPlans()
+
+    async def _prepare_operation_async(
+        self, context: ExecutionContext, extensions_runner: SchemaExtensionsRunner
+    ) -> PreExecutionError | None:
+        query = context.query
+        if not query or context.graphql_document is not None:
+            return await super()._prepare_operation_async(context, extensions_runner)
+        plan = self.plans.get(query)
+        if plan is None:
+            refused = await super()._prepare_operation_async(context, extensions_runner)
+            if refused is None and context.graphql_document is not None:
+                self._plan(query, context.graphql_document)
+            return refused
+        context.graphql_document = plan.document
+        operation_type = plan.operation_types.get(context.operation_name)
+        if operation_type is None:
+            try:
+                operation_type = context.operation_type
+            except RuntimeError as error:
+                raise CannotGetOperationTypeError(context.operation_name) from error
+            plan.operation_types[context.operation_name] = operation_type
+        if operation_type not in context.allowed_operations:
+            raise InvalidOperationTypeError(operation_type)
+        return None
+
+    def _plan(self, query: str, document: DocumentNode) -> None:
+        if any(marker in query for marker in _INTROSPECTION) and validate(
+            self._schema, document, [NoSchemaIntrospectionCustomRule]
+        ):
+            return
+        self.plans.put(query, OperationPlan(document))
