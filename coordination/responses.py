@@ -95,8 +95,9 @@ class SharedResponses:
                 count = (await pipe.execute())[-1]
             if count > self._max_entries:
                 oldest = await client.zpopmin(self._index, count - self._max_entries)
-                if oldest:
-                    await client.delete(*[pair[0] for pair in oldest])
+                keys = [pair[0] for pair in oldest if isinstance(pair[0], bytes)]
+                if keys:
+                    await client.delete(*keys)
         except FAILURES as exc:
             self._link.failed(exc)
             return False

@@ -266,6 +266,11 @@ class ResponseCache:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def settled(self) -> None:
+        """Until Redis has heard of every invalidation made so far."""
+        while self._background:
+            await asyncio.gather(*self._background)
+
     def _evicted(self) -> None:
         self.evictions += 1
         self._on_evict()
