@@ -17,7 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
-from gateway import cli_backfill, cli_healthcheck, cli_keys
+from gateway import cli_backfill, cli_healthcheck, cli_keys, cli_persisted
 from gateway.cli_summary import program_name, startup_summary
 from gateway.database import open_database, resolve_database_url
 from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.register(sub, _migrated_database_url)
     cli_backfill.register(sub)
     cli_healthcheck.register(sub)
+    cli_persisted.register(sub)
     return parser
 
 
