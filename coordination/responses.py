@@ -24,6 +24,9 @@ from dataclasses import dataclass
 from coordination.link import FAILURES, RedisLink
 
 EPOCH = "epoch"
+MAX_TAGS = 100
+"""An answer naming more tickers than this is not shared (each costs a token read per lookup);
+the worker's own cache, invalidated through PostgreSQL NOTIFY, keeps it instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +57,13 @@ class SharedResponses:
         return self._link.up
 
     def _token_key(self, tag: str) -> str:
-        return self._link.key("cache", "g", tag)
+        # a ticker comes from the request: a long one is hashed, not spelt into the key
+        short = tag if len(tag) <= 64 else hashlib.blake2b(tag.encode(), digest_size=16).hexdigest()
+        return self._link.key("cache", "g", short)
 
     async def lookup(self, digest: bytes, tags: frozenset[str]) -> Found | None:
         """The entry for `digest` under the current tokens of `tags`; None: Redis cannot say."""
-        if not self._link.up:
+        if not self._link.up or len(tags) > MAX_TAGS:
             return None
         client = self._link.client
         ordered = sorted(tags)

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import orjson
 
 from coordination.link import RedisLink
-from coordination.responses import SharedResponses
+from coordination.responses import MAX_TAGS, SharedResponses
 from domain.access import Principal
 from gateway.response_cache import ResponseCache
 from tests.gateway.test_response_cache import BARS, FETCHER, OTHER_READER, READER, Runs, ask
@@ -190,3 +190,22 @@ def _link(cache: ResponseCache) -> RedisLink:
     shared = cache._shared
     assert shared is not None
     return shared._link
+
+
+async def test_an_answer_naming_more_than_max_tags_tickers_stays_in_the_worker(
+    redis_server: RedisServer,
+) -> None:
+    many = "query Many($t: [String!]!) { symbols(tickers: $t) { ticker } }"
+    runs = Runs()
+    async with workers(redis_server) as (a, b):
+        for count, other_worker in ((MAX_TAGS, "hit"), (MAX_TAGS + 1, "miss")):
+            tickers = {"t": [f"T{i}" for i in range(count)]}
+            await ask(a, runs, many, tickers)
+            assert (await ask(b, runs, many, tickers))[1] == other_worker
+        assert await ask(a, runs, many, tickers) == ({"run": 2}, "hit")  # a kept it itself
+        long_ticker = {"t": ["X" * 5000]}
+        await ask(a, runs, many, long_ticker)
+        assert (await ask(b, runs, many, long_ticker))[1] == "hit"
+        b.invalidate("X" * 5000)
+        await b.settled()
+        assert (await ask(a, runs, many, long_ticker))[1] == "miss"
