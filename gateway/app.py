@@ -39,6 +39,7 @@ from gateway.observability.metrics import Metrics
 from gateway.observability.middleware import ObservabilityMiddleware
 from gateway.persisted_manifest import load_manifest
 from gateway.persisted_queries import PersistedQueries
+from gateway.policies import policy_runner
 from gateway.rate_limit import KeyRateLimiter
 from gateway.rest import make_rest_app
 from gateway.rest.docs import DOCS_ASSETS
@@ -230,6 +231,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             app.state.scheduler = backfill_scheduler(settings, app.state.services)
             await opened.enter_async_context(app.state.scheduler.running_while())
+            app.state.policies = policy_runner(settings, database.pool, database.backend)
+            await opened.enter_async_context(app.state.policies.running_while())
             await opened.enter_async_context(
                 observability.running(app, settings, database.pool, client)
             )
