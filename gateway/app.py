@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from coordination.circuit import SharedCircuit
 from coordination.link import RedisLink, running_link
+from coordination.responses import SharedResponses
 from coordination.windows import SharedWindows
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
@@ -100,6 +101,15 @@ async def redis_link(settings: Settings, metrics: Metrics) -> AsyncIterator[Redi
         yield link
 
 
+def shared_responses(settings: Settings, link: RedisLink | None) -> SharedResponses | None:
+    """The response cache's entries in Redis (None without Redis or with the cache off)."""
+    if link is None or settings.cache_ttl_seconds <= 0:
+        return None
+    return SharedResponses(
+        link, settings.cache_ttl_seconds, settings.cache_max_entries, settings.cache_max_entry_bytes
+    )
+
+
 def fetch_limits(settings: Settings) -> FetchLimits:
     return FetchLimits(
         max_symbols=settings.fetch_max_symbols,
@@ -171,6 +181,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             link = await opened.enter_async_context(redis_link(settings, app.state.metrics))
             app.state.redis_link = link
+            app.state.response_cache.share(shared_responses(settings, link))
             client = polygon_client(settings, app.state.upstream_calls, database.pool, link)
             if client is not None:
                 opened.push_async_callback(client.aclose)

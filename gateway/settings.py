@@ -203,6 +203,12 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(
         default=1000, ge=1, description="Most answers the response cache holds (LRU beyond)."
     )
+    cache_max_entry_bytes: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Largest answer (encoded JSON bytes) kept in the shared Redis response "
+        "cache; larger ones are not cached while Redis is used.",
+    )
     persisted_queries_max_entries: int = Field(
         default=10_000,
         ge=1,
