@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -111,6 +113,24 @@ def test_holes_on_touching_days_become_one_request() -> None:
         (date(2024, 1, 9), date(2024, 1, 9)),
     ]
     assert windows[0].wanted == tuple(holes[:2])
+
+
+@pytest.fixture
+def server_in_los_angeles(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone set to UTC-8 (a host not configured for UTC)."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("server_in_los_angeles")
+def test_windows_do_not_depend_on_the_servers_time_zone() -> None:
+    start, end = utc(2024, 1, 2, 10), utc(2024, 1, 3, 3)  # 19:00 on Jan 2 in Los Angeles
+    assert fetch_window("X:BTCUSD", start, end) == coverage.FetchWindow(
+        date(2024, 1, 2), date(2024, 1, 3), utc(2024, 1, 2), utc(2024, 1, 4), ((start, end),)
+    )
 
 
 def test_holes_a_day_apart_stay_two_requests_and_a_merged_one_spans_both() -> None:
