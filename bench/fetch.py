@@ -15,27 +15,24 @@ stock's trading minutes: about 98,000 bars, two pages of 50,000. Measured in one
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.support import on_a_server, scratch_database
+from resolvers.fetch_budget import FetchLimits
 from resolvers.read_through import ReadThrough
 from storage.bars_read import fetch_bars
 from storage.bars_write import COLUMNS, BarIn, upsert_bars
-from storage.embedded import EmbeddedPostgres
 from storage.features import RollupBackend
 from storage.migrations import migrate
 from storage.pool import create_pool
@@ -83,46 +80,27 @@ def serve_fake() -> None:
     fake.stop()
 
 
-async def scratch_database(admin_url: str) -> tuple[str, str]:
-    name = f"mg_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms"
 
 
 async def run(admin_url: str, polygon_url: str, key: str, repeats: int) -> None:
-    name, url = await scratch_database(admin_url)
-    try:
+    async with scratch_database(admin_url) as url:
         report = await migrate(url)
         pool = await create_pool(url, min_size=2, max_size=6)
         try:
             await measure(pool, report.rollup_backend, polygon_url, key, repeats)
         finally:
             await pool.close()
-    finally:
-        await drop_database(admin_url, name)
 
 
 async def measure(
     pool: asyncpg.Pool, backend: RollupBackend, polygon_url: str, key: str, n: int
 ) -> None:
     async with PolygonClient(key, base_url=polygon_url, requests_per_minute=0) as client:
-        service = ReadThrough(pool, backend, client)
+        # a year of minutes in one request: past the default per-request fetch bounds
+        limits = FetchLimits(max_bars_per_symbol=600_000)
+        service = ReadThrough(pool, backend, client, limits=limits)
         started = time.perf_counter()
         result = await service.ensure([TICKER], "1m", *YEAR)
         ensured = time.perf_counter()
@@ -204,15 +182,7 @@ def main() -> None:
     try:
         assert child.stdout is not None
         polygon_url, key = child.stdout.readline().split()
-        if args.database_url:
-            asyncio.run(run(args.database_url, polygon_url, key, args.repeats))
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            server = EmbeddedPostgres(Path(tmp) / "pgdata", temporary=True)
-            try:
-                asyncio.run(run(server.admin_url, polygon_url, key, args.repeats))
-            finally:
-                server.stop()
+        on_a_server(args.database_url, lambda url: run(url, polygon_url, key, args.repeats))
     finally:
         child.communicate()
 

@@ -7,22 +7,17 @@ embedded PostgreSQL is started. Each path runs on a fresh scratch database, in o
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.support import on_a_server, scratch_database
 from storage.bars_write import COLUMNS, BarIn, upsert_bars
-from storage.embedded import EmbeddedPostgres
 from storage.features import RollupBackend
 from storage.migrations import migrate
 from storage.pool import create_pool
@@ -44,50 +39,33 @@ def make_bars(n: int, symbols: int = 10) -> list[BarIn]:
     return out
 
 
-async def scratch(admin_url: str) -> tuple[str, str]:
-    name = f"mg_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    from urllib.parse import urlsplit, urlunsplit
-
-    return name, urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-
-
-async def drop(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await conn.close()
-
-
 async def run(admin_url: str, n: int, repeats: int) -> None:
     bars = make_bars(n)
     raw, upsert, reingest = [], [], []
     for _ in range(repeats):
         for path in ("raw", "upsert"):
-            name, url = await scratch(admin_url)
-            report = await migrate(url, use_timescaledb=False)
-            pool = await create_pool(url, min_size=1, max_size=2)
-            try:
-                if path == "raw":
-                    started = time.perf_counter()
-                    async with pool.acquire() as conn:
-                        await conn.copy_records_to_table(
-                            "bars",
-                            records=[("1m", *b) for b in bars],
-                            columns=("timeframe", *COLUMNS),
-                        )
-                    raw.append(time.perf_counter() - started)
-                else:
-                    started = time.perf_counter()
-                    await upsert_bars(pool, "1m", bars, RollupBackend.PORTABLE)
-                    upsert.append(time.perf_counter() - started)
-                    started = time.perf_counter()
-                    await upsert_bars(pool, "1m", bars, RollupBackend.PORTABLE)
-                    reingest.append(time.perf_counter() - started)
-            finally:
-                await pool.close()
-                await drop(admin_url, name)
+            async with scratch_database(admin_url) as url:
+                report = await migrate(url, use_timescaledb=False)
+                pool = await create_pool(url, min_size=1, max_size=2)
+                try:
+                    if path == "raw":
+                        started = time.perf_counter()
+                        async with pool.acquire() as conn:
+                            await conn.copy_records_to_table(
+                                "bars",
+                                records=[("1m", *b) for b in bars],
+                                columns=("timeframe", *COLUMNS),
+                            )
+                        raw.append(time.perf_counter() - started)
+                    else:
+                        started = time.perf_counter()
+                        await upsert_bars(pool, "1m", bars, RollupBackend.PORTABLE)
+                        upsert.append(time.perf_counter() - started)
+                        started = time.perf_counter()
+                        await upsert_bars(pool, "1m", bars, RollupBackend.PORTABLE)
+                        reingest.append(time.perf_counter() - started)
+                finally:
+                    await pool.close()
     backend = report.rollup_backend.value
     r, u, again = (statistics.median(x) for x in (raw, upsert, reingest))
     print(
@@ -107,15 +85,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    if args.database_url:
-        asyncio.run(run(args.database_url, args.rows, args.repeats))
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pgdata", temporary=True)
-        try:
-            asyncio.run(run(server.admin_url, args.rows, args.repeats))
-        finally:
-            server.stop()
+    on_a_server(args.database_url, lambda url: run(url, args.rows, args.repeats))
 
 
 if __name__ == "__main__":

@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import time
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest import make_bars
+from bench.support import scratch_database
 from storage.bars_read import fetch_bars, latest_bars, window_summary
 from storage.bars_write import COLUMNS, BarIn, upsert_bars
 from storage.features import RollupBackend
@@ -40,24 +40,6 @@ from storage.pool import create_pool
 
 SYMBOLS = [f"X:S{s}USD" for s in range(10)]  # as make_bars names them
 SUMMARY = (datetime(2024, 1, 5, tzinfo=UTC), datetime(2024, 1, 10, tzinfo=UTC))
-
-
-async def scratch(admin_url: str) -> tuple[str, str]:
-    name = f"mg_bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
-
-
-async def drop(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def month_pages(bars: list[BarIn]) -> list[list[BarIn]]:
@@ -101,35 +83,35 @@ async def reads(pools: dict[RollupBackend, asyncpg.Pool], repeats: int) -> dict[
     return out
 
 
-async def fresh(admin_url: str, backend: RollupBackend) -> tuple[str, str]:
-    name, url = await scratch(admin_url)
-    report = await migrate(url, use_timescaledb=backend is RollupBackend.CAGGS)
-    if report.rollup_backend is not backend:
-        await drop(admin_url, name)
-        raise SystemExit(f"{admin_url} offers {report.rollup_backend}, not {backend}")
-    return name, url
+@contextlib.asynccontextmanager
+async def fresh(admin_url: str, backend: RollupBackend) -> AsyncIterator[str]:
+    """A scratch database migrated for `backend` (refused when the server cannot give it)."""
+    async with scratch_database(admin_url) as url:
+        report = await migrate(url, use_timescaledb=backend is RollupBackend.CAGGS)
+        if report.rollup_backend is not backend:
+            raise SystemExit(f"{admin_url} offers {report.rollup_backend}, not {backend}")
+        yield url
 
 
 async def write_path(admin_url: str, backend: RollupBackend, rows: int) -> tuple[float, float]:
     """Seconds for a backfill through upsert_bars, and for a raw COPY of the same rows."""
     out = []
     for phase in ("backfill", "raw"):
-        name, url = await fresh(admin_url, backend)
-        pool = await create_pool(url, min_size=1, max_size=2)
-        try:
-            if phase == "backfill":
-                out.append(await backfill(pool, make_bars(rows), backend))
-            else:
-                records = [("1m", *b) for b in make_bars(rows)]
-                started = time.perf_counter()
-                async with pool.acquire() as conn:
-                    await conn.copy_records_to_table(
-                        "bars", records=records, columns=("timeframe", *COLUMNS)
-                    )
-                out.append(time.perf_counter() - started)
-        finally:
-            await pool.close()
-            await drop(admin_url, name)
+        async with fresh(admin_url, backend) as url:
+            pool = await create_pool(url, min_size=1, max_size=2)
+            try:
+                if phase == "backfill":
+                    out.append(await backfill(pool, make_bars(rows), backend))
+                else:
+                    records = [("1m", *b) for b in make_bars(rows)]
+                    started = time.perf_counter()
+                    async with pool.acquire() as conn:
+                        await conn.copy_records_to_table(
+                            "bars", records=records, columns=("timeframe", *COLUMNS)
+                        )
+                    out.append(time.perf_counter() - started)
+            finally:
+                await pool.close()
     return out[0], out[1]
 
 
@@ -138,19 +120,14 @@ async def run(args: argparse.Namespace) -> None:
         RollupBackend.CAGGS: args.caggs_url,
         RollupBackend.PORTABLE: args.portable_url or args.caggs_url,
     }
-    made, pools, stored = [], {}, {}
-    try:
+    pools, stored = {}, {}
+    async with contextlib.AsyncExitStack() as made:
         for backend, url in urls.items():
-            name, db_url = await fresh(url, backend)
-            made.append((url, name))
+            db_url = await made.enter_async_context(fresh(url, backend))
             pools[backend] = await create_pool(db_url, min_size=1, max_size=2)
+            made.push_async_callback(pools[backend].close)
             stored[backend] = await backfill(pools[backend], make_bars(args.read_rows), backend)
         medians = await reads(pools, args.repeats)
-    finally:
-        for pool in pools.values():
-            await pool.close()
-        for url, name in made:
-            await drop(url, name)
     print(f"reads over {args.read_rows:,} 1m bars of 10 symbols; median of {args.repeats}, ms")
     print(f"{'read':<34}{'caggs':>9}{'portable':>10}{'ratio':>8}")
     for name, (caggs, portable) in medians.items():

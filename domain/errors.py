@@ -25,6 +25,9 @@ class ErrorCode(enum.StrEnum):
     UPSTREAM_UNAVAILABLE = "UPSTREAM_UNAVAILABLE"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    PERSISTED_QUERY_HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
+    PERSISTED_QUERY_NOT_ALLOWED = "PERSISTED_QUERY_NOT_ALLOWED"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -38,6 +41,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INTERNAL: 500,
     ErrorCode.UPSTREAM_UNAVAILABLE: 502,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.PERSISTED_QUERY_NOT_FOUND: 404,  # over /graphql a GraphQL error with 200, as Apollo
+    ErrorCode.PERSISTED_QUERY_HASH_MISMATCH: 400,
+    ErrorCode.PERSISTED_QUERY_NOT_ALLOWED: 403,
 }
 """The HTTP status of each code (REST routes and refusals before GraphQL runs)."""
 
@@ -150,3 +156,22 @@ class UpstreamConfigError(UpstreamError):
     """Upstream refused our credentials (401/403): a configuration problem, never retried."""
 
     public_message = "the market-data provider refused the gateway's configuration"
+
+
+class PersistedQueryNotFound(ServiceError):
+    """A persisted-query hash without its document, and the document is not known (any more):
+    the client sends the document along with the hash, and it is registered."""
+
+    code = ErrorCode.PERSISTED_QUERY_NOT_FOUND
+
+
+class PersistedQueryHashMismatch(ServiceError):
+    """A document sent with a persisted-query hash that is not the document's SHA-256."""
+
+    code = ErrorCode.PERSISTED_QUERY_HASH_MISMATCH
+
+
+class PersistedQueryNotAllowed(ServiceError):
+    """A document outside the allow-list while only listed documents may run."""
+
+    code = ErrorCode.PERSISTED_QUERY_NOT_ALLOWED

@@ -36,6 +36,8 @@ from gateway.logs import TraceMiddleware, configure_logging
 from gateway.observability import assembly as observability
 from gateway.observability.metrics import Metrics
 from gateway.observability.middleware import record_request
+from gateway.persisted_manifest import load_manifest
+from gateway.persisted_queries import PersistedQueries
 from gateway.rate_limit import KeyRateLimiter
 from gateway.rest import make_rest_app
 from gateway.rest.docs import DOCS_ASSETS
@@ -102,6 +104,16 @@ def fetch_limits(settings: Settings) -> FetchLimits:
         max_symbols=settings.fetch_max_symbols,
         max_bars_per_symbol=settings.fetch_max_bars_per_symbol,
         max_upstream_calls=settings.fetch_max_upstream_calls,
+    )
+
+
+def persisted_queries(settings: Settings) -> PersistedQueries:
+    """The APQ store and the allow-list; a manifest that cannot be read stops start-up."""
+    path = settings.persisted_queries_file
+    return PersistedQueries(
+        settings.persisted_queries_max_entries,
+        load_manifest(path) if path else None,
+        only=settings.persisted_queries_only,
     )
 
 
@@ -228,6 +240,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     middleware = _middleware(settings, [*routes, *rest.routes])
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.settings = settings
+    app.state.persisted_queries = persisted_queries(settings)
     # Every other path: /, /health, /api/v1/*, /openapi.json, /docs, /redoc, and JSON 404s
     app.router.default = rest
     rest.state = app.state  # REST handlers use what the lifespan builds

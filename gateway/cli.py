@@ -17,7 +17,7 @@ from pathlib import Path
 
 import uvicorn
 
-from gateway import cli_backfill, cli_healthcheck, cli_keys
+from gateway import cli_backfill, cli_healthcheck, cli_keys, cli_persisted
 from gateway.cli_summary import program_name, startup_summary
 from gateway.database import open_database, resolve_database_url
 from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
@@ -26,6 +26,8 @@ from gateway.observability.metrics import MULTIPROC_ENV
 from gateway.settings import Settings
 from storage.demo import load_demo
 from storage.migrations import migrate
+
+WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -78,6 +80,9 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, workers: int) -> 
         http=HeadDeadlineHttpToolsProtocol,  # a slow request head is cut off
         timeout_keep_alive=settings.header_timeout_seconds,
         limit_concurrency=settings.max_concurrency or None,
+        # a worker has this long to start (imports, migrations) and to answer the supervisor's
+        # pings: with uvicorn's 5 s a loaded machine killed and restarted workers forever
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 
@@ -140,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.register(sub, _migrated_database_url)
     cli_backfill.register(sub)
     cli_healthcheck.register(sub)
+    cli_persisted.register(sub)
     return parser
 
 

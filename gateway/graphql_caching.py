@@ -8,9 +8,7 @@ cache or executed once for all identical requests in flight. `http_validators` a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -18,6 +16,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from domain.errors import ErrorCode
+from gateway.http_validators import with_validators
 from gateway.observability.facts import facts
 from gateway.response_cache import ResponseCache
 from resolvers.context import RequestContext
@@ -58,26 +57,7 @@ def note_errors(result: ExecutionResult) -> None:
 
 
 def http_validators(request: Request, response: Response, max_age: float) -> Response:
-    """`ETag` and `Cache-Control: private` on a GET answer the cache could keep; 304 when
-    the client already has it."""
-    current = facts()
-    if (
-        request.method != "GET"
-        or response.status_code != 200
-        or not getattr(current, "cacheable", False)
-    ):
+    """Validators (gateway/http_validators.py) on an answer the cache could keep."""
+    if not getattr(facts(), "cacheable", False):
         return response
-    etag = '"' + hashlib.blake2b(bytes(response.body), digest_size=16).hexdigest() + '"'
-    headers: dict[str, Any] = {
-        "ETag": etag,
-        "Cache-Control": f"private, max-age={int(max_age)}",
-        "Vary": "Authorization, X-API-Key",
-    }
-    if etag in _tags(request.headers.get("if-none-match", "")):
-        return Response(status_code=304, headers=headers)
-    response.headers.update(headers)
-    return response
-
-
-def _tags(header: str) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+    return with_validators(request, response, max_age)

@@ -9,6 +9,7 @@ text/plain.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, overload
@@ -20,18 +21,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
 
-from domain.errors import ErrorCode
+from domain.errors import ErrorCode, PersistedQueryNotFound, ServiceError
 from gateway.audit import AUDIT_ENDPOINT
 from gateway.authentication import principal_of
 from gateway.graphiql import LocalGraphQL
 from gateway.graphql_caching import cached_execution, http_validators, note_errors
 from gateway.graphql_ws import LiveTransportHandler
 from gateway.observability.facts import facts
-from gateway.responses import error_response
+from gateway.persisted_queries import (
+    NOT_FOUND_CACHE_CONTROL,
+    PersistedQueries,
+    as_graphql_error,
+)
+from gateway.responses import error_response, service_error_response
 from resolvers.context import RequestContext, make_context
 
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
@@ -68,14 +75,38 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        """Strawberry's execution, behind the response cache (gateway/graphql_caching.py)."""
+        """The persisted query resolved (gateway/persisted_queries.py), then Strawberry's
+        execution behind the response cache (gateway/graphql_caching.py)."""
+        persisted: PersistedQueries = request.app.state.persisted_queries
+        try:
+            resolved = persisted.resolve(
+                request_data.query, request_data.extensions, context.principal
+            )
+        except PersistedQueryNotFound as exc:
+            sub_response.headers["Cache-Control"] = NOT_FOUND_CACHE_CONTROL
+            return ExecutionResult(data=None, errors=[as_graphql_error(exc)])
+        data = replace(request_data, query=resolved.query)
         run = super().execute_single
-        return await cached_execution(
+        result = await cached_execution(
             request,
             context,
-            request_data,
-            lambda: run(request, request_adapter, sub_response, context, root_value, request_data),
+            data,
+            lambda: run(request, request_adapter, sub_response, context, root_value, data),
         )
+        if resolved.register is not None and resolved.query and result.data is not None:
+            persisted.register(resolved.register, resolved.query)
+        return result
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        """Not for a GET carrying a persisted-query hash (its `query` is absent on purpose)."""
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(
+            request
+        )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        if request.app.state.persisted_queries.only:
+            raise HTTPException(404, "GraphiQL is off while PERSISTED_QUERIES_ONLY is true")
+        return await super().render_graphql_ide(request)
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -119,6 +150,8 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         except HTTPException as exc:
             code = _CODES.get(exc.status_code, ErrorCode.BAD_USER_INPUT)
             return error_response(code, exc.reason, status_code=exc.status_code)
+        except ServiceError as exc:  # a persisted query refused (hash mismatch, not allowed)
+            return service_error_response(exc)
         finally:
             _name_for_audit(request.scope)
 

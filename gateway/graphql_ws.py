@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from starlette.websockets import WebSocket
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -24,6 +24,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     Message,
+    SubscribeMessage,
 )
 
 from domain.access import Principal, Scope
@@ -35,6 +36,7 @@ from domain.errors import (
     Unavailable,
 )
 from gateway.authentication import Authenticator, extract_key
+from gateway.persisted_queries import PersistedQueries, as_graphql_error
 from resolvers.context import RequestContext, make_context
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,32 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         context = make_context(self._socket.app.state.services, self._principal)
         context.disconnect = self._disconnect
         return context
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        """The persisted query resolved and the allow-list applied (gateway/persisted_queries.py)
+        before Strawberry sees the operation; a refusal is an `error` message for its id.
+        Documents are registered over HTTP only."""
+        payload: Any = message.get("payload")
+        query = payload.get("query") if isinstance(payload, dict) else None
+        if (
+            self.connection_acknowledged
+            and isinstance(payload, dict)
+            and isinstance(query, str | None)
+        ):
+            extensions = payload.get("extensions")
+            persisted: PersistedQueries = self._socket.app.state.persisted_queries
+            try:
+                resolved = persisted.resolve(
+                    query, extensions if isinstance(extensions, dict) else None, self._principal
+                )
+            except ServiceError as exc:
+                error = as_graphql_error(exc).formatted
+                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+                return
+            if resolved.query is not None:  # without one Strawberry refuses the message
+                resolved_payload = {**payload, "query": resolved.query}
+                message = cast(SubscribeMessage, {**message, "payload": resolved_payload})
+        await super().handle_subscribe(message)
 
     async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
         # Strawberry reads `self.context` before its first await: each operation gets its own

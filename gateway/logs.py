@@ -27,6 +27,7 @@ from gateway.client_address import client_address
 from gateway.observability.facts import RequestFacts, current_facts
 from gateway.redaction import install_redaction, redact
 from gateway.scope_headers import scope_headers
+from storage.embedded import CHATTY_LOGGERS
 
 trace_id_var: ContextVar[str | None] = ContextVar("marketgraph_trace_id", default=None)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -95,6 +96,8 @@ def configure_logging(level: str = "info", log_format: str = "auto") -> None:
     root.setLevel(level.upper() if debug else max(logging.WARNING, _level(level)))
     for name in OWN_LOGGERS:
         logging.getLogger(name).setLevel(level.upper())
+    for name in CHATTY_LOGGERS:  # the embedded server's: set to warning when it starts
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

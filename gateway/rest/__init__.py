@@ -12,7 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from gateway.rest import admin, data, docs, errors, service
+from gateway.rest import admin, data, docs, errors, observability, service
 
 OPENAPI_URL = "/openapi.json"
 DESCRIPTION = (
@@ -34,7 +34,7 @@ def make_rest_app(assets_dir: Path | None, version: str) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    for router in (service.router, data.router, admin.router):
+    for router in (service.router, data.router, observability.router, admin.router):
         app.include_router(router)
     app.include_router(docs.docs_router(assets_dir, OPENAPI_URL))
     return app

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 
-from domain.errors import InvalidInput
 from domain.records import StoreFigures
 from gateway.rest import models
 from gateway.rest.access import Reader
+from gateway.rest.cached_reads import CachedReadRoute
 from gateway.rest.errors import TICKER_SHAPE, documented
 from resolvers import figures, history
 from resolvers.validation import ASSET_CLASSES, HISTORY_TIMEFRAMES
@@ -19,7 +20,9 @@ from storage.quality import PASSING_SCORE
 
 API_VERSION = "1.0.0"
 READ_ERRORS = documented(400, 401, 403)
-router = APIRouter(prefix="/api/v1", tags=["data"], responses=READ_ERRORS)
+router = APIRouter(
+    prefix="/api/v1", tags=["data"], responses=READ_ERRORS, route_class=CachedReadRoute
+)
 
 Symbol = Annotated[
     str,
@@ -197,11 +200,14 @@ async def bars(
 
 
 def _tickers(symbol: str | None, symbols: str | None) -> list[str]:
+    """The tickers asked for; neither parameter (or only blanks) is a missing parameter, 422
+    as FastAPI answers for the other routes' required parameters."""
     listed = [s.strip().upper() for s in (symbols or "").split(",") if s.strip()]
-    if symbol is not None:
+    if symbol is not None and symbol.strip():
         listed.insert(0, symbol.strip().upper())
-    if symbol is None and symbols is None:
-        raise InvalidInput("give `symbol` or `symbols`")
     if not listed:
-        raise InvalidInput("`symbols` lists no ticker")
+        raise RequestValidationError(
+            [{"loc": ("query", "symbol"), "msg": "give `symbol` or `symbols` (comma list)",
+              "type": "missing"}]
+        )  # fmt: skip
     return listed

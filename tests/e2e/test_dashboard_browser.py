@@ -1,32 +1,33 @@
 """The dashboard in a real browser, against a real gateway over the demo data.
 
 Playwright drives Debian's Chromium (tests/support/browser.py): every request must stay on
-127.0.0.1, and console errors fail a test. Routes other branches are still building answer from
-tests/support/compat_stubs.py in the shapes COMPAT.md gives; one test runs without them and
-checks each panel says "not available". Screenshots are kept under test-output/.
+127.0.0.1, and console errors fail a test. Every panel reads the gateway's own routes (REST,
+GraphQL) over the demo data; what a panel shows is checked against what its route answered.
+One test runs a gateway without the REST routes and checks each panel says "not available".
+Screenshots are kept under test-output/.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Response, expect
 
 from domain.access import Scope
-from gateway.app import create_app
 from storage import api_keys
 from tests.support.browser import PageLog, open_page, screenshot
-from tests.support.compat_stubs import SYMBOLS, CompatStubs
 from tests.support.databases import Database
-from tests.support.demo_site import demo_settings, demo_site
-from tests.support.live_server import serve_in_thread
+from tests.support.demo_site import demo_site
 
 pytestmark = pytest.mark.usefixtures("demo_db")
+LATEST = '{ bars(ticker: "AAPL", timeframe: D1, limit: LIMIT) { time close } }'
 SERIES = """query($t: String!, $tf: Timeframe!, $from: DateTime, $to: DateTime) {
   barSeries(ticker: $t, timeframe: $tf, from: $from, to: $to, limit: 50000) { time }
 }"""
@@ -40,9 +41,16 @@ async def admin_key(demo_db: Database) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def site(demo_db: Database, admin_key: str) -> Iterator[str]:
-    """The gateway with reads open, behind the stand-ins for not-yet-merged routes."""
-    app = CompatStubs(create_app(demo_settings(demo_db)), admin_key)
-    with serve_in_thread(app, lifespan="on") as origin:
+    """The gateway with reads open, some traffic served, and a real alert in its history
+    (a p95 threshold of 0 ms fires on the first check after any request)."""
+    with demo_site(demo_db, alert_p95_ms=0, alert_interval_seconds=0.2) as origin:
+        with httpx.Client(base_url=origin, timeout=30) as client:
+            for limit in (1, 2, 2, 2):  # one miss then hits: a cache hit rate that is not 0
+                client.post("/graphql", json={"query": LATEST.replace("LIMIT", str(limit))})
+            deadline = time.monotonic() + 30
+            while not client.get("/api/v1/observability/alerts").json()["count"]:
+                assert time.monotonic() < deadline, "no alert fired"
+                time.sleep(0.1)
         yield origin
 
 
@@ -85,20 +93,76 @@ def assert_draws_exactly_the_api_bars(page: Page, origin: str) -> dict[str, str]
     return chart
 
 
+CARD_ROUTES = ("/health", "/api/v1/observability/metrics", "/api/v1/performance/queries",
+               "/api/v1/performance/cache", "/api/v1/observability/alerts")  # fmt: skip
+
+
+def shown_with_answers(
+    page: Page, answers: dict[str, list[Response]]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The cards' texts and the route answers they were drawn from (read again when the page
+    refreshed meanwhile, every 15 s)."""
+    while True:
+        seen = {path: len(got) for path, got in answers.items()}
+        cards = {name: card(page, name) for name in ("health", "requests", "errors", "latency",
+                                                     "cache", "upstream", "scheduler")}  # fmt: skip
+        bodies = {path: got[-1].json() for path, got in answers.items()}
+        if seen == {path: len(got) for path, got in answers.items()}:
+            return cards, bodies
+
+
+def recorded_answers(page: Page, origin: str) -> dict[str, list[Response]]:
+    """Every 200 answer of the card routes the page gets, by path, in arrival order."""
+    answers: dict[str, list[Response]] = {path: [] for path in CARD_ROUTES}
+
+    def keep(response: Response) -> None:
+        path = response.url.removeprefix(origin).split("?")[0]
+        if path in answers and response.status == 200:
+            answers[path].append(response)
+
+    page.on("response", keep)
+    return answers
+
+
+def js_number(value: float, digits: int) -> str:
+    """`Number(value).toLocaleString("en-US", {digits})`: halves round away from zero."""
+    rounded = Decimal(repr(value)).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
+    return f"{rounded:,.{digits}f}"
+
+
+def expected_cards(bodies: dict[str, Any]) -> dict[str, str]:
+    """What cards.js shows for these answers (numbers as en-US toLocaleString)."""
+    summary = bodies["/api/v1/observability/metrics"]["summary"]
+    stats = bodies["/api/v1/performance/queries"]["stats"]
+    cache = bodies["/api/v1/performance/cache"]["cache"]
+    return {
+        "health": bodies["/health"]["status"],
+        "requests": f"{js_number(summary['requests_last_hour'] / 60, 1)}/min",
+        "errors": f"{js_number(summary['error_rate_pct'], 2)} %",
+        "latency": " / ".join(js_number(stats[k], 1) for k in ("median_ms", "p95_ms", "p99_ms"))
+        + " ms",
+        "cache": f"{js_number(cache['hit_rate_pct'], 1)} %",
+        "upstream": "off",  # no POLYGON_API_KEY
+        "scheduler": "not running",  # no BACKFILL_SCHEDULE
+    }
+
+
 def test_page_loads_offline_without_errors_and_cards_show_the_metrics(
     site: str, browser: Browser
 ) -> None:
     for scheme in ("light", "dark"):
         with open_page(browser, color_scheme=scheme) as (page, log):
+            answers = recorded_answers(page, site)
             open_dashboard(page, site)
-            expect(page.locator(".alerts li")).to_have_count(2)
-            assert card(page, "health") == "healthy"
-            assert card(page, "requests") == "30.0/min"  # 1,800 in the last hour
-            assert card(page, "errors") == "0.30 %"
-            assert card(page, "latency") == "3.2 / 18.4 / 41.7 ms"
-            assert card(page, "cache") == "75.0 %"
-            assert card(page, "upstream") == "off"  # no POLYGON_API_KEY
-            assert card(page, "scheduler") == "not running"
+            alerts = answers["/api/v1/observability/alerts"]
+            expect(page.locator(".alerts li")).to_have_count(alerts[-1].json()["count"])
+            shown, bodies = shown_with_answers(page, answers)
+            assert shown == expected_cards(bodies)
+            assert bodies["/api/v1/observability/metrics"]["summary"]["requests_last_hour"] > 0
+            assert bodies["/api/v1/performance/cache"]["cache"]["hits"] > 0
+            first = bodies["/api/v1/observability/alerts"]["alerts"][0]
+            assert first["type"] == "latency_p95"
+            expect(page.locator(".alerts li").first).to_contain_text(first["title"])
             assert page.evaluate("document.documentElement.dataset.theme") == scheme
             screenshot(page, f"dashboard-{scheme}")
         assert log.problems() == []
@@ -172,22 +236,34 @@ def rows(page: Page) -> list[str]:
 
 
 def test_symbols_table_sorts_searches_and_filters(site: str, browser: Browser) -> None:
-    every = sorted(s["symbol"] for s in SYMBOLS["symbols"])
+    detailed = httpx.get(f"{site}/api/v1/symbols/detailed").json()["symbols"]
+    every = sorted(s["symbol"] for s in detailed)
+    # the page sorts stably: ties keep the route's order either way
+    by_records = [s["symbol"] for s in sorted(detailed, key=lambda s: s["records"])]
+    by_records_down = [s["symbol"] for s in sorted(detailed, key=lambda s: -s["records"])]
+    statuses = {s["status"] for s in detailed}
+    assert len(every) == 5 and by_records_down != every  # sorting changes the order
     with open_page(browser) as (page, log):
         open_dashboard(page, site)
         assert rows(page) == every
+        records = {r: page.locator(f'#symbols-body tr[data-symbol="{r}"] td').first.inner_text()
+                   for r in every}  # fmt: skip
+        assert records == {s["symbol"]: f"{s['records']:,}" for s in detailed}
         page.get_by_role("button", name="Records").click()
-        assert rows(page) == ["MSFT", "AAPL", "SPY", "X:ETHUSD", "X:BTCUSD"]
+        assert rows(page) == by_records
         page.get_by_role("button", name="Records").click()
-        assert rows(page) == ["X:BTCUSD", "X:ETHUSD", "SPY", "AAPL", "MSFT"]
+        assert rows(page) == by_records_down
         header = page.locator("th", has=page.get_by_role("button", name="Records"))
         assert header.get_attribute("aria-sort") == "descending"
         page.fill("#symbol-search", "x:")
-        assert rows(page) == ["X:BTCUSD", "X:ETHUSD"]
+        assert sorted(rows(page)) == [s for s in every if s.startswith("X:")]
         page.fill("#symbol-search", "")
-        page.select_option("#symbol-status", "warning")
-        assert sorted(rows(page)) == ["SPY", "X:ETHUSD"]
-        expect(page.locator("#symbols-count")).to_have_text("2 of 5")
+        for status in ("healthy", "warning", "stale"):
+            page.select_option("#symbol-status", status)
+            chosen = sorted(s["symbol"] for s in detailed if s["status"] == status)
+            assert sorted(rows(page)) == chosen
+            expect(page.locator("#symbols-count")).to_have_text(f"{len(chosen)} of 5")
+        assert statuses == {"stale"}  # the demo data ends 2024-12-31: old, so stale
         page.select_option("#symbol-status", "")
         page.get_by_role("button", name="SPY").click()  # a ticker opens its chart
         expect(page.locator("#chart")).to_have_attribute("data-ticker", "SPY")
@@ -246,8 +322,8 @@ def test_key_is_asked_once_kept_for_the_tab_and_never_put_in_a_url(
         open_dashboard(page, origin)
         assert page.input_value("#api-key") == ""  # never shown back
     assert not [u for u in log.requests if admin_key in u]
-    # 401 before the key was given; 404 from the REST routes main does not serve yet
-    assert [m for m in log.console_errors if not re.search("status of 40[14]", m)] == []
+    # only the 401s from before the key was given
+    assert [m for m in log.console_errors if "status of 401" not in m] == []
 
 
 def test_tracked_symbols_are_managed_with_an_admin_key(
@@ -268,10 +344,11 @@ def test_tracked_symbols_are_managed_with_an_admin_key(
         row.get_by_label("1h").check()
         page.get_by_role("button", name="Save NVDA timeframes").click()
         expect(page.locator("#tracked-status")).to_have_text("Saving NVDA timeframes: done.")
-        listed = httpx.get(f"{site}/api/v1/admin/symbols", headers={"X-API-Key": admin_key}).json()
+        listed = httpx.get(f"{site}/api/v1/admin/symbols?active_only=false",
+                           headers={"X-API-Key": admin_key}).json()  # fmt: skip
         screenshot(page, "dashboard-tracked")
     assert [(r["symbol"], r["active"], r["timeframes"]) for r in listed] == [
-        ("NVDA", False, ["1d", "1h"])
+        ("NVDA", False, ["1h", "1d"])  # sorted by length, as the service keeps them
     ]
     assert log.problems() == []
 
@@ -279,3 +356,52 @@ def test_tracked_symbols_are_managed_with_an_admin_key(
 def test_page_log_flags_requests_leaving_loopback() -> None:
     log = PageLog(blocked=["https://cdn.example.com/x.js"])
     assert log.problems() == ["left 127.0.0.1: https://cdn.example.com/x.js"]
+
+
+UNREADABLE = """() => {
+  // WCAG contrast of each visible text against the first opaque background behind it
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+  }).reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] === 1) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length || el.closest("[hidden], .visually-hidden")) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) bad.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+  }
+  return bad;
+}"""
+UNLABELLED = """() => [...document.querySelectorAll('input, select, button')]
+  .filter((e) => e.getClientRects().length && !e.closest('[hidden]'))
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+                 && !e.getAttribute('aria-labelledby') && !e.textContent.trim())
+  .map((e) => e.outerHTML.slice(0, 80))"""
+
+
+def test_readable_in_both_themes_labelled_and_narrow_screens_need_no_sideways_scroll(
+    site: str, browser: Browser
+) -> None:
+    for scheme in ("light", "dark"):
+        with open_page(browser, color_scheme=scheme) as (page, log):
+            open_dashboard(page, site)
+            assert page.evaluate(UNREADABLE) == [], scheme  # WCAG AA: 4.5:1 for text
+            assert page.evaluate(UNLABELLED) == []
+    with open_page(browser, width=390, height=844) as (page, log):  # a phone
+        open_dashboard(page, site)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0
+        for control in ("#symbol", "#api-key", "#symbol-search", "#theme"):
+            expect(page.locator(control)).to_be_visible()
+        screenshot(page, "dashboard-narrow")
+    assert log.problems() == []

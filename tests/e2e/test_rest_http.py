@@ -384,8 +384,8 @@ async def test_bars_newest_first_over_symbols(
         ({"symbols": "AAPL,X:BTCUSD", "limit": CAP // 2 + 1}, 400),
         ({"symbol": "AAPL", "limit": "many"}, 422),
         ({"symbol": "AAPL", "timeframe": "2h"}, 400),
-        ({}, 400),
-        ({"symbols": ","}, 400),
+        ({}, 422),
+        ({"symbols": ","}, 422),
     ],
 )
 async def test_bars_refusals(

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -33,8 +33,12 @@ class Served:
         return [line for line in self.lines if "access" in str(line.get("logger"))]
 
     def wait_for_access_lines(self, count: int, timeout: float = 10) -> None:
+        self.wait_until(lambda: len(self.access_lines()) >= count, timeout)
+
+    def wait_until(self, condition: Callable[[], bool], timeout: float = 10) -> None:
+        """Until `condition()` holds (log lines arrive after the answers), at most `timeout`."""
         deadline = time.monotonic() + timeout
-        while len(self.access_lines()) < count and time.monotonic() < deadline:
+        while not condition() and time.monotonic() < deadline:
             time.sleep(0.02)
 
 

