@@ -4,10 +4,13 @@ Run: `.venv/bin/python bench/live.py --database-url URL [--subscribers 1000] [--
 [--seconds 20]`. A scratch database is made on that server; one gateway worker runs as a
 subprocess (uvicorn); this process opens the websockets, writes one 1m bar per write at
 `--rate` writes/s through the write path (10 tickers, each subscriber follows one), and times
-the start of each write call → arrival at each subscriber. The floor, measured in the same
-run: the start of the write call → arrival of its notification at a bare asyncpg LISTEN
-connection (so the write itself, with its rollup refresh, is in both). The clients share
-this process, so their own JSON decoding is part of the figure.
+the start of each write call → arrival at each subscriber. Two floors, measured in the same
+run: the arrival of each write's notification at a bare asyncpg LISTEN connection, and a bare
+websocket fan-out of the same rows (`--floor-server`: a `websockets` server in a process of
+its own that LISTENs, reads the changed rows with the hub's statement and broadcasts one
+encoded message per write to the same number of clients; no GraphQL, no auth, no queues). The
+floor fan-out runs first, then the gateway, with the same writes. The clients share this
+process, so their own JSON decoding is part of both figures.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -34,7 +39,12 @@ from websockets.asyncio.client import ClientConnection, connect
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+from domain.timeframes import Timeframe
+from resolvers.live_hub import wants
 from storage import api_keys
+from storage.bars_live import fetch_ranges
 from storage.bars_write import BarIn, upsert_bars
 from storage.migrations import migrate
 from storage.notify import CHANNEL, decode
@@ -70,17 +80,61 @@ def start_worker(db_url: str, subscribers: int) -> tuple[subprocess.Popen[bytes]
     raise RuntimeError("the gateway did not start")
 
 
-def report(
-    title: str, ms: list[float], floor_ms: list[float], expected: int, rss: list[int]
-) -> None:
-    mib = [f"{value / 2**20:.0f} MiB" for value in rss]
-    print(title)
-    print(f"delivered {len(ms)} of {expected} bar pushes")
-    print(f"latency p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms")
-    print(f"floor (bare LISTEN): p50 {statistics.median(floor_ms):.2f} ms,"
-          f" p99 {percentile(floor_ms, 0.99):.2f} ms")  # fmt: skip
-    print(f"p50 / floor p50: {statistics.median(ms) / statistics.median(floor_ms):.0f}x")
-    print(f"server RSS: idle {mib[0]}, subscribed {mib[1]}, after the run {mib[2]}")
+async def floor_server(db_url: str, port: int) -> None:
+    """The floor: LISTEN, read the written rows once, broadcast one encoded message per write."""
+    pool = await create_pool(db_url, min_size=1, max_size=2)
+    followers: dict[str, set[ServerConnection]] = defaultdict(set)
+    inbound: asyncio.Queue[str] = asyncio.Queue()
+
+    async def follow(socket_: ServerConnection) -> None:
+        ticker = str(await socket_.recv())
+        followers[ticker].add(socket_)
+        await socket_.send("{}")
+        try:
+            await socket_.wait_closed()
+        finally:
+            followers[ticker].discard(socket_)
+
+    async def fan_out() -> None:
+        while True:
+            event = decode(await inbound.get())
+            if event is None or not wants(Timeframe.M1, event):
+                continue
+            symbols = list(event.runs)
+            lows = [runs[0][0] for runs in event.runs.values()]
+            highs = [runs[-1][1] for runs in event.runs.values()]
+            _, rows = await fetch_ranges(pool, Timeframe.M1, symbols, lows, highs)
+            for row in rows:
+                bar = {"ticker": row["symbol"], "time": row["time"], "close": row["close"]}
+                message = {"id": "1", "type": "next", "payload": {"data": {"bars": [bar]}}}
+                broadcast(
+                    followers[row["symbol"]],
+                    orjson.dumps(message, option=orjson.OPT_UTC_Z).decode(),
+                )
+
+    listener = await asyncpg.connect(db_url)
+    await listener.add_listener(CHANNEL, lambda *args: inbound.put_nowait(str(args[3])))
+    task = asyncio.get_running_loop().create_task(fan_out())
+    async with serve(follow, "127.0.0.1", port) as server:
+        print("ready", flush=True)
+        await server.serve_forever()
+    task.cancel()
+
+
+def start_floor(db_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    command = [sys.executable, str(Path(__file__).resolve()), "--floor-server", db_url, str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE)
+    assert server.stdout is not None
+    if server.stdout.readline().strip() != b"ready":
+        server.terminate()
+        raise RuntimeError("the floor server did not start")
+    return server, f"ws://127.0.0.1:{port}"
+
+
+def report(title: str, ms: list[float], expected: int) -> None:
+    print(f"{title}: delivered {len(ms)} of {expected} bar pushes; latency"
+          f" p50 {statistics.median(ms):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms")  # fmt: skip
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -89,20 +143,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def subscriber(
-    origin: str, key: str, ticker: str, committed: dict[str, float], latencies: list[float]
+    origin: str, hello: list[str], ticker: str, committed: dict[str, float], latencies: list[float]
 ) -> ClientConnection:
-    socket_ = await connect(origin + "/graphql", subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
-    await socket_.send(
-        orjson.dumps({"type": "connection_init", "payload": {"X-API-Key": key}}).decode()
-    )
-    await socket_.recv()
-    message = {
-        "id": "1",
-        "type": "subscribe",
-        "payload": {"query": QUERY, "variables": {"t": [ticker]}},
-    }
-    await socket_.send(orjson.dumps(message).decode())
-    await socket_.recv()  # the (empty) replay: live from here
+    """A client that sends `hello` (the gateway's protocol, or the floor's ticker), then records
+    the latency of every bar pushed."""
+    socket_ = await connect(origin, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    for message in hello:
+        await socket_.send(message)
+        await socket_.recv()
 
     async def receive() -> None:
         async for raw in socket_:
@@ -118,6 +166,62 @@ async def subscriber(
     return socket_
 
 
+def gateway_hello(key: str, ticker: str) -> list[str]:
+    subscribe = {"id": "1", "type": "subscribe",
+                 "payload": {"query": QUERY, "variables": {"t": [ticker]}}}  # fmt: skip
+    init = {"type": "connection_init", "payload": {"X-API-Key": key}}
+    return [orjson.dumps(init).decode(), orjson.dumps(subscribe).decode()]  # then the replay
+
+
+class Writer:
+    """The same writes for each phase: one 1m bar per write, later minutes each phase."""
+
+    def __init__(self, pool: asyncpg.Pool, backend: Any, rate: float, seconds: float) -> None:
+        self.pool, self.backend, self.rate = pool, backend, rate
+        self.writes = int(rate * seconds)
+        self.committed: dict[str, float] = {}
+        self.phase = 0
+
+    async def run(self) -> None:
+        offset = self.phase * self.writes
+        self.phase += 1
+        start = time.perf_counter()
+        for k in range(self.writes):
+            ticker, at = TICKERS[k % 10], T0 + timedelta(minutes=(offset + k) // 10)
+            stamp = at.isoformat().replace("+00:00", "Z") + ticker
+            self.committed[stamp] = time.perf_counter()  # set first: the push can beat the return
+            bar = BarIn(ticker, at, 1, 2, 0.5, 1.5, 1)
+            await upsert_bars(self.pool, "1m", [bar], self.backend)
+            await asyncio.sleep(max(0.0, start + (k + 1) / self.rate - time.perf_counter()))
+
+
+async def phase(
+    writer: Writer,
+    origin: str,
+    hellos: list[list[str]],
+    latencies: list[float],
+    server: psutil.Process | None = None,
+) -> list[int]:
+    """Connect every subscriber, write, wait until all pushes arrived (or 30 s), disconnect;
+    the server's RSS when subscribed and after the writes."""
+    sockets = [
+        await subscriber(origin, hello, TICKERS[i % 10], writer.committed, latencies)
+        for i, hello in enumerate(hellos)
+    ]
+    rss = [server.memory_info().rss] if server else []
+    print(f"{origin}: {len(sockets)} subscribed, writing", file=sys.stderr, flush=True)
+    await writer.run()
+    expected = writer.writes * len(hellos) // 10
+    for _ in range(3000):
+        if len(latencies) >= expected:
+            break
+        await asyncio.sleep(0.01)
+    rss += [server.memory_info().rss] if server else []
+    for socket_ in sockets:
+        await socket_.close()
+    return rss
+
+
 async def run(url: str, subscribers: int, rate: float, seconds: float) -> None:
     admin = await asyncpg.connect(url)
     name = f"mg_bench_live_{uuid.uuid4().hex[:8]}"
@@ -126,19 +230,21 @@ async def run(url: str, subscribers: int, rate: float, seconds: float) -> None:
     backend = (await migrate(db_url, use_timescaledb=False)).rollup_backend
     pool = await create_pool(db_url, min_size=1, max_size=2)
     _, key = await api_keys.create_key(pool, "bench")
+    writer = Writer(pool, backend, rate, seconds)
+    expected = writer.writes * subscribers // 10
+    floor_server_, floor_origin = start_floor(db_url)
+    try:
+        floor_ws: list[float] = []
+        hellos = [[TICKERS[i % 10]] for i in range(subscribers)]
+        await phase(writer, floor_origin, hellos, floor_ws)
+    finally:
+        floor_server_.terminate()
+        floor_server_.wait(timeout=30)
     server, origin = start_worker(db_url, subscribers)
     try:
         rss = psutil.Process(server.pid)
         idle_rss = rss.memory_info().rss
-        committed: dict[str, float] = {}
-        latencies: list[float] = []
-        ws_origin = origin.replace("http://", "ws://")
-        sockets = []
-        for i in range(subscribers):
-            sockets.append(await subscriber(ws_origin, key, TICKERS[i % 10], committed, latencies))
-        subscribed_rss = rss.memory_info().rss
-
-        floor: list[float] = []
+        floor_listen: list[float] = []
         listener = await asyncpg.connect(db_url)
 
         def heard(*args: object) -> None:
@@ -146,34 +252,23 @@ async def run(url: str, subscribers: int, rate: float, seconds: float) -> None:
             if event is not None:
                 for ticker, runs in event.runs.items():
                     stamp = runs[0][0].isoformat().replace("+00:00", "Z") + ticker
-                    floor.append(time.perf_counter() - committed[stamp])
+                    floor_listen.append(time.perf_counter() - writer.committed[stamp])
 
         await listener.add_listener(CHANNEL, heard)
-        writes = int(rate * seconds)
-        start = time.perf_counter()
-        for k in range(writes):
-            ticker, at = TICKERS[k % 10], T0 + timedelta(minutes=k // 10)
-            stamp = at.isoformat().replace("+00:00", "Z") + ticker
-            committed[stamp] = time.perf_counter()  # set first: the push can beat the return
-            await upsert_bars(pool, "1m", [BarIn(ticker, at, 1, 2, 0.5, 1.5, 1)], backend)
-            await asyncio.sleep(max(0.0, start + (k + 1) / rate - time.perf_counter()))
-        expected = writes * subscribers // 10
-        for _ in range(3000):
-            if len(latencies) >= expected:
-                break
-            await asyncio.sleep(0.01)
-        end_rss = rss.memory_info().rss
+        latencies: list[float] = []
+        hellos = [gateway_hello(key, TICKERS[i % 10]) for i in range(subscribers)]
+        ws_origin = origin.replace("http://", "ws://") + "/graphql"
+        subscribed, written = await phase(writer, ws_origin, hellos, latencies, rss)
         await listener.close()
-        for socket_ in sockets:
-            await socket_.close()
-        title = f"{subscribers} subscribers, {rate:g} writes/s for {seconds:g} s"
-        report(
-            f"{title}, {backend.value} rollups",
-            [x * 1000 for x in latencies],
-            [x * 1000 for x in floor],
-            expected,
-            [idle_rss, subscribed_rss, end_rss],
-        )
+        print(f"{subscribers} subscribers, {rate:g} writes/s for {seconds:g} s, one worker,"
+              f" {backend.value} rollups")  # fmt: skip
+        report("gateway", [x * 1000 for x in latencies], expected)
+        report("floor: bare websocket fan-out", [x * 1000 for x in floor_ws], expected)
+        report("floor: bare LISTEN", [x * 1000 for x in floor_listen], writer.writes)
+        print(f"p50 gateway / bare fan-out: "
+              f"{statistics.median(latencies) / statistics.median(floor_ws):.2f}x")  # fmt: skip
+        mib = [f"{value / 2**20:.0f} MiB" for value in (idle_rss, subscribed, written)]
+        print(f"gateway RSS: idle {mib[0]}, subscribed {mib[1]}, after the writes {mib[2]}")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -183,6 +278,9 @@ async def run(url: str, subscribers: int, rate: float, seconds: float) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--floor-server":
+        asyncio.run(floor_server(sys.argv[2], int(sys.argv[3])))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--database-url", required=True, help="a server the bench may create a database on"

@@ -16,7 +16,9 @@ import logging
 import time
 from typing import Any, cast
 
-from starlette.websockets import WebSocket
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
     Operation,
@@ -26,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     Message,
     SubscribeMessage,
 )
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from domain.access import Principal, Scope
 from domain.errors import (
@@ -38,6 +41,7 @@ from domain.errors import (
 from gateway.authentication import Authenticator, extract_key
 from gateway.persisted_queries import PersistedQueries, as_graphql_error
 from resolvers.context import RequestContext, make_context
+from schema.shared_events import SharedData, shared_or_lead
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
         self._principal: Principal | None = self.context.principal
         self._last_sent = time.monotonic()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._contexts: dict[str, RequestContext] = {}
 
     @property
     def _socket(self) -> WebSocket:
@@ -131,12 +136,69 @@ class LiveTransportHandler(BaseGraphQLTransportWSHandler[RequestContext, None]):
 
     async def run_operation(self, operation: Operation[RequestContext, None]) -> None:
         # Strawberry reads `self.context` before its first await: each operation gets its own
-        self.context = self._fresh_context()
-        await super().run_operation(operation)
+        self.context = self._contexts[operation.id] = self._fresh_context()
+        try:
+            await super().run_operation(operation)
+        finally:
+            self._contexts.pop(operation.id, None)
+
+    async def _send_result_stream(
+        self, operation: Operation[RequestContext, None], result_source: Any
+    ) -> None:
+        """Strawberry's loop, plus the direct lane: once a live subscription's first shared
+        result has gone out, an update whose result another subscriber with the same share key
+        already executed is sent as it is, without this subscriber's execution pipeline."""
+        first = True
+        context = self._contexts[operation.id]
+        while True:
+            leading: asyncio.Future[None] | None = None
+            # both set by the subscription's first step (registration, the replay's execution)
+            live, key = context.live, context.share_key
+            if key is not None and live is not None and live.shareable:
+                item = await live.next()
+                data, leading = await shared_or_lead(item, key)
+                if data is not None:
+                    if operation.completed:
+                        return
+                    await self._send_next_data(operation.id, data)
+                    continue
+                live.put_back(item)  # not shared yet, or not an update: the stream's turn
+            try:
+                result = await anext(result_source, None)
+            finally:  # executed (or failed): whoever waits for this update may go on
+                if leading is not None and not leading.done():
+                    leading.set_result(None)
+            if result is None:
+                return
+            if first and isinstance(result, PreExecutionError):
+                await self._handle_pre_execution_error(operation, result)
+                return
+            if not isinstance(result, ExecutionResult):
+                await self._reject_incremental_delivery(operation)
+                return
+            await operation.send_next(result)
+            first = False
 
     async def send_message(self, message: Message) -> None:
+        payload = message.get("payload") if message["type"] == "next" else None
+        data = payload.get("data") if isinstance(payload, dict) and len(payload) == 1 else None
+        if message["type"] != "next" or not isinstance(data, SharedData):
+            self._last_sent = time.monotonic()
+            await super().send_message(message)
+            return
+        await self._send_next_data(message["id"], data)
+
+    async def _send_next_data(self, operation_id: str, data: SharedData) -> None:
+        """A `next` message with shared data, encoded once for every subscriber of it."""
         self._last_sent = time.monotonic()
-        await super().send_message(message)
+        if data.encoded is None:  # the first subscriber of this update and operation
+            encoded = self.view.encode_json(data)
+            data.encoded = encoded.decode() if isinstance(encoded, bytes) else encoded
+        envelope = f'{{"id":{orjson.dumps(operation_id).decode()},"type":"next","payload":'
+        try:
+            await self._socket.send_text(f'{envelope}{{"data":{data.encoded}}}}}')
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
     def _disconnect(self, reason: str) -> None:
         """The hub dropped a subscriber of this connection: close it, saying why."""

@@ -7,7 +7,7 @@ never leak between callers. Nothing here knows about HTTP or GraphQL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -15,7 +15,7 @@ import asyncpg
 from domain.access import Principal, Scope
 from domain.errors import Forbidden, Unauthenticated
 from resolvers.fetch_gate import FetchGate
-from resolvers.live_hub import LiveHub
+from resolvers.live_hub import LiveHub, LiveSubscription
 from resolvers.loaders import Loaders
 from resolvers.read_route import ReadRoute
 from resolvers.read_through import ReadThrough
@@ -54,7 +54,9 @@ class RequestContext:
 
     `operation` names what the request did (a GraphQL operation name); the audit trail and
     the access log record it. `disconnect(reason)` ends a long-lived connection (a websocket
-    whose subscriber fell behind); requests that end on their own leave it a no-op.
+    whose subscriber fell behind); requests that end on their own leave it a no-op. `live` is
+    the subscription a `bars` subscription registered, for the websocket handler's direct
+    delivery of shared updates (gateway/graphql_ws.py).
     """
 
     services: Services
@@ -65,6 +67,8 @@ class RequestContext:
     trace_id: str | None = None
     operation: str | None = field(default=None)
     disconnect: Callable[[str], None] = field(default=lambda reason: None)
+    live: LiveSubscription | None = None  # the live subscription this operation registered
+    share_key: Hashable = None  # what its live results are shared under (shared_events.py)
 
     def may(self, scope: Scope) -> bool:
         """Whether the caller holds `scope` (anonymous callers may read when allowed)."""

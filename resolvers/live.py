@@ -20,12 +20,13 @@ from domain.errors import InvalidInput, ServiceError, Unavailable
 from domain.timeframes import Timeframe
 from resolvers import validation
 from resolvers.context import RequestContext
-from resolvers.live_hub import Dropped, LiveSubscription
+from resolvers.live_hub import Dropped, LiveSubscription, Update
 from storage.bars_live import fetch_since
 from storage.notify import Snapshot
 
-Message = list[asyncpg.Record] | ServiceError
-"""What the stream yields: bars, or an error to report without ending the stream."""
+Message = list[asyncpg.Record] | Update | ServiceError
+"""What the stream yields: bars (an `Update` shared with the subscribers of the same tickers,
+or a list of this subscriber's own), or an error to report without ending the stream."""
 
 
 async def live_bars(
@@ -41,6 +42,8 @@ async def live_bars(
     validation.time_range(since, None)
     key = context.principal.key_id if context.principal else None
     subscription = hub.subscribe(key, unique, timeframe, context.disconnect)
+    subscription.shareable = since is None
+    context.live = subscription
     return _stream(context, subscription, unique, since)
 
 
@@ -68,9 +71,10 @@ async def _stream(
             if isinstance(item, ServiceError):
                 yield item
                 continue
-            rows = list(item.rows)
-            if replayed is not None and since is not None and replayed.sees(item.xid):
-                rows = [row for row in rows if row["time"] < since]  # the replay had the rest
+            if replayed is None or since is None or not replayed.sees(item.xid):
+                yield item
+                continue
+            rows = [row for row in item.rows if row["time"] < since]  # the replay had the rest
             if rows:
                 yield rows
 

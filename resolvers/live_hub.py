@@ -13,9 +13,10 @@ import asyncio
 import bisect
 import logging
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 
@@ -32,12 +33,21 @@ INTERRUPTED = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Update:
-    """Rows one write changed for one subscriber (ordered by ticker, then time)."""
+    """Rows one write changed for the subscribers of some tickers (ordered by ticker, then time).
+
+    Every subscriber with the same tickers and timeframe gets this same object, so what is
+    rendered from it for one of them (schema/shared_events.py) is kept in `shared` and reused
+    by the others; it lives as long as some subscriber still holds the update.
+    """
 
     xid: int
     rows: tuple[asyncpg.Record, ...]
+    shared: dict[Hashable, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[asyncpg.Record]:
+        return iter(self.rows)
 
 
 class Dropped(ServiceError):
@@ -56,13 +66,21 @@ class LiveSubscription:
     tickers: frozenset[str]
     timeframe: Timeframe
     on_drop: Callable[[str], None]
+    shareable: bool = True  # no replay to reconcile: every Update goes out as it is
     queue: asyncio.Queue[Item] = field(init=False)
+    _returned: list[Item] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.hub.queue_size + 1)  # +1: room for the drop notice
 
     async def next(self) -> Item:
+        if self._returned:
+            return self._returned.pop()
         return await self.queue.get()
+
+    def put_back(self, item: Item) -> None:
+        """Undo the last `next`: a reader that looked at `item` leaves it to the stream."""
+        self._returned.append(item)
 
     def __enter__(self) -> LiveSubscription:
         return self
@@ -189,12 +207,17 @@ class LiveHub:
                 if _within(spans[index].get(row["symbol"], ()), start):
                     per_event[index][row["symbol"]].append(row)
                     break
+        by_interest: dict[frozenset[str], list[LiveSubscription]] = defaultdict(list)
         for subscription in subscribers:
-            tickers = sorted(subscription.tickers)
+            by_interest[subscription.tickers].append(subscription)
+        for interest, group in by_interest.items():  # one Update per interest, shared
+            tickers = sorted(interest)
             for event, changed in zip(events, per_event, strict=True):
                 mine = tuple(r for t in tickers for r in changed.get(t, ()))
                 if mine:
-                    self._offer(subscription, Update(event.xid, mine))
+                    update = Update(event.xid, mine)
+                    for subscription in group:
+                        self._offer(subscription, update)
 
     async def _read(
         self, timeframe: Timeframe, spans: Sequence[dict[str, list[tuple[datetime, datetime]]]]

@@ -26,6 +26,7 @@ from schema.plans import DEFAULT_PLANS, OperationPlans, PlannedSchema
 from schema.query import Query
 from schema.records import read_field
 from schema.scalars import DATETIME
+from schema.shared_events import SharedEventsExecutionContext
 from schema.subscription import Subscription
 from schema.tracked import TrackedMutation
 
@@ -81,9 +82,11 @@ def build_schema(
     ]
     if introspection is Introspection.OFF:
         extensions.append(DisableIntrospection)
-    kwargs: dict[str, Any] = {}
-    if fast_path:
-        kwargs["execution_context_class"] = fast_execution_context()
+    kwargs: dict[str, Any] = {
+        "execution_context_class": (
+            fast_execution_context() if fast_path else SharedEventsExecutionContext
+        )
+    }
     return MarketSchema(
         query=Query,
         mutation=Mutation,

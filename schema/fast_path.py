@@ -17,7 +17,7 @@ Lists of scalars (BarSeries columns) are coerced the same way, one check per lis
 Anything it cannot reproduce exactly — a value a codec will not judge, items that are not
 records, resolvers, middleware (extensions with `resolve`), @stream, other directives — falls
 back to stock completion, which then gives the usual errors and null propagation.
-tests/resolvers/test_fast_path_equivalence.py checks both paths agree on random selections.
+tests/resolvers/test_fast_path.py checks both paths agree on random selections.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ from graphql import (
     GraphQLScalarType,
 )
 from graphql.pyutils import AwaitableOrValue, Path
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.columns import CODECS, Codec
 from schema.records import read_field
+from schema.shared_events import SharedEventsExecutionContext
 
 RowBuilder = Callable[[Iterable[tuple[Any, ...]]], list[dict[str, Any]]]
 ROW_BUILDERS_PER_SCHEMA = 256
@@ -49,7 +49,7 @@ ROW_BUILDERS_PER_SCHEMA = 256
 _PLAIN_DIRECTIVES = frozenset({"include", "skip"})  # already applied by collect_subfields
 
 
-class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class FastExecutionContext(SharedEventsExecutionContext):
     """Strawberry's executor with a direct path for lists of records of leaf-only fields.
 
     A new instance runs each request, so compiled row builders live on the class: use

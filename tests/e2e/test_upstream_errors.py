@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from domain.errors import UpstreamConfigError, UpstreamUnavailable
+from domain.errors import UpstreamConfigError, UpstreamRateLimited, UpstreamUnavailable
 from tests.fakes.polygon_server import FakePolygon
 from tests.support.databases import Database
 from tests.support.live_server import gateway_settings, live_gateway, upstream_settings
@@ -59,3 +59,20 @@ async def test_clients_get_a_generic_message_and_the_log_the_detail(
     trace_id = response.headers["X-Trace-Id"]
     logged = [r for r in caplog.records if getattr(r, "trace_id", None) == trace_id]
     assert len(logged) == 1 and detail in logged[0].getMessage(), caplog.records
+
+
+async def test_an_upstream_rate_limit_is_rate_limited_with_retry_after(
+    url: str, fetching_client: httpx.AsyncClient, fake_polygon: FakePolygon
+) -> None:
+    """Polygon answering 429 beyond the retries: the real read-through, over HTTP both ways,
+    gives RATE_LIMITED with Polygon's Retry-After, and a generic message."""
+    fake_polygon.behave(rate_limit=100, retry_after="0.25")
+    response = await fetching_client.post(f"{url}/graphql", json={"query": BARS})
+
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["retryAfter"] == 0.25
+    assert error["message"] == UpstreamRateLimited.public_message
+    assert fake_polygon.count() > 1  # retried before giving up
+    response = await fetching_client.post(f"{url}/graphql", json={"query": BARS})
+    assert response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"  # not cached

@@ -18,7 +18,7 @@ from domain.access import Principal, Scope
 from domain.timeframes import Timeframe
 from resolvers.context import Services, make_context
 from resolvers.live import Message, live_bars
-from resolvers.live_hub import LiveHub
+from resolvers.live_hub import LiveHub, Update
 from storage.bars_write import BarIn, upsert_bars
 from storage.notify import CHANNEL, decode
 from tests.support.databases import Database
@@ -29,10 +29,10 @@ READER = Principal(key_id=1, name="reader", scopes=frozenset({Scope.READ}))
 
 
 async def bars(stream: AsyncIterator[Message]) -> list[asyncpg.Record]:
-    """The next message, which must be bars (not an error)."""
+    """The next message, which must be bars (not an error): shared or the subscriber's own."""
     message = await anext(stream)
-    assert isinstance(message, list), message
-    return message
+    assert isinstance(message, list | Update), message
+    return list(message)
 
 
 def bar(minutes: int, close: float = 1.5) -> BarIn:

@@ -1,0 +1,143 @@
+"""Random GraphQL documents over Bar that are valid by construction, for the fast-path property.
+
+Aliases (two of one field, names such as `rows` or `lambda` that the row builder must treat
+as data), duplicate fields, named and inline fragments (nested), `__typename`, @include/@skip
+with literals and with variables, under root `bars` and under `symbols { bars }`. Each
+response key names one field per document and each directive appears at most once per
+location, so validation passes and the documents execute (tests/resolvers/test_fast_path.py
+counts the share that does).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+EDGE = "X:EDGEUSD"  # extreme values every scalar accepts (times: the supported range's ends)
+ODD = "X:ODDUSD"  # values GraphQL must refuse (NaN, infinities, a 33-bit Int, infinite times)
+EMPTY = "X:NONEUSD"  # no bars at all
+TICKERS = ("X:BTCUSD", "X:ETHUSD", "AAPL", EDGE, ODD, EMPTY)
+BAR_FIELDS = (
+    "time", "open", "high", "low", "close", "volume", "vwap", "trades", "barCount",
+    "qualityScore", "gapDetected", "volumeAnomaly", "validationNotes", "__typename",
+)  # fmt: skip
+ALIAS_NAMES = ("a", "b", "x1", "open", "time", "vwap", "v0", "rows", "lambda", "None", "_")
+TIMEFRAMES = ("M1", "M5", "M15", "M30", "H1", "H4", "D1", "W1", "MO1")
+STARTS = ("2024-05-06T00:02:00Z", "2024-05-06T03:30:00+02:00", "2024-03-01T00:00:00Z")
+VARIABLES = {"v0": "Boolean!", "v1": "Boolean!", "v2": "Boolean = true"}
+
+
+@dataclass(frozen=True)
+class Document:
+    text: str
+    variables: dict[str, bool | None]
+
+
+def directives() -> st.SearchStrategy[str]:
+    """Nothing, @include, @skip, or both (each at most once, by the spec), in either order."""
+    condition = st.sampled_from(("true", "false", *(f"${name}" for name in VARIABLES)))
+    one = st.tuples(st.sampled_from(("include", "skip")), condition)
+    return st.one_of(
+        st.just(""),
+        st.lists(one, min_size=1, max_size=2, unique_by=lambda d: d[0]).map(
+            lambda ds: " ".join(f"@{name}(if: {value})" for name, value in ds)
+        ),
+    )
+
+
+def selection(aliases: dict[str, str], fragments: int) -> st.SearchStrategy[str]:
+    """A non-empty selection set body over Bar; may spread fragments F0..F{fragments-1}.
+
+    Response keys always name one field per document (`aliases`), so documents stay valid.
+    """
+    plain = [f for f in BAR_FIELDS if aliases.get(f, f) == f]
+    names = [*plain, *(f"{alias}: {target}" for alias, target in aliases.items())]
+    item = st.tuples(st.sampled_from(names), directives()).map(" ".join)
+
+    def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        inline = st.tuples(st.sampled_from(("... on Bar", "...")), directives(), inner).map(
+            lambda i: f"{i[0]} {i[1]} {{ {i[2]} }}"
+        )
+        options = [item, inline]
+        if fragments:
+            spread = st.tuples(st.integers(0, fragments - 1), directives()).map(
+                lambda s: f"...F{s[0]} {s[1]}"
+            )
+            options.append(spread)
+        return st.lists(st.one_of(*options), min_size=1, max_size=4).map(" ".join)
+
+    return st.recursive(st.lists(item, min_size=1, max_size=4).map(" ".join), extend, max_leaves=8)
+
+
+@st.composite
+def bars_arguments(draw: st.DrawFn, root: bool) -> str:
+    parts = []
+    if root:
+        parts.append(f'ticker: "{draw(st.sampled_from(TICKERS))}"')
+    timeframe = draw(st.none() | st.sampled_from(TIMEFRAMES))
+    if timeframe:
+        parts.append(f"timeframe: {timeframe}")
+    start = draw(st.none() | st.none() | st.sampled_from(STARTS))
+    if start:
+        parts.append(f'from: "{start}"')
+    limit = draw(st.none() | st.integers(1, 8) | st.sampled_from((0, 25, 400)))
+    if limit is not None:
+        parts.append(f"limit: {limit}")
+    order = draw(st.none() | st.sampled_from(("ASC", "DESC")))
+    if order:
+        parts.append(f"order: {order}")
+    return f"({', '.join(parts)})" if parts else ""
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> Document:
+    aliases = draw(
+        st.dictionaries(st.sampled_from(ALIAS_NAMES), st.sampled_from(BAR_FIELDS), max_size=5)
+    )
+    # fragment i spreads only fragments below i: no cycles
+    bodies = [draw(selection(aliases, i)) for i in range(draw(st.integers(0, 3)))]
+    used_bodies: list[str] = []
+
+    def bars_selection() -> str:
+        body = draw(selection(aliases, len(bodies)))
+        used_bodies.append(body)
+        return body
+
+    roots = []
+    for index in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            arguments = draw(bars_arguments(root=True))
+            roots.append(f"r{index}: bars{arguments} {{ {bars_selection()} }}")
+            continue
+        tickers = draw(st.lists(st.sampled_from(TICKERS), min_size=1, max_size=4, unique=True))
+        inner = ["ticker"]
+        for sub in range(draw(st.integers(1, 2))):
+            inner.append(f"b{sub}: bars{draw(bars_arguments(root=False))} {{ {bars_selection()} }}")
+        if draw(st.integers(0, 4)) == 0:
+            inner.append(f"latestBar(timeframe: M1) {{ {bars_selection()} }}")
+        listed = ", ".join(f'"{t}"' for t in tickers)
+        roots.append(f"s{index}: symbols(tickers: [{listed}]) {{ {' '.join(inner)} }}")
+
+    used: set[int] = set()
+    pending = list(used_bodies)
+    while pending:
+        for spread in map(int, re.findall(r"\.\.\.F(\d+)", pending.pop())):
+            if spread not in used:
+                used.add(spread)
+                pending.append(bodies[spread])
+    fragments = "\n".join(f"fragment F{i} on Bar {{ {bodies[i]} }}" for i in sorted(used))
+    operation = "\n  ".join(roots)
+    names = sorted(set(re.findall(r"\$(v\d)", operation + fragments)))
+    declared = ", ".join(f"${n}: {VARIABLES[n]}" for n in names)
+    text = f"query Q{f'({declared})' if declared else ''} {{\n  {operation}\n}}\n{fragments}"
+    values: dict[str, bool | None] = {}
+    for name in names:
+        if VARIABLES[name].endswith("!"):
+            values[name] = draw(st.booleans())
+        else:  # nullable with a default: omitted, true, false, or an explicit null
+            value = draw(st.sampled_from((True, False, None, "omit")))
+            if value != "omit":
+                values[name] = value  # type: ignore[assignment]
+    return Document(text, values)
