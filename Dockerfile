@@ -16,6 +16,7 @@ WORKDIR /build
 COPY pyproject.toml requirements.lock README.md ./
 COPY domain ./domain
 COPY upstream ./upstream
+COPY coordination ./coordination
 COPY storage ./storage
 COPY resolvers ./resolvers
 COPY schema ./schema

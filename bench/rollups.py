@@ -5,9 +5,11 @@ median of --repeats after a warm-up) over 200k minute bars of 10 symbols stored 
 `upsert_bars`: latest 5m bar of 3 symbols, 500 1h bars, 200 4h bars newest first, a 5-day
 summary of 10 symbols. Target: caggs <= 1.2x portable. These are the store's share of a
 request only; GraphQL adds the same milliseconds to both.
-Write path: rows/s of a 1M-minute-bar backfill (ticker by ticker, a UTC month per write, as
-storage/backfill.py writes) including materialization, against a raw COPY into `bars` of the
-same database kind. Target: caggs >= half the portable rate.
+Write path: rows/s of a 1M-minute-bar backfill including materialization, written as
+resolvers/backfill.py writes (a UTC month at a time: each ticker's month one write, then the
+month's rollups materialized once, storage/rollup_batch.py), against a raw COPY into `bars` of
+the same database kind. Target: caggs >= half the portable rate. `--per-ticker` measures the
+former way too (each write materialized at once), for comparison.
 
 Run: `.venv/bin/python bench/rollups.py --caggs-url URL [--portable-url URL]`. Both URLs name a
 server (scratch databases are created and dropped); the caggs one needs full TimescaleDB. The
@@ -37,23 +39,31 @@ from storage.bars_write import COLUMNS, BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.migrations import migrate
 from storage.pool import create_pool
+from storage.rollup_batch import RollupBatch
 
 SYMBOLS = [f"X:S{s}USD" for s in range(10)]  # as make_bars names them
 SUMMARY = (datetime(2024, 1, 5, tzinfo=UTC), datetime(2024, 1, 10, tzinfo=UTC))
 
 
-def month_pages(bars: list[BarIn]) -> list[list[BarIn]]:
-    """Ticker by ticker, one UTC month per write: the order a backfill stores bars in."""
-    pages: dict[tuple[str, int, int], list[BarIn]] = {}
+def month_windows(bars: list[BarIn]) -> list[list[list[BarIn]]]:
+    """Per UTC month, one write per ticker: the order a backfill stores bars in."""
+    pages: dict[tuple[int, int], dict[str, list[BarIn]]] = {}
     for bar in bars:
-        pages.setdefault((bar.symbol, bar.time.year, bar.time.month), []).append(bar)
-    return list(pages.values())
+        month = pages.setdefault((bar.time.year, bar.time.month), {})
+        month.setdefault(bar.symbol, []).append(bar)
+    return [list(month.values()) for _, month in sorted(pages.items())]
 
 
-async def backfill(pool: asyncpg.Pool, bars: list[BarIn], backend: RollupBackend) -> float:
+async def backfill(
+    pool: asyncpg.Pool, bars: list[BarIn], backend: RollupBackend, *, per_ticker: bool = False
+) -> float:
+    """Seconds to store `bars` a month at a time, materializing once per month (or per write)."""
     started = time.perf_counter()
-    for page in month_pages(bars):
-        await upsert_bars(pool, "1m", page, backend)
+    batch = RollupBatch(pool)
+    for window in month_windows(bars):
+        for page in window:
+            await upsert_bars(pool, "1m", page, backend, batch=None if per_ticker else batch)
+        await batch.flush()
     return time.perf_counter() - started
 
 
@@ -93,15 +103,20 @@ async def fresh(admin_url: str, backend: RollupBackend) -> AsyncIterator[str]:
         yield url
 
 
-async def write_path(admin_url: str, backend: RollupBackend, rows: int) -> tuple[float, float]:
-    """Seconds for a backfill through upsert_bars, and for a raw COPY of the same rows."""
+async def write_path(
+    admin_url: str, backend: RollupBackend, rows: int, phases: tuple[str, ...]
+) -> list[float]:
+    """Seconds per phase: a backfill through upsert_bars (by month, or per ticker), a raw COPY."""
     out = []
-    for phase in ("backfill", "raw"):
+    for phase in phases:
         async with fresh(admin_url, backend) as url:
             pool = await create_pool(url, min_size=1, max_size=2)
             try:
-                if phase == "backfill":
-                    out.append(await backfill(pool, make_bars(rows), backend))
+                if phase != "raw":
+                    per_ticker = phase == "per-ticker"
+                    out.append(
+                        await backfill(pool, make_bars(rows), backend, per_ticker=per_ticker)
+                    )
                 else:
                     records = [("1m", *b) for b in make_bars(rows)]
                     started = time.perf_counter()
@@ -112,7 +127,7 @@ async def write_path(admin_url: str, backend: RollupBackend, rows: int) -> tuple
                     out.append(time.perf_counter() - started)
             finally:
                 await pool.close()
-    return out[0], out[1]
+    return out
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -134,16 +149,22 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{name:<34}{caggs:>9.2f}{portable:>10.2f}{caggs / portable:>7.2f}x")
     worst = max(c / p for c, p in medians.values())
     print(f"worst ratio {worst:.2f}x (target <= 1.2x, never > 1.5x)")
-    print(f"\nwrite path: {args.write_rows:,} 1m bars, ticker by ticker, a month per write")
+    print(f"\nwrite path: {args.write_rows:,} 1m bars of 10 symbols, a month at a time")
+    phases = ("backfill", "raw", "per-ticker") if args.per_ticker else ("backfill", "raw")
     rates = {}
     for backend, url in urls.items():
-        filled, raw = await write_path(url, backend, args.write_rows)
+        filled, raw, *former = await write_path(url, backend, args.write_rows, phases)
         rates[backend] = args.write_rows / filled
         print(
             f"{backend.value:<9} backfill incl. rollups {rates[backend]:>9,.0f} rows/s"
             f" ({filled:.1f} s); raw COPY {args.write_rows / raw:>9,.0f} rows/s ({raw:.1f} s);"
             f" read set ({args.read_rows:,}) stored in {stored[backend]:.1f} s"
         )
+        for seconds in former:
+            print(
+                f"{'':<9} materialized per ticker's write instead:"
+                f" {args.write_rows / seconds:>9,.0f} rows/s ({seconds:.1f} s)"
+            )
     share = rates[RollupBackend.CAGGS] / rates[RollupBackend.PORTABLE]
     print(f"caggs backfill rate / portable: {share:.2f} (target >= 0.5)")
 
@@ -155,6 +176,9 @@ def main() -> None:
     parser.add_argument("--read-rows", type=int, default=200_000)
     parser.add_argument("--write-rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument(
+        "--per-ticker", action="store_true", help="also time materializing after every write"
+    )
     asyncio.run(run(parser.parse_args()))
 
 

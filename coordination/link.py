@@ -61,7 +61,7 @@ class RedisLink:
         if self.up:
             self.up = False
             log.warning(
-                "Redis unreachable: limits and budgets fall back to this process",
+                "Redis unreachable: limits, budgets and cache fall back to this process",
                 extra={"error": type(exc).__name__},
             )
             self._on_change(False)
@@ -69,7 +69,7 @@ class RedisLink:
     def _back(self) -> None:
         if not self.up:
             self.up = True
-            log.warning("Redis reachable again: limits and budgets are shared again")
+            log.warning("Redis reachable again: limits, budgets and cache are shared again")
             self._on_change(True)
 
     async def ping(self) -> bool:

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from coordination.circuit import SharedCircuit
 from coordination.link import RedisLink, running_link
+from coordination.responses import SharedResponses
 from coordination.windows import SharedWindows
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
@@ -38,6 +39,7 @@ from gateway.observability.metrics import Metrics
 from gateway.observability.middleware import record_request
 from gateway.persisted_manifest import load_manifest
 from gateway.persisted_queries import PersistedQueries
+from gateway.policies import policy_runner
 from gateway.rate_limit import KeyRateLimiter
 from gateway.rest import make_rest_app
 from gateway.rest.docs import DOCS_ASSETS
@@ -97,6 +99,15 @@ async def redis_link(settings: Settings, metrics: Metrics) -> AsyncIterator[Redi
     metrics.redis_up.set(1)
     async with running_link(link):
         yield link
+
+
+def shared_responses(settings: Settings, link: RedisLink | None) -> SharedResponses | None:
+    """The response cache's entries in Redis (None without Redis or with the cache off)."""
+    if link is None or settings.cache_ttl_seconds <= 0:
+        return None
+    return SharedResponses(
+        link, settings.cache_ttl_seconds, settings.cache_max_entries, settings.cache_max_entry_bytes
+    )
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -171,6 +182,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             link = await opened.enter_async_context(redis_link(settings, app.state.metrics))
             app.state.redis_link = link
+            app.state.response_cache.share(shared_responses(settings, link))
             client = polygon_client(settings, app.state.upstream_calls, database.pool, link)
             if client is not None:
                 opened.push_async_callback(client.aclose)
@@ -220,6 +232,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             app.state.scheduler = backfill_scheduler(settings, app.state.services)
             await opened.enter_async_context(app.state.scheduler.running_while())
+            app.state.policies = policy_runner(settings, database.pool, database.backend)
+            await opened.enter_async_context(app.state.policies.running_while())
             await opened.enter_async_context(
                 observability.running(app, settings, database.pool, client)
             )

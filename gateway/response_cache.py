@@ -11,6 +11,13 @@ that names none (a search) tags the entry `*`. `invalidate(ticker)` drops the en
 ticker and the `*` ones when bars for it are stored. A miss runs once however many identical
 requests arrive meanwhile (single flight); an answer computed while an invalidation happened
 is returned but not kept.
+
+With `share(SharedResponses)` (REDIS_URL set) entries live in Redis for every worker and
+instance, and invalidation replaces the tickers' generation tokens there
+(coordination/responses.py); this process then keeps no entries of its own, so no local copy
+can outlive an invalidation made elsewhere. While Redis is unreachable the local TTL + LRU
+cache answers (and is invalidated as always, by this process's writes and PostgreSQL NOTIFY);
+invalidations Redis missed meanwhile make every shared entry unreachable once it is back.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +46,7 @@ from graphql import (
 )
 from strawberry.types import ExecutionResult
 
+from coordination.responses import SharedResponses
 from domain.access import Principal
 from domain.clocks import Monotonic
 
@@ -123,6 +131,12 @@ class ResponseCache:
         self._on_lookup = on_lookup or (lambda _: None)
         self._on_evict = on_evict or (lambda: None)
         self.hits = self.misses = self.evictions = 0
+        self._shared: SharedResponses | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    def share(self, shared: SharedResponses | None) -> None:
+        """Keep entries in Redis from now on (None: in this process only)."""
+        self._shared = shared
 
     @property
     def enabled(self) -> bool:
@@ -173,7 +187,10 @@ class ResponseCache:
 
     async def answer(self, plan: Plan, run: Run) -> tuple[ExecutionResult, str]:
         """The cached answer ("hit"), one in flight ("shared"), or `run()`'s ("miss")."""
-        entry = self._entries.get(plan.key)
+        found = None if self._shared is None else await self._shared.lookup(plan.key, plan.tags)
+        if found is not None and found.value is not None:
+            return self._counted(_decoded(found.value), "hit")
+        entry = None if found is not None else self._entries.get(plan.key)
         if entry is not None:
             return self._counted(entry.result, "hit")
         flight = self._flights.get(plan.key)
@@ -184,7 +201,13 @@ class ResponseCache:
         self._flights[plan.key] = task
         task.add_done_callback(lambda done: self._landed(plan.key, done))
         result = await asyncio.shield(task)
-        if not result.errors and generation == self._generation:
+        if result.errors:
+            pass
+        elif found is not None and self._shared is not None:
+            encoded = _encoded(result)
+            if encoded is not None:
+                await self._shared.store(found.key, encoded)
+        elif generation == self._generation:
             self._store(plan, result)
         return self._counted(result, "miss")
 
@@ -211,6 +234,8 @@ class ResponseCache:
     def invalidate(self, ticker: str) -> int:
         """Drop entries naming `ticker` and those naming no ticker; returns how many."""
         self._generation += 1
+        if self._shared is not None:
+            self._in_background(self._shared.invalidate([ticker, ALL]))
         keys = self._tags.pop(ticker, set()) | self._tags.pop(ALL, set())
         dropped = 0
         for key in keys:
@@ -222,6 +247,8 @@ class ResponseCache:
 
     def clear(self) -> None:
         self._generation += 1
+        if self._shared is not None:
+            self._in_background(self._shared.flush())
         self._entries.clear()
         self._tags.clear()
 
@@ -232,6 +259,17 @@ class ResponseCache:
                 keys.discard(key)
                 if not keys:
                     del self._tags[tag]
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Callers of `invalidate` are synchronous: Redis hears of it a moment later."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def settled(self) -> None:
+        """Until Redis has heard of every invalidation made so far."""
+        while self._background:
+            await asyncio.gather(*self._background)
 
     def _evicted(self) -> None:
         self.evictions += 1
@@ -249,6 +287,18 @@ class ResponseCache:
             "evictions": self.evictions,
             "default_ttl_seconds": self.ttl_seconds,
         }
+
+
+def _encoded(result: ExecutionResult) -> bytes | None:
+    try:
+        return orjson.dumps({"data": result.data, "extensions": result.extensions})
+    except TypeError:
+        return None  # not plain JSON: not shared
+
+
+def _decoded(value: bytes) -> ExecutionResult:
+    stored = orjson.loads(value)
+    return ExecutionResult(data=stored["data"], errors=None, extensions=stored["extensions"])
 
 
 def _inspect(query: str, operation_name: str | None) -> _Document | None:

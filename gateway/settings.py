@@ -7,15 +7,21 @@ to learn what can be configured.
 from __future__ import annotations
 
 import ipaddress
+import re
+from datetime import timedelta
 from typing import Literal
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.scheduler import valid_schedule
 from schema.introspection import Introspection
+from storage.policies import MIN_COMPRESS_AFTER
+from storage.policies import MIN_RETAIN_MINUTE_BARS as MIN_RETAIN
+
+_DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>weeks?|days?|hours?)\s*$", re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -197,6 +203,12 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(
         default=1000, ge=1, description="Most answers the response cache holds (LRU beyond)."
     )
+    cache_max_entry_bytes: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Largest answer (encoded JSON bytes) kept in the shared Redis response "
+        "cache; larger ones are not cached while Redis is used.",
+    )
     persisted_queries_max_entries: int = Field(
         default=10_000,
         ge=1,
@@ -275,6 +287,16 @@ class Settings(BaseSettings):
     backfill_lookback_days: int = Field(
         default=30, ge=1, le=3660, description="Days back each scheduled backfill covers."
     )
+    compress_after: timedelta | None = Field(
+        default=None,
+        description="Full TimescaleDB only: compress base bars older than this (e.g. '30 days',"
+        " '2 weeks'; at least 1 day). Unset: nothing is compressed.",
+    )
+    retain_minute_bars_for: timedelta | None = Field(
+        default=None,
+        description="Full TimescaleDB only: delete raw minute bars older than this (e.g. '90 "
+        "days'; at least 8 days), keeping every rollup. Unset: minute bars are kept for ever.",
+    )
 
     max_subscriptions_per_key: int = Field(
         default=20,
@@ -308,6 +330,26 @@ class Settings(BaseSettings):
         """0 (unlimited) or a rate a token bucket can hold: 0.01 to 1,000,000 per minute."""
         if value != 0 and not 0.01 <= value <= 1_000_000:
             raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
+        return value
+
+    @field_validator("compress_after", "retain_minute_bars_for", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        """'30 days', '2 weeks', '36 hours' as well as what pydantic reads (seconds, ISO 8601)."""
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            match = _DURATION.match(value)
+            if match:
+                return timedelta(**{match["unit"].lower().rstrip("s") + "s": int(match["n"])})
+        return value
+
+    @field_validator("compress_after", "retain_minute_bars_for")
+    @classmethod
+    def _policy_minimum(cls, value: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        least = MIN_COMPRESS_AFTER if info.field_name == "compress_after" else MIN_RETAIN
+        if value is not None and value < least:
+            raise ValueError(f"must be at least {least.days} days or unset, got {value}")
         return value
 
     @field_validator("statement_timeout_seconds")

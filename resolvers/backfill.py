@@ -64,9 +64,12 @@ async def backfill(
 ) -> BackfillReport:
     """Make the store cover [start, end) of `timeframe` for each ticker, oldest chunk first.
 
-    Tickers run one after another (the Polygon rate limit is the bottleneck, and progress reads
-    better); `on_progress(ticker, done, total)` is called with 0 before a ticker's first chunk
-    and after each chunk. A failure stops that ticker and is reported; the others continue.
+    Chunk by chunk, every ticker's chunk is stored before the rollups are materialized, once per
+    chunk: TimescaleDB invalidates by time only, so materializing after each ticker would redo
+    the other tickers' buckets of the chunk (storage/rollup_batch.py). Tickers run one after
+    another within a chunk (the Polygon rate limit is the bottleneck);
+    `on_progress(ticker, done, total)` is called with 0 before the first chunk and after each
+    chunk. A failure stops that ticker and is reported; the others continue.
     Raises InvalidInput for bad arguments and UpstreamConfigError without a Polygon API key.
     """
     tf = parse_timeframe(timeframe)
@@ -77,17 +80,24 @@ async def backfill(
     parts = chunks(base_of(tf), start, end)
     done = fetched = stored = 0
     errors: dict[str, ServiceError] = {}
-    for ticker in unique:
-        if on_progress:
+    rollups = read_through.rollup_batch()
+    if on_progress:
+        for ticker in unique:
             on_progress(ticker, 0, len(parts))
-        for index, (lower, upper) in enumerate(parts, 1):
-            result = await read_through.ensure([ticker], tf, lower, upper)
-            fetched += result.fetched_ranges
-            stored += result.bars_stored
-            if ticker in result.errors:
-                errors[ticker] = result.errors[ticker]
-                break
-            done += 1
-            if on_progress:
-                on_progress(ticker, index, len(parts))
+    for index, (lower, upper) in enumerate(parts, 1):
+        active = [t for t in unique if t not in errors]
+        try:
+            for ticker in active:
+                result = await read_through.ensure([ticker], tf, lower, upper, rollups=rollups)
+                fetched += result.fetched_ranges
+                stored += result.bars_stored
+                if ticker in result.errors:
+                    errors[ticker] = result.errors[ticker]
+        finally:  # what was stored is materialized, whatever stopped the chunk
+            await rollups.flush()
+        for ticker in active:
+            if ticker not in errors:
+                done += 1
+                if on_progress:
+                    on_progress(ticker, index, len(parts))
     return BackfillReport(tuple(unique), done, fetched, stored, errors)

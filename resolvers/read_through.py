@@ -40,6 +40,7 @@ from storage.coverage import FetchWindow, Span
 from storage.features import RollupBackend
 from storage.pool import Conn
 from storage.quality import VOLUME_WINDOW, assess_series
+from storage.rollup_batch import RollupBatch
 from upstream.polygon import PolygonClient
 from upstream.wire import PolygonBar
 
@@ -125,6 +126,10 @@ class ReadThrough:
         """Whether misses are fetched at all (False without a Polygon API key)."""
         return self._client is not None
 
+    def rollup_batch(self) -> RollupBatch:
+        """A batch for `ensure(..., rollups=)`: writes to materialize together, later."""
+        return RollupBatch(self._pool)
+
     async def aclose(self) -> None:
         """Cancel fetches still in flight (at shutdown); nothing half-done is stored."""
         tasks: list[asyncio.Task[Any]] = [f.task for fs in self._flights.values() for f in fs]
@@ -142,13 +147,16 @@ class ReadThrough:
         end: datetime,
         *,
         budget: FetchBudget | None = None,
+        rollups: RollupBatch | None = None,
     ) -> EnsureResult:
         """Fetch what the store lacks of [start, end) (clipped to now) for each symbol.
 
         Symbols are fetched concurrently; an upstream failure of one lands in `errors` and the
         others still complete. Bad arguments raise InvalidInput, and so does asking for more
         than `budget` (the request's; a fresh one per call without it) allows: more symbols or
-        a longer missing span than the limits, refused before anything is fetched.
+        a longer missing span than the limits, refused before anything is fetched. With
+        `rollups`, the fetches this call launches leave their continuous-aggregate refresh to
+        `rollups.flush()` (a backfill materializes a whole window once).
         """
         tf = parse_timeframe(timeframe)
         unique = validation.tickers(symbols)
@@ -172,7 +180,7 @@ class ReadThrough:
         budget.claim_symbols(missing)
         results = await asyncio.gather(
             *(
-                self._ensure_one(symbol, base, span, now, budget, holes)
+                self._ensure_one(symbol, base, span, now, budget, holes, rollups)
                 for symbol, holes in missing.items()
             ),
             return_exceptions=True,
@@ -195,6 +203,7 @@ class ReadThrough:
         now: datetime,
         budget: FetchBudget,
         missing: list[Span] | None,
+        rollups: RollupBatch | None = None,
     ) -> _Outcome:
         """Wait for overlapping fetches in flight, then fetch what is still missing.
 
@@ -218,7 +227,7 @@ class ReadThrough:
                 if any(coverage.overlaps(s, w.span) for s in flight.spans for w in windows)
             ]
             if not busy:  # no await since `self._flights` was read: nobody else can start one
-                flight = self._launch(key, windows, budget)
+                flight = self._launch(key, windows, budget, rollups)
                 return total + await asyncio.shield(flight.task)
             for flight in busy:
                 try:
@@ -229,9 +238,13 @@ class ReadThrough:
             missing = None
 
     def _launch(
-        self, key: tuple[str, Timeframe], windows: list[FetchWindow], budget: FetchBudget
+        self,
+        key: tuple[str, Timeframe],
+        windows: list[FetchWindow],
+        budget: FetchBudget,
+        rollups: RollupBatch | None,
     ) -> _Flight:
-        task = asyncio.create_task(self._fetch(*key, windows, budget))
+        task = asyncio.create_task(self._fetch(*key, windows, budget, rollups))
         flight = _Flight(tuple(w.span for w in windows), task)
         self._flights.setdefault(key, []).append(flight)
         task.add_done_callback(partial(self._landed, key, flight))
@@ -246,7 +259,12 @@ class ReadThrough:
             task.exception()  # its waiters got it; mark it retrieved even if none are left
 
     async def _fetch(
-        self, symbol: str, base: Timeframe, windows: list[FetchWindow], budget: FetchBudget
+        self,
+        symbol: str,
+        base: Timeframe,
+        windows: list[FetchWindow],
+        budget: FetchBudget,
+        rollups: RollupBatch | None,
     ) -> _Outcome:
         """Fetch `windows` under the cross-process lock, skipping what is covered by then."""
         async with (
@@ -265,11 +283,17 @@ class ReadThrough:
                     )
                 ]
                 for narrowed in coverage.fetch_windows(symbol, missing):
-                    total += await self._fetch_window(conn, symbol, base, narrowed, budget)
+                    total += await self._fetch_window(conn, symbol, base, narrowed, budget, rollups)
             return total
 
     async def _fetch_window(
-        self, conn: Conn, symbol: str, base: Timeframe, window: FetchWindow, budget: FetchBudget
+        self,
+        conn: Conn,
+        symbol: str,
+        base: Timeframe,
+        window: FetchWindow,
+        budget: FetchBudget,
+        rollups: RollupBatch | None,
     ) -> _Outcome:
         """Fetch one window page by page, storing each page's bars inside the window."""
         if self._client is None:  # only launched when enabled
@@ -287,7 +311,7 @@ class ReadThrough:
                 inside = [bar for bar in page if window.start <= bar.time < window.end]
                 dropped += len(page) - len(inside)
                 try:
-                    changed += await self._store(conn, symbol, base, inside)
+                    changed += await self._store(conn, symbol, base, inside, rollups)
                 except InvalidInput as exc:  # e.g. a 1m bar off the minute: upstream nonsense
                     raise UpstreamUnavailable(
                         f"Polygon sent bars the store refuses: {exc}"
@@ -313,7 +337,12 @@ class ReadThrough:
         return _Outcome(1, sum(kept))
 
     async def _store(
-        self, conn: Conn, symbol: str, base: Timeframe, bars: Sequence[PolygonBar]
+        self,
+        conn: Conn,
+        symbol: str,
+        base: Timeframe,
+        bars: Sequence[PolygonBar],
+        rollups: RollupBatch | None,
     ) -> int:
         """Upsert `bars` with quality flags judged against the stored bars around them.
 
@@ -337,7 +366,7 @@ class ReadThrough:
             )
             for bar, q in zip(series, assess_series(series, before), strict=True)
         ]  # fmt: skip
-        return await upsert_bars(self._pool, base, judged, self._backend)
+        return await upsert_bars(self._pool, base, judged, self._backend, batch=rollups)
 
 
 def _bar_in(symbol: str, row: asyncpg.Record) -> BarIn:

@@ -21,6 +21,8 @@ from storage import caggs, rollups
 from storage.features import RollupBackend
 from storage.notify import Stage, notify_written
 from storage.pool import NO_STATEMENT_TIMEOUT, Conn
+from storage.retention import CUTOFF_SQL
+from storage.rollup_batch import RollupBatch
 
 
 class BarIn(NamedTuple):
@@ -58,6 +60,7 @@ _UPSERT = f"""
     WITH written AS (
         INSERT INTO bars (timeframe, {_VALUES})
         SELECT $1, {_VALUES} FROM {_STAGING}
+        WHERE $1 <> '1m' OR time >= {CUTOFF_SQL}  -- below it, minute bars are not kept
         ON CONFLICT (symbol, timeframe, time) DO UPDATE SET
             {", ".join(f"{c} = EXCLUDED.{c}" for c in (*_COMPARED, "fetched_at"))}
         WHERE ({", ".join(f"bars.{c}" for c in _COMPARED)})
@@ -99,10 +102,14 @@ async def upsert_bars(
     timeframe: Timeframe | str,
     bars: Sequence[BarIn],
     backend: RollupBackend,
+    *,
+    batch: RollupBatch | None = None,
 ) -> int:
-    """Store `bars` and bring every coarser timeframe up to date before returning.
+    """Store `bars` and bring every coarser timeframe up to date before returning (with
+    `batch`, continuous aggregates only once `batch.flush()` runs, see storage/rollup_batch.py).
 
-    Returns how many rows were inserted or changed (0 when everything was already stored).
+    Returns how many rows were inserted or changed (0 when everything was already stored);
+    minute bars below the retention cutoff (storage/retention.py) are not stored.
     Listeners are told what changed (storage/notify.py): in the transaction, and with
     continuous aggregates once more after their refresh (the post-commit notification is
     lost if the process dies in between; the refresh is finished at the next start).
@@ -113,7 +120,9 @@ async def upsert_bars(
         return 0
     async with pool.acquire() as conn:
         written = await write_bars(conn, timeframe, bars, backend)
-        if written.pending:  # after the commit: a refresh cannot run inside a transaction
+        if written.pending and batch is not None:
+            batch.add(timeframe, written.symbols, written.times, written.pending)
+        elif written.pending:  # after the commit: a refresh cannot run inside a transaction
             await caggs.drain_pending(conn, written.pending)
             await notify_written(conn, timeframe, written.symbols, written.times, Stage.ROLLUPS)
     return len(written.times)

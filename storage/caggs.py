@@ -37,6 +37,7 @@ from domain.timeframes import (
     nominal_width,
 )
 from storage.pool import Conn, Executor
+from storage.retention import retained_from
 from storage.session_reset import session_changed
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,16 @@ def level_windows(
     return _merge(windows, timedelta(0))
 
 
+def clipped(
+    windows: list[tuple[datetime, datetime]], floor: datetime | None
+) -> list[tuple[datetime, datetime]]:
+    """`windows` from `floor` on: below the retention cutoff minute bars are gone, so a bucket
+    recomputed there would lose what it holds (storage/retention.py)."""
+    if floor is None:
+        return windows
+    return [(max(lo, floor), hi) for lo, hi in windows if hi > floor]
+
+
 def unfinished(
     base: Timeframe, ranges: Iterable[tuple[datetime, datetime]], now: datetime
 ) -> list[tuple[datetime, datetime]]:
@@ -161,13 +172,15 @@ async def _drain_locked(conn: Conn, now: datetime) -> int:
         "SELECT id, timeframe, lower(range) AS s, upper(range) AS e FROM rollup_pending"
     )
     options = await _batch_options_supported(conn)
+    cutoff = await retained_from(conn)
     for base in BASE_TIMEFRAMES:
         mine = [r for r in rows if r["timeframe"] == base.value]
         if not mine:
             continue
         ranges = _merge(((r["s"], r["e"]) for r in mine), timedelta(0))
         for rollup in levels_from(base):  # each level reads the one below: bottom-up
-            for lo, hi in level_windows(rollup, ranges, now):
+            floor = cutoff if cutoff is not None and rollup.source is Timeframe.M1 else None
+            for lo, hi in clipped(level_windows(rollup, ranges, now), floor):
                 await _refresh(conn, rollup, lo, hi, options)
         async with conn.transaction():
             await conn.execute(

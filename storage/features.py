@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import asyncpg
+from storage.pool import Executor
 
 
 class RollupBackend(enum.StrEnum):
@@ -42,7 +42,7 @@ class DatabaseFeatures:
         return frozenset(tags)
 
 
-async def detect(conn: asyncpg.Connection) -> DatabaseFeatures:
+async def detect(conn: Executor) -> DatabaseFeatures:
     """Read the server's version, whether TimescaleDB can be used and under which license."""
     version = int(await conn.fetchval("SHOW server_version_num"))
     available = bool(

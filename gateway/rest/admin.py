@@ -13,7 +13,8 @@ from gateway.rest.errors import TICKER_SHAPE, documented
 from resolvers import keys, tracked
 from resolvers.validation import MAX_ID
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=documented(400, 401, 403))
+# 413: every admin write has a body, bounded by the admin body limit (gateway/body_limit.py)
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"], responses=documented(400, 401, 403, 413))
 Symbol = Annotated[
     str,
     Path(

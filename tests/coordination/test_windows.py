@@ -64,7 +64,7 @@ async def test_unreachable_redis_answers_none_logs_once_and_comes_back(
         assert [await windows.hit("key", "9", 100) for _ in range(3)] == [None] * 3
     assert not link.up
     assert [r.message for r in caplog.records].count(
-        "Redis unreachable: limits and budgets fall back to this process"
+        "Redis unreachable: limits, budgets and cache fall back to this process"
     ) == 1
 
     redis_server.start()

@@ -195,3 +195,47 @@ async def test_redis_stopped_and_restarted_under_load(
         messages = [str(line.get("message")) for line in served.lines]
         assert sum(m.startswith("Redis unreachable") for m in messages) == 1  # logged once
         assert sum(m.startswith("Redis reachable again") for m in messages) == 1
+
+
+async def cached(server: Served, key: dict[str, str]) -> tuple[int, Any]:
+    """How many X:BTCUSD bars `server` answers, and its access line's `cache` field."""
+    before = len(server.access_lines())
+    count = len(await bars(server.url, key, "X:BTCUSD"))
+    server.wait_for_access_lines(before + 1)
+    return count, server.access_lines()[before].get("cache")
+
+
+async def test_the_response_cache_is_shared_through_redis_and_outlives_its_outage(
+    portable_db: Database, fake_polygon: FakePolygon, redis_server: RedisServer
+) -> None:
+    fake_polygon.add_bars("X:BTCUSD", make_bars(DAY0, 10))
+    reader = await new_key(portable_db, 1000)
+    fetcher = await new_key(portable_db, 1000, Scope.READ, Scope.FETCH)
+    redis = {"REDIS_URL": redis_server.url}
+    with gateways(portable_db, upstream(fake_polygon), {}, **redis) as (a, b):
+        assert await cached(a, reader) == (0, "miss")  # nothing stored yet
+        assert await cached(b, reader) == (0, "hit")  # cached by the other process
+        # other scopes may see other things (here: fetch what is missing): never one entry
+        assert await cached(a, fetcher) == (10, "miss")  # fetched and stored through a
+        assert await cached(b, reader) == (10, "miss")  # b's entry was invalidated
+        assert await cached(a, reader) == (10, "hit")
+
+        redis_server.stop()
+        during = [await cached(server, reader) for server in (a, b, a, b)]
+        redis_server.start()
+        await redis_reported([a, b], "ok", 1)
+        after = [await cached(server, reader) for server in (b, a)]
+    # each process answers from its own cache meanwhile
+    assert during == [(10, "miss"), (10, "miss"), (10, "hit"), (10, "hit")]
+    assert after == [(10, "miss"), (10, "hit")]  # shared again (the restarted Redis was empty)
+
+
+async def test_shared_cached_answers_expire_at_the_ttl(
+    portable_db: Database, redis_server: RedisServer
+) -> None:
+    key = await new_key(portable_db, 1000)
+    settings = {"REDIS_URL": redis_server.url, "CACHE_TTL_SECONDS": "1"}
+    with gateways(portable_db, {}, {}, **settings) as (a, b):
+        assert await cached(a, key) == (0, "miss")
+        await asyncio.sleep(3)  # generous: the entry lives 1 s
+        assert await cached(b, key) == (0, "miss")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,43 @@ def test_the_statement_timeout_is_off_or_a_millisecond_to_an_hour(
         monkeypatch.setenv("STATEMENT_TIMEOUT_SECONDS", accepted)
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
         assert settings.statement_timeout_seconds == float(accepted)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "days"),
+    [
+        ("COMPRESS_AFTER", "1 day", 1),
+        ("COMPRESS_AFTER", "2 Weeks", 14),
+        ("COMPRESS_AFTER", "P30D", 30),
+        ("RETAIN_MINUTE_BARS_FOR", "8 days", 8),
+        ("RETAIN_MINUTE_BARS_FOR", "216 hours", 9),
+        ("RETAIN_MINUTE_BARS_FOR", "", None),
+    ],
+)
+def test_policy_durations_are_read(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, days: int | None
+) -> None:
+    monkeypatch.setenv(name, value)
+    got = getattr(Settings(_env_file=None), name.lower())  # type: ignore[call-arg]
+    assert got == (None if days is None else timedelta(days=days))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("COMPRESS_AFTER", "23 hours"),
+        ("COMPRESS_AFTER", "0 days"),
+        ("RETAIN_MINUTE_BARS_FOR", "7 days"),
+        ("RETAIN_MINUTE_BARS_FOR", "191 hours"),
+        ("RETAIN_MINUTE_BARS_FOR", "soon"),
+    ],
+)
+def test_policy_durations_below_the_minimum_are_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name.lower()):
+        Settings(_env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(

@@ -29,3 +29,13 @@ async def pending_ranges(db: Executor) -> list[asyncpg.Record]:
         "SELECT timeframe, lower(range) AS start, upper(range) AS end FROM rollup_pending"
         " ORDER BY timeframe, lower(range)"
     )
+
+
+async def compressed_chunks(db: Executor) -> tuple[int, int]:
+    """How many chunks of `bars` are compressed, and how many there are."""
+    row = await db.fetchrow(
+        "SELECT count(*) FILTER (WHERE is_compressed) AS compressed, count(*) AS chunks"
+        " FROM timescaledb_information.chunks WHERE hypertable_name = 'bars'"
+    )
+    assert row is not None
+    return row["compressed"], row["chunks"]
