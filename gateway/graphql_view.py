@@ -99,8 +99,10 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """Not for a GET carrying a persisted-query hash (its `query` is absent on purpose)."""
-        return "extensions" not in request.query_params and super().should_render_graphql_ide(
-            request
+        # Strawberry's test first: it is a method compare for a POST, the query string
+        # parsed below only for a GET
+        return (
+            super().should_render_graphql_ide(request) and "extensions" not in request.query_params
         )
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -87,9 +87,11 @@ class RateLimitMiddleware:
         if isinstance(user, KeyUser):
             retry_after = await limiter.check(user.principal)
             whose = "this API key"
-        else:
+        elif limiter.anonymous_per_minute:  # else unlimited: the address is not even read
             retry_after = await limiter.check_anonymous(client_address(scope))
             whose = "requests without an API key from this address"
+        else:
+            retry_after = None
         if retry_after is None:
             await self.app(scope, receive, send)
             return

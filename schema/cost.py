@@ -23,7 +23,7 @@ import enum
 import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -112,6 +112,7 @@ class CostPlan:
     root: Plan = ()
     fragments: Mapping[str, Plan] = field(default_factory=dict)
     variables: tuple[VariableDefinitionNode, ...] = ()
+    constant: int | None = None  # the cost, when the operation takes no variables
 
 
 def operation_cost(
@@ -275,6 +276,10 @@ class CostPlans:
             self._plans.move_to_end(key)
             return kept[1]
         plan = cost_plan(schema, document, operation_name)
+        if not plan.variables:  # the same cost for every request: computed once
+            none = get_variable_values(schema, (), {})
+            if not isinstance(none, list):
+                plan = replace(plan, constant=plan_cost(plan, none))
         self._plans[key] = (document, plan)
         if len(self._plans) > self.maxsize:
             self._plans.popitem(last=False)
@@ -313,6 +318,8 @@ class BarsCostLimit(SchemaExtension):
         plan = self._plans.plan(schema, document, name)
         if not plan.root:
             return 0
+        if plan.constant is not None:
+            return plan.constant
         variables = get_variable_values(schema, plan.variables, raw)
         if isinstance(variables, list):
             return 0  # execution refuses these variables before any field runs

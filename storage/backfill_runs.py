@@ -17,6 +17,7 @@ import asyncpg
 
 from domain.records import BackfillRun
 from storage.pool import Conn, Executor
+from storage.session_reset import session_changed
 from storage.unavailable import when_unreachable
 
 # Any constant works; it only has to be the same in every process sharing the database.
@@ -35,6 +36,7 @@ async def runner_lock(pool: asyncpg.Pool, key: int = BACKFILL_LOCK_KEY) -> Async
     connection.
     """
     async with pool.acquire() as conn:
+        session_changed(conn)
         held = bool(await conn.fetchval("SELECT pg_try_advisory_lock($1)", key))
         try:
             yield held

@@ -38,6 +38,7 @@ from domain.timeframes import (
 )
 from storage.pool import Conn, Executor
 from storage.retention import retained_from
+from storage.session_reset import session_changed
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ async def drain_pending(
         raise RuntimeError("continuous aggregates cannot be refreshed inside a transaction")
     # Refreshing a long range (or waiting for another drain's lock) legitimately outlasts a
     # request's statement timeout (pool.py): off for this connection until the drain ends.
+    session_changed(conn)  # SETs and an advisory lock: reset on release
     await conn.execute("SET statement_timeout = 0")
     try:
         return await _drain(conn, ids, now)

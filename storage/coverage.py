@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from domain.tickers import trades_around_the_clock
 from domain.timeframes import BASE_TIMEFRAMES, Timeframe, bucket_end, bucket_start
 from storage.pool import Conn, Executor
+from storage.session_reset import session_changed
 
 NEW_YORK = ZoneInfo("America/New_York")
 _TICK = timedelta(microseconds=1)
@@ -93,6 +94,7 @@ def advisory_key(symbol: str, base: Timeframe) -> int:
 async def fetch_lock(conn: Conn, symbol: str, base: Timeframe) -> AsyncIterator[None]:
     """Hold the cross-process lock on fetching (symbol, base): one fetcher at a time."""
     key = advisory_key(symbol, base)
+    session_changed(conn)
     await conn.execute("SELECT pg_advisory_lock($1)", key)
     try:
         yield

@@ -24,6 +24,7 @@ from storage import caggs
 from storage.features import DatabaseFeatures, RollupBackend
 from storage.pool import Conn
 from storage.retention import RETENTION_KEY, retained_from
+from storage.session_reset import session_changed
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ def retention_cutoff(retain: timedelta, now: datetime) -> datetime:
 
 async def enforce(conn: Conn, policies: Policies, now: datetime) -> PolicyRun | None:
     """Apply `policies` once (outside a transaction); None if another process holds the lock."""
+    session_changed(conn)  # a session-level lock: the pool resets this connection
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", POLICY_LOCK_KEY):
         return None
     try:

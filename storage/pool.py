@@ -12,6 +12,8 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
+from storage.session_reset import SessionConnection
+
 # A connection as handed out by the pool or opened directly: both run the same queries.
 Conn = asyncpg.Connection | PoolConnectionProxy
 # Anything that can run a query: the pool itself or one of those connections.
@@ -60,6 +62,7 @@ async def create_pool(
         command_timeout=command_timeout,
         init=init_connection,
         server_settings=settings,
+        connection_class=SessionConnection,  # no reset round trip per release
     )
     return pool
 

@@ -86,8 +86,14 @@ async def test_metrics_count_the_requests_sent(served: str) -> None:
     assert ("marketgraph_upstream_breaker_state", ()) in got
 
 
-async def test_operation_names_are_a_bounded_label_set(obs_db: Database) -> None:
-    app = create_app(settings(obs_db, anonymous_reads=True, metrics_max_operations=2))
+@pytest.mark.parametrize("cache_ttl", [30, 0], ids=["cached", "uncached"])
+async def test_operation_names_are_a_bounded_label_set(obs_db: Database, cache_ttl: int) -> None:
+    """Named from the response cache's plan, or (cache off) from the operation executed."""
+    app = create_app(
+        settings(
+            obs_db, anonymous_reads=True, metrics_max_operations=2, cache_ttl_seconds=cache_ttl
+        )
+    )
     with serve_in_thread(app, lifespan="on") as url:
         async with httpx.AsyncClient(base_url=url) as client:
             for name in ("One", "Two", "Three", "Four"):
