@@ -116,6 +116,31 @@ TWO = 'symbols(tickers: ["AAPL", "MSFT"])'
         pytest.param('{ aggregates(tickers: ["A"], from: "2024-01-01T00:00:00Z",'
                      ' to: "2024-01-01T00:00:00Z") { close } }', {}, None, 0,
                      id="empty-window"),
+        pytest.param('{ aggregates(tickers: ["A"], from: "1970-01-01T00:00:00Z",'
+                     ' to: "1970-01-01T00:10:00Z") { close } }', {}, None, 1,
+                     id="window-from-the-earliest-time"),
+        pytest.param('{ aggregates(tickers: ["A"], from: "2199-12-31T23:50:00Z",'
+                     ' to: "2200-01-01T00:00:00Z") { close } }', {}, None, 1,
+                     id="window-to-the-last-time"),
+        pytest.param('{ aggregates(tickers: ["A"], from: "2199-12-31T23:50:00Z",'
+                     ' to: "2200-01-01T00:01:00Z") { close } }', {}, None, 0,
+                     id="window-past-the-last-time-refused-with-its-own-message"),
+        pytest.param('{ bars(ticker: "AAPL", limit: 0) { time } }', {}, None, 0, id="limit-0"),
+        pytest.param("{ symbols(first: 0) { latestBar { time } } }", {}, None, 0, id="first-0"),
+        pytest.param("query($s: Boolean!) { a: " + BARS + " b: "
+                     + BARS.replace(")", ") @skip(if: $s)") + " }", {"s": True}, None, 7,
+                     id="skip-by-variable"),
+        pytest.param("query($s: Boolean!) { a: " + BARS + " b: "
+                     + BARS.replace(")", ") @skip(if: $s)") + " }", {"s": False}, None, 14,
+                     id="not-skipped-by-variable"),
+        pytest.param('query($t: String = "AAPL") { a: bars(ticker: $t, limit: 3) { time } b: '
+                     + BARS + " }", {"t": None}, None, 7,
+                     id="a-field-execution-refuses-counts-nothing"),
+        pytest.param('{ symbol(ticker: "AAPL") { bars(limit: 5) { time } latestBar { time } } }',
+                     {}, None, 6, id="one-symbol"),
+        pytest.param('query($on: Boolean!) { symbol(ticker: "AAPL") @include(if: $on)'
+                     ' { bars(limit: 5) { time } } }', {"on": False}, None, 0,
+                     id="one-symbol-not-included"),
         pytest.param("{ __typename me { name } }", {}, None, 0, id="no-bars"),
     ],
 )  # fmt: skip
@@ -136,10 +161,44 @@ def test_plans_are_kept_per_document_and_bounded() -> None:
     documents = [parse(f'{{ bars(ticker: "AAPL", limit: {n}) {{ time }} }}') for n in (1, 2, 3)]
     first = [plans.plan(SCHEMA._schema, d, None) for d in documents]
     assert plans.plan(SCHEMA._schema, documents[2], None) is first[2]  # kept
+    assert plans.plan(SCHEMA._schema, documents[1], None) is first[1]  # the two latest kept
     again = plans.plan(SCHEMA._schema, documents[0], None)  # dropped, so planned anew
     assert again is not first[0] and again == first[0]
     equal_text = parse('{ bars(ticker: "AAPL", limit: 3) { time } }')  # another object
     assert plans.plan(SCHEMA._schema, equal_text, None) is not first[2]
+
+
+def test_each_operation_of_a_document_has_its_plan() -> None:
+    """The same document object asked for with another `operationName` is costed by that
+    operation, not by the plan kept for the first."""
+    plans = CostPlans()
+    document = parse(
+        'query Small { bars(ticker: "AAPL", limit: 1) { time } }'
+        ' query Big { bars(ticker: "AAPL", limit: 900) { time } }'
+    )
+    small, big = (plans.plan(SCHEMA._schema, document, name) for name in ("Small", "Big"))
+    assert (len(small.root), len(big.root)) == (1, 1) and small != big
+    assert plans.plan(SCHEMA._schema, document, "Small") is small
+
+
+def test_each_fragment_is_planned_once_however_often_it_is_spread() -> None:
+    """40 fragments each spreading the one below twice: 2**40 bars, costed at once (planning
+    a fragment per spread would take 2**40 steps and hang the request)."""
+    levels = 40
+    below = " ".join(
+        f"fragment F{i} on Query {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)
+    )
+    document = f"{{ ...F{levels} }} fragment F0 on Query {{ {BARS} }} {below}"
+    assert cost(document) == 7 * 2**levels
+
+
+async def test_without_a_request_context_nothing_runs_uncapped() -> None:
+    """Wiring the schema into a server that passes another context is refused, not uncapped."""
+    document = '{ bars(ticker: "AAPL", limit: 100000) { time } }'
+    result = await SCHEMA.execute(document, context_value={})
+    assert result.data is None and [e.message for e in result.errors or []] == [
+        "BarsCostLimit needs a RequestContext (resolvers.context)"
+    ]
 
 
 CAP = 20
@@ -208,7 +267,10 @@ async def test_an_inline_fragment_is_held_to_the_cap(market: Market) -> None:
     inline = "... on Symbol { bars(limit: 11) { time } }"
     document = '{ symbols(tickers: ["AAPL", "X:BTCUSD"]) { ' + inline + " } }"
     body, statements = await market.run(document)
-    assert error_codes(body) == ["BAD_USER_INPUT"] and "over the limit of 20" in messages(body)
+    assert error_codes(body) == ["BAD_USER_INPUT"] and messages(body) == (
+        "this query could return up to 22 bars (a summary counts one per 10 rows it reads), over"
+        " the limit of 20 per response: narrow the range, lower `limit`, or ask for fewer symbols"
+    )
     assert body["errors"][0]["extensions"]["cost"] == 22 and statements == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -113,6 +115,75 @@ def test_holes_on_touching_days_become_one_request() -> None:
     assert windows[0].wanted == tuple(holes[:2])
 
 
+@pytest.fixture
+def server_in_los_angeles(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local time zone set to UTC-8 (a host not configured for UTC)."""
+    monkeypatch.setenv("TZ", "America/Los_Angeles")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("server_in_los_angeles")
+def test_windows_do_not_depend_on_the_servers_time_zone() -> None:
+    start, end = utc(2024, 1, 2, 10), utc(2024, 1, 3, 3)  # 19:00 on Jan 2 in Los Angeles
+    assert fetch_window("X:BTCUSD", start, end) == coverage.FetchWindow(
+        date(2024, 1, 2), date(2024, 1, 3), utc(2024, 1, 2), utc(2024, 1, 4), ((start, end),)
+    )
+
+
+def test_holes_a_day_apart_stay_two_requests_and_a_merged_one_spans_both() -> None:
+    """The day between two holes is not fetched; a merged window covers from the first's
+    start (a merged window that lost its start would claim all time before it)."""
+    apart = fetch_windows("X:BTCUSD", [(utc(2024, 1, 2, 10), utc(2024, 1, 2, 11)),
+                                       (utc(2024, 1, 4, 5), utc(2024, 1, 4, 6))])  # fmt: skip
+    assert [(w.first, w.last) for w in apart] == [
+        (date(2024, 1, 2), date(2024, 1, 2)),
+        (date(2024, 1, 4), date(2024, 1, 4)),
+    ]
+    holes: list[Span] = [(utc(2024, 1, 2, 10), utc(2024, 1, 2, 11)),
+                         (utc(2024, 1, 3, 5), utc(2024, 1, 3, 6))]  # fmt: skip
+    [merged] = fetch_windows("X:BTCUSD", holes)
+    assert merged.span == (utc(2024, 1, 2), utc(2024, 1, 4))
+
+
+@pytest.mark.parametrize(
+    ("cut", "expected"),
+    [
+        (utc(2024, 1, 10, 12), ((utc(2024, 1, 10), utc(2024, 1, 10, 12)),
+                                (utc(2024, 1, 10, 12), utc(2024, 1, 11)))),
+        (utc(2024, 1, 10), (None, (utc(2024, 1, 10), utc(2024, 1, 11)))),
+        (utc(2024, 1, 9), (None, (utc(2024, 1, 10), utc(2024, 1, 11)))),
+        (utc(2024, 1, 11), ((utc(2024, 1, 10), utc(2024, 1, 11)), None)),
+        (utc(2024, 1, 12), ((utc(2024, 1, 10), utc(2024, 1, 11)), None)),
+    ],
+)  # fmt: skip
+def test_a_fetch_splits_into_a_finished_and_an_open_part_never_empty(
+    cut: datetime, expected: tuple[Span | None, Span | None]
+) -> None:
+    assert coverage.split_at((utc(2024, 1, 10), utc(2024, 1, 11)), cut) == expected
+
+
+@pytest.mark.parametrize(
+    ("other", "expected"),
+    [
+        ((utc(2024, 1, 10, 23), utc(2024, 1, 12)), True),
+        ((utc(2024, 1, 9), utc(2024, 1, 10, 1)), True),
+        ((utc(2024, 1, 11), utc(2024, 1, 12)), False),
+        ((utc(2024, 1, 9), utc(2024, 1, 10)), False),
+        ((utc(2024, 1, 12), utc(2024, 1, 13)), False),
+        ((utc(2024, 1, 8), utc(2024, 1, 9)), False),
+    ],
+)
+def test_only_fetches_sharing_time_wait_for_each_other(other: Span, expected: bool) -> None:
+    """`overlaps` decides whether a request waits for another's fetch: touching is not
+    sharing."""
+    day = (utc(2024, 1, 10), utc(2024, 1, 11))
+    assert coverage.overlaps(day, other) is expected
+    assert coverage.overlaps(other, day) is expected
+
+
 def test_the_open_period_is_the_current_minute_or_trading_day() -> None:
     t = utc(2024, 3, 11, 3, 7, 42)  # 23:07 on Mar 10 in New York (EDT from that morning)
     assert coverage.period_start(Timeframe.M1, "AAPL", t) == utc(2024, 3, 11, 3, 7)
@@ -201,6 +272,13 @@ async def test_the_open_part_of_a_range_expires_after_the_ttl(portable_db: Datab
 async def test_refetching_a_range_replaces_its_rows(portable_db: Database) -> None:
     await _record(portable_db, DAY, cut=utc(2024, 1, 10, 12), fetched_at=utc(2024, 1, 10, 12))
     await _record(portable_db, DAY, cut=utc(2024, 1, 10, 18), fetched_at=utc(2024, 1, 10, 18))
+    rows = await portable_db.pool.fetch(
+        "SELECT upper(range) AS e, complete, bar_count FROM coverage ORDER BY lower(range)"
+    )
+    assert [(r["e"], r["complete"], r["bar_count"]) for r in rows] == [
+        (utc(2024, 1, 10, 18), True, 36),  # bars before the cut: 00:00 to 17:30 every 30 min
+        (utc(2024, 1, 11), False, 12),
+    ]
     await _record(portable_db, DAY, cut=utc(2024, 1, 12), fetched_at=utc(2024, 1, 12))
     rows = await portable_db.pool.fetch("SELECT range, complete FROM coverage")
     assert [(r["range"].lower, r["range"].upper, r["complete"]) for r in rows] == [(*DAY, True)]
