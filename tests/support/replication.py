@@ -26,7 +26,9 @@ SERVER_SETTINGS = (
     "max_wal_senders = 4",
     "hot_standby = on",
     "fsync = off",  # a throwaway server: durability costs time and buys nothing
-    "synchronous_commit = off",
+    # not `off`: an asynchronous commit returns before its WAL is written, so the primary's
+    # pg_current_wal_lsn() can stand before it and a replica "caught up" to that may lack it
+    "synchronous_commit = on",
     "full_page_writes = off",
     "shared_buffers = 16MB",
     "max_connections = 40",
