@@ -24,7 +24,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import pytest_asyncio
 from starlette.applications import Starlette
 
 from domain.access import Scope
@@ -58,18 +57,6 @@ def settings_for(database: Database, **overrides: Any) -> Settings:
 @pytest.fixture
 def app(portable_db: Database) -> Starlette:
     return create_app(settings_for(portable_db))
-
-
-@pytest.fixture
-def origin(app: Starlette) -> Iterator[str]:
-    with serve_in_thread(app, lifespan="on") as url:
-        yield url
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def key(portable_db: Database) -> str:
-    _, raw = await api_keys.create_key(portable_db.pool, "live", [Scope.READ])
-    return raw
 
 
 async def ingest(database: Database, ticker: str, start: datetime, count: int, batch: int) -> None:

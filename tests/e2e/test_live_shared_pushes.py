@@ -10,13 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
-import pytest_asyncio
 from starlette.applications import Starlette
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
 from websockets.exceptions import ConnectionClosed
@@ -27,7 +25,7 @@ from storage import api_keys
 from storage.bars_write import BarIn, upsert_bars
 from tests.support.databases import Database
 from tests.support.live_client import BARS, LiveClient, live_client
-from tests.support.live_server import gateway_settings, serve_in_thread
+from tests.support.live_server import gateway_settings
 
 T0 = datetime(2024, 5, 6, 13, 30, tzinfo=UTC)
 SENTINEL = "X:ENDUSD"
@@ -49,18 +47,6 @@ subscription Live($tickers: [String!]!, $timeframe: Timeframe!, $since: DateTime
 @pytest.fixture
 def app(portable_db: Database) -> Starlette:
     return create_app(gateway_settings(portable_db.url, max_subscriptions_per_key=50))
-
-
-@pytest.fixture
-def origin(app: Starlette) -> Iterator[str]:
-    with serve_in_thread(app, lifespan="on") as url:
-        yield url
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def key(portable_db: Database) -> str:
-    _, raw = await api_keys.create_key(portable_db.pool, "shared", [Scope.READ])
-    return raw
 
 
 async def subscribe(
