@@ -85,7 +85,7 @@ def test_putting_a_key_again_evicts_nothing_else() -> None:
 def test_a_negative_ttl_or_no_room_is_refused(
     ttl: float, negative_ttl: float, max_entries: int
 ) -> None:
-    with pytest.raises(ValueError, match="cache TTLs must be >= 0 and max_entries >= 1"):
+    with pytest.raises(ValueError, match=r"^cache TTLs must be >= 0 and max_entries >= 1$"):
         KeyCache(ttl, negative_ttl_seconds=negative_ttl, max_entries=max_entries)
 
 
