@@ -197,3 +197,18 @@ async def test_introspection_is_never_planned(gateway: Gateway) -> None:
     typename = "{ __typename }"
     assert (await run(planned, typename, closed))["data"] == {"__typename": "Query"}
     assert typename in plans_of(planned)  # `__typename` alone is no introspection
+
+
+@pytest.mark.parametrize("operation_name", [None, "B"])
+async def test_a_planned_document_of_several_operations_runs_the_one_stock_execution_runs(
+    gateway: Gateway, unplanned: strawberry.Schema, operation_name: str | None
+) -> None:
+    """Without `operationName`, Strawberry picks the first operation (no error): so must a
+    repeated document, which no longer goes through Strawberry's execution."""
+    planned = build_schema()
+    text = f'query A {BARS} query B {{ symbol(ticker: "AAPL") {{ ticker }} }}'
+    expected = await run(unplanned, text, gateway.services, operation_name=operation_name)
+    assert "errors" not in expected
+    for _ in range(2):
+        assert await run(planned, text, gateway.services, operation_name=operation_name) == expected
+    assert text in plans_of(planned)
