@@ -86,7 +86,11 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         except PersistedQueryNotFound as exc:
             sub_response.headers["Cache-Control"] = NOT_FOUND_CACHE_CONTROL
             return ExecutionResult(data=None, errors=[as_graphql_error(exc)])
-        data = replace(request_data, query=resolved.query)
+        data = (
+            request_data
+            if resolved.query is request_data.query
+            else replace(request_data, query=resolved.query)
+        )
         run = super().execute_single
         result = await cached_execution(
             request,
