@@ -1,7 +1,8 @@
 """Rollup reads and the write path on both backends, over the same bars, in one run.
 
 Reads (storage read functions called directly, the two backends alternating call by call,
-median of --repeats after a warm-up) over 200k minute bars of 10 symbols stored through
+median and fastest of --repeats after a warm-up; --explain adds EXPLAIN ANALYZE's planning and
+execution times) over 200k minute bars of 10 symbols stored through
 `upsert_bars`: latest 5m bar of 3 symbols, 500 1h bars, 200 4h bars newest first, a 5-day
 summary of 10 symbols. Target: caggs <= 1.2x portable. These are the store's share of a
 request only; GraphQL adds the same milliseconds to both.
@@ -11,9 +12,10 @@ month's rollups materialized once, storage/rollup_batch.py), against a raw COPY 
 the same database kind. Target: caggs >= half the portable rate. `--per-ticker` measures the
 former way too (each write materialized at once), for comparison.
 
-Run: `.venv/bin/python bench/rollups.py --caggs-url URL [--portable-url URL]`. Both URLs name a
-server (scratch databases are created and dropped); the caggs one needs full TimescaleDB. The
-portable database is made with `use_timescaledb=False`, on --portable-url or the same server.
+Run: `.venv/bin/python bench/rollups.py --caggs-url URL [--portable-url URL] [--reads-only]`.
+Both URLs name a server (scratch databases are created and dropped); the caggs one needs full
+TimescaleDB. The portable database is made with `use_timescaledb=False`, on --portable-url or
+the same server.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import statistics
 import sys
 import time
@@ -34,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest import make_bars
 from bench.support import scratch_database
-from storage.bars_read import fetch_bars, latest_bars, window_summary
+from domain.timeframes import Timeframe, tiling_timeframe
+from storage.bars_read import bars_sql, fetch_bars, latest_bars, summary_sql, window_summary
 from storage.bars_write import COLUMNS, BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.migrations import migrate
@@ -77,10 +81,32 @@ def read_calls(pool: asyncpg.Pool) -> dict[str, Callable[[], Awaitable[object]]]
     }
 
 
-async def reads(pools: dict[RollupBackend, asyncpg.Pool], repeats: int) -> dict[str, list[float]]:
-    """Median ms per query and backend, the backends alternating call by call."""
+def read_statements() -> dict[str, tuple[str, list[object]]]:
+    """The statements behind `read_calls`, with their arguments, for EXPLAIN."""
+    one = SYMBOLS[:1]
+    summary = tiling_timeframe(Timeframe.M1, *SUMMARY)
+    return {
+        "latestBar(M5), 3 symbols": (
+            bars_sql(Timeframe.M5, "desc", False, False),
+            [SYMBOLS[:3], 1],
+        ),
+        "bars(H1, limit 500)": (bars_sql(Timeframe.H1, "asc", False, False), [one, 500]),
+        "bars(H4, limit 200, DESC)": (bars_sql(Timeframe.H4, "desc", False, False), [one, 200]),
+        "aggregates(10 tickers, 5 days)": (summary_sql(summary), [SYMBOLS, *SUMMARY]),
+    }
+
+
+Figures = dict[str, dict[RollupBackend, tuple[float, float]]]  # query -> backend -> (median, min)
+
+
+async def reads(pools: dict[RollupBackend, asyncpg.Pool], repeats: int) -> Figures:
+    """Median and fastest ms per query and backend, the backends alternating call by call.
+
+    The machine may be shared: the median says what a caller waits, the minimum what the
+    statement costs when nothing else runs; both are reported.
+    """
     calls = {b: read_calls(pool) for b, pool in pools.items()}
-    out: dict[str, list[float]] = {}
+    out: Figures = {}
     for name in calls[RollupBackend.CAGGS]:
         times: dict[RollupBackend, list[float]] = {b: [] for b in pools}
         for i in range(repeats + 5):  # the first 5 warm up (prepared statements, plans)
@@ -89,8 +115,52 @@ async def reads(pools: dict[RollupBackend, asyncpg.Pool], repeats: int) -> dict[
                 await calls[backend][name]()
                 if i >= 5:
                     times[backend].append((time.perf_counter() - started) * 1000)
-        out[name] = [statistics.median(times[b]) for b in pools]
+        out[name] = {b: (statistics.median(t), min(t)) for b, t in times.items()}
     return out
+
+
+async def explained(pools: dict[RollupBackend, asyncpg.Pool], repeats: int) -> Figures:
+    """Median planning and execution ms of each read statement, from EXPLAIN ANALYZE."""
+    out: Figures = {}
+    for name, (sql, args) in read_statements().items():
+        out[name] = {}
+        for backend, pool in pools.items():
+            planning, execution = [], []
+            async with pool.acquire() as conn:
+                for _ in range(repeats):
+                    plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *args)
+                    top = json.loads(plan)[0] if isinstance(plan, str) else plan[0]
+                    planning.append(top["Planning Time"])
+                    execution.append(top["Execution Time"])
+            out[name][backend] = (statistics.median(planning), statistics.median(execution))
+    return out
+
+
+def print_reads(figures: Figures, rows: int, repeats: int) -> None:
+    caggs, portable = RollupBackend.CAGGS, RollupBackend.PORTABLE
+    print(f"reads over {rows:,} 1m bars of 10 symbols; {repeats} calls each, ms")
+    print(
+        f"{'read':<32}{'caggs med':>10}{'port med':>9}{'ratio':>7}"
+        f"{'caggs min':>10}{'port min':>9}{'ratio':>7}"
+    )
+    for name, by in figures.items():
+        (cm, cn), (pm, pn) = by[caggs], by[portable]
+        ratios = f"{cm:>10.3f}{pm:>9.3f}{cm / pm:>6.2f}x{cn:>10.3f}{pn:>9.3f}{cn / pn:>6.2f}x"
+        print(f"{name:<32}{ratios}")
+    medians = max(by[caggs][0] / by[portable][0] for by in figures.values())
+    fastest = max(by[caggs][1] / by[portable][1] for by in figures.values())
+    print(
+        f"worst ratio: median {medians:.2f}x, fastest {fastest:.2f}x (target <= 1.2x, never > 1.5x)"
+    )
+
+
+def print_explained(figures: Figures) -> None:
+    caggs, portable = RollupBackend.CAGGS, RollupBackend.PORTABLE
+    print("\nEXPLAIN ANALYZE, median ms: planning / execution")
+    print(f"{'read':<32}{'caggs plan':>11}{'exec':>8}{'port plan':>11}{'exec':>8}")
+    for name, by in figures.items():
+        (cp, ce), (pp, pe) = by[caggs], by[portable]
+        print(f"{name:<32}{cp:>11.3f}{ce:>8.3f}{pp:>11.3f}{pe:>8.3f}")
 
 
 @contextlib.asynccontextmanager
@@ -142,13 +212,13 @@ async def run(args: argparse.Namespace) -> None:
             pools[backend] = await create_pool(db_url, min_size=1, max_size=2)
             made.push_async_callback(pools[backend].close)
             stored[backend] = await backfill(pools[backend], make_bars(args.read_rows), backend)
-        medians = await reads(pools, args.repeats)
-    print(f"reads over {args.read_rows:,} 1m bars of 10 symbols; median of {args.repeats}, ms")
-    print(f"{'read':<34}{'caggs':>9}{'portable':>10}{'ratio':>8}")
-    for name, (caggs, portable) in medians.items():
-        print(f"{name:<34}{caggs:>9.2f}{portable:>10.2f}{caggs / portable:>7.2f}x")
-    worst = max(c / p for c, p in medians.values())
-    print(f"worst ratio {worst:.2f}x (target <= 1.2x, never > 1.5x)")
+        figures = await reads(pools, args.repeats)
+        plans = await explained(pools, args.repeats) if args.explain else None
+    print_reads(figures, args.read_rows, args.repeats)
+    if plans is not None:
+        print_explained(plans)
+    if args.reads_only:
+        return
     print(f"\nwrite path: {args.write_rows:,} 1m bars of 10 symbols, a month at a time")
     phases = ("backfill", "raw", "per-ticker") if args.per_ticker else ("backfill", "raw")
     rates = {}
@@ -176,6 +246,10 @@ def main() -> None:
     parser.add_argument("--read-rows", type=int, default=200_000)
     parser.add_argument("--write-rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--reads-only", action="store_true", help="skip the write path")
+    parser.add_argument(
+        "--explain", action="store_true", help="also planning/execution ms from EXPLAIN ANALYZE"
+    )
     parser.add_argument(
         "--per-ticker", action="store_true", help="also time materializing after every write"
     )
