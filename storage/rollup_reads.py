@@ -7,8 +7,8 @@ of a symbol sorts every bucket of its history; and each level's tail nests the l
 Reads therefore take the two halves themselves: `<relation>_stored`, the materialized rows below
 the watermark (a plain view: an index scan on (symbol, time DESC) that stops after n rows), and
 `<relation>_tail`, the base bars at or above it, aggregated here in one flat step. Portable
-rollups answer through the same names: every row is stored and the tail is empty (`WHERE
-false`, folded away while planning). See migration 0006.
+rollups answer through the same names: every row is stored and the tail is empty (`LIMIT 0`,
+costed as nothing and never scanned). See migrations 0006 and 0010.
 
 A read bounded in time passes its bounds on bucket starts to the tail too, as bounds on the base
 bars: a window that ends below the watermark then contradicts the tail's own lower bound, and the
