@@ -20,7 +20,7 @@ from domain.timeframes import (
     tiling_timeframe,
 )
 from storage.pool import Executor
-from storage.rollup_reads import Bounds, rollup_rows_sql
+from storage.rollup_reads import rollup_rows_sql
 from storage.unavailable import idempotent_read
 
 # Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
@@ -73,15 +73,12 @@ def bars_sql(
     label = _label(timeframe)
     direction = "ASC" if order == "asc" else "DESC"
     conditions = []
-    first = last = None
     if has_start:
         # The label of a relabelled bucket is at most a day after its stored start.
         slack = " - interval '1 day'" if label != "r.time" else ""
-        first = f"$3::timestamptz{slack}"
-        conditions.append(f"r.time >= {first} AND {label} >= $3")
+        conditions.append(f"r.time >= $3::timestamptz{slack} AND {label} >= $3")
     if has_end:
         end = f"${3 + has_start}"
-        last = f"{end}::timestamptz"
         conditions.append(f"r.time < {end} AND {label} < {end}")
     if has_min_quality:
         # real, as stored: a bar scoring exactly the threshold passes it
@@ -93,8 +90,7 @@ def bars_sql(
         source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{where}"
     else:
         select = _select(_ROLLUP_COLUMNS, label, columns)
-        span = Bounds(first, last)
-        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, order_limit, span)
+        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, order_limit)
         source = f"{rows} r"
     return f"""
         SELECT s.symbol, b.*
@@ -119,8 +115,7 @@ def ranges_sql(timeframe: Timeframe) -> str:
         source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{where}"
     else:
         select = _select(_ROLLUP_COLUMNS, label, None)
-        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, span=Bounds("s.lo", "s.hi"))
-        source = f"{rows} r"
+        source = f"{rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where)} r"
     return f"""
         SELECT s.symbol, b.*
         FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS s(symbol, lo, hi)
@@ -178,8 +173,7 @@ def summary_sql(timeframe: Timeframe) -> str:
         vwap_volume = "CASE WHEN r.vwap IS NULL THEN NULL ELSE r.volume END"
         bar_count = "count(*)"
     else:
-        span = Bounds("$2::timestamptz", "$3::timestamptz")
-        source = f"{rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], window, span=span)} r"
+        source = f"{rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], window)} r"
         turnover, vwap_volume, bar_count = "r.turnover", "r.vwap_volume", "sum(r.bar_count)"
     return f"""
         SELECT s.symbol, w.*
