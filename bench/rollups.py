@@ -261,6 +261,9 @@ async def run(args: argparse.Namespace) -> None:
             pools[backend] = await create_pool(db_urls[backend], min_size=1, max_size=2)
             made.push_async_callback(pools[backend].close)
             stored[backend] = await backfill(pools[backend], make_bars(args.read_rows), backend)
+            # as autovacuum would soon: plans (and whether a generic plan is cached) follow the
+            # statistics, which a freshly loaded database lacks for its new chunks
+            await pools[backend].execute("ANALYZE")
         figures = await reads(pools, args.repeats)
         plans = await explained(pools, args.repeats) if args.explain else None
         served = None
