@@ -90,7 +90,7 @@ def bars_sql(
         source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{where}"
     else:
         select = _select(_ROLLUP_COLUMNS, label, columns)
-        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, order_limit)
+        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, direction, "$2")
         source = f"{rows} r"
     return f"""
         SELECT s.symbol, b.*
