@@ -10,6 +10,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from domain.records import Order
 from domain.timeframes import Timeframe
 from storage.bars_read import bars_sql
 from storage.bars_write import upsert_bars
@@ -32,11 +33,12 @@ async def test_the_newest_bar_of_a_missing_symbol_reads_a_few_pages(caggs_db: Da
     await upsert_bars(caggs_db.pool, Timeframe.M1, bars, caggs_db.backend)
     await caggs_db.pool.execute("ANALYZE")  # as autovacuum would: the planner knows 2 symbols
     async with caggs_db.pool.acquire() as conn:
-        for order, symbols in (
+        cases: list[tuple[Order, list[str]]] = [
             ("desc", ["AAPL"]),
             ("desc", [*PRESENT[:1], "AAPL"]),
             ("asc", ["AAPL"]),
-        ):
+        ]
+        for order, symbols in cases:
             sql = bars_sql(Timeframe.M5, order, False, False)
             raw = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", symbols, 1)
             plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
