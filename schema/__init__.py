@@ -12,12 +12,13 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from domain.introspection import Introspection
 from resolvers.context import RequestContext
 from schema.admin import KeyMutation
 from schema.cost import BarsCostLimit, CostPlans
 from schema.errors import ErrorCodes
 from schema.fast_path import fast_execution_context
-from schema.introspection import Introspection, KeyedIntrospection
+from schema.introspection import KeyedIntrospection
 from schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, LimitedValidationCache, limit_rules
 from schema.names import RememberingNameConverter
 from schema.notices import Notices

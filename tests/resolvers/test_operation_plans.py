@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from domain.access import Scope
+from domain.introspection import Introspection
 from schema import build_schema
-from schema.introspection import Introspection
 from schema.limits import MAX_TOKENS, limit_rules
 from schema.plans import OperationPlans, PlannedSchema
 from tests.resolvers.conftest import Gateway, principal
