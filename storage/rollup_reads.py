@@ -48,26 +48,30 @@ def tail_sql(rollup: Rollup) -> str:
     """
 
 
+def rollup_order(direction: str) -> str:
+    """Rollup rows of one symbol by time, spelled so each half and their union share one order
+    (a union ordered by time alone would sort the stored half's output again, and a generic plan
+    costed that sort on every symbol: no cached plan)."""
+    return f"ORDER BY r.symbol {direction}, r.time {direction}"
+
+
 def rollup_rows_sql(rollup: Rollup, where: str = "", direction: str = "", limit: str = "") -> str:
     """A subquery of the level's rows for `s.symbol`, filtered by `where` (on alias `r`).
 
-    With `direction` (ASC or DESC) each half is ordered by time and cut at `limit`, so each stops
-    early; the caller orders and limits the union again. The stored half names the symbol as a
-    one-element array and orders by (symbol, time): only a (symbol, time) index serves that
-    order. With `r.symbol = s.symbol` the symbol drops out of the order, and where a level holds
-    few symbols the planner serves `ORDER BY time` from the materialized hypertable's time-only
-    index instead, filtering by symbol: the newest bar of a symbol the level lacks then read
-    every row of its history (measured: 2 symbols x 1 year, latestBar(M5) of 3 symbols, 121 ms;
-    1.3 ms with the symbol's index).
+    With `direction` (ASC or DESC) each half is ordered by (symbol, time) (the symbol is one
+    value: by time) and cut at `limit`, so each stops early; the caller orders the union the same
+    way (`rollup_order`) and limits it again. The stored half names the symbol as a one-element
+    array: only a (symbol, time) index serves that order. With `r.symbol = s.symbol` the symbol
+    drops out of the order, and where a level holds few symbols the planner serves `ORDER BY
+    time` from the materialized hypertable's time-only index instead, filtering by symbol: the
+    newest bar of a symbol the level lacks then read every row of its history (measured: 2
+    symbols x 1 year, latestBar(M5) of 3 symbols, 121 ms; 1.3 ms with the symbol's index).
     """
     stored = f"r.symbol = s.symbol{where}"
     tail = f"true{where}"
     if direction:
-        stored = (
-            f"r.symbol = ANY(ARRAY[s.symbol]){where}"
-            f" ORDER BY r.symbol {direction}, r.time {direction} LIMIT {limit}"
-        )
-        tail += f" ORDER BY r.time {direction} LIMIT {limit}"
+        stored = f"r.symbol = ANY(ARRAY[s.symbol]){where} {rollup_order(direction)} LIMIT {limit}"
+        tail += f" {rollup_order(direction)} LIMIT {limit}"
     return f"""(
         (SELECT {_LIST} FROM {rollup.relation}_stored r WHERE {stored})
         UNION ALL
