@@ -216,3 +216,51 @@ async def test_incremental_writes_in_any_order_give_the_recomputed_rollups(
         for timeframe in timeframes:
             rows = await fetch_bars(db.pool, INCREMENTAL_SYMBOLS, timeframe, limit=1_000_000)
             assert_bars_equal(rows, expected_rollup(final, timeframe), timeframe)
+
+
+async def test_one_write_of_two_symbols_in_adjacent_buckets_updates_both(db: Database) -> None:
+    rng = random.Random(21)
+    start = datetime(2024, 3, 8, 14, 30, tzinfo=UTC)  # AAPL's 5m bucket ends where BTC's starts
+    bars = [
+        *minute_bars(rng, "AAPL", start, start + timedelta(minutes=5), gap_chance=0),
+        *minute_bars(rng, "X:BTCUSD", start + timedelta(minutes=5), start + timedelta(minutes=10)),
+    ]
+    await upsert_bars(db.pool, Timeframe.M1, bars, db.backend)
+    for timeframe in MINUTE_TIMEFRAMES:
+        rows = await fetch_bars(db.pool, ["AAPL", "X:BTCUSD"], timeframe, limit=100)
+        assert_bars_equal(rows, expected_rollup(bars, timeframe), timeframe)
+
+
+async def test_a_write_rewrites_only_the_rollup_rows_of_the_buckets_it_touches(
+    portable_db: Database,
+) -> None:
+    """Two corrections days apart recompute their own buckets, not the days between them."""
+    rng = random.Random(22)
+    bars = minute_bars(
+        rng, "X:BTCUSD", datetime(2024, 3, 8, tzinfo=UTC), datetime(2024, 3, 11, tzinfo=UTC)
+    )
+    await upsert_bars(portable_db.pool, Timeframe.M1, bars, portable_db.backend)
+    between = (datetime(2024, 3, 9, tzinfo=UTC), datetime(2024, 3, 10, tzinfo=UTC))
+    relations = [r.relation for r in levels_from(Timeframe.M1)]
+
+    async def versions() -> dict[str, list[tuple[datetime, str]]]:
+        return {
+            relation: [
+                (r["time"], r["xmin"])
+                for r in await portable_db.pool.fetch(
+                    f"SELECT time, xmin::text FROM {relation}"
+                    " WHERE time >= $1 AND time < $2 ORDER BY time",
+                    *between,
+                )
+            ]
+            for relation in relations
+        }
+
+    before = await versions()
+    assert all(before.values())
+    fixes = [_corrected(bars[0], 1.1), _corrected(bars[-1], 0.9)]  # Mar 8 00:00, Mar 10 23:59
+    assert await upsert_bars(portable_db.pool, Timeframe.M1, fixes, portable_db.backend) == 2
+    assert await versions() == before
+    for timeframe in MINUTE_TIMEFRAMES:
+        rows = await fetch_bars(portable_db.pool, ["X:BTCUSD"], timeframe, limit=100_000)
+        assert_bars_equal(rows, expected_rollup([*fixes, *bars[1:-1]], timeframe), timeframe)
