@@ -26,7 +26,7 @@ from domain.timeframes import Timeframe
 from resolvers.backfill import backfill
 from resolvers.read_through import EnsureResult, ReadThrough
 from storage.bars_read import fetch_bars
-from storage.bars_write import BarIn
+from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.pool import create_pool
 from storage.quality import assess_series
@@ -51,6 +51,7 @@ def utc(
 
 
 DAY1 = utc(2024, 1, 2)
+BEFORE_LISTING = (utc(2023, 6, 1), utc(2023, 7, 1))  # upstream has no bars: an empty fetch
 
 
 def client_for(fake: FakePolygon, **overrides: Any) -> PolygonClient:
@@ -187,9 +188,8 @@ async def test_weekends_holidays_and_unlisted_periods_are_covered_and_not_refetc
             (utc(2024, 1, 1, 12), utc(2024, 1, 2)),  # New Year's Day
         ]:
             assert await service.ensure(["AAPL"], "1d", start, end) == EnsureResult(0, 0, {})
-        before_listing = (utc(2023, 6, 1), utc(2023, 7, 1))
-        assert await service.ensure(["AAPL"], "1d", *before_listing) == EnsureResult(1, 0, {})
-        assert await service.ensure(["AAPL"], "1d", *before_listing) == EnsureResult(0, 0, {})
+        assert await service.ensure(["AAPL"], "1d", *BEFORE_LISTING) == EnsureResult(1, 0, {})
+        assert await service.ensure(["AAPL"], "1d", *BEFORE_LISTING) == EnsureResult(0, 0, {})
     assert len(agg_paths(fake_polygon)) == 2
     empty = await portable_db.pool.fetchval(
         "SELECT bar_count FROM coverage WHERE range @> $1::timestamptz", utc(2023, 6, 15)
@@ -292,6 +292,39 @@ async def test_quality_flags_are_stored_whatever_order_ranges_arrive_in(
     ]
     assert [r["quality_score"] for r in rows] == pytest.approx([q.quality_score for q in expected])
     assert rows[monday]["gap_detected"] and rows[monday + 1]["volume_anomaly"]
+
+
+async def test_rejudging_stored_neighbours_keeps_their_values_and_source(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """Fetching a range re-judges the stored bars after it (quality flags depend on what
+    precedes them) and writes them back with everything else they hold untouched."""
+    raw = stock_days(fake_polygon, "AAPL", date(2024, 1, 2), date(2024, 3, 29))
+    march = [b for b in as_bars("AAPL", raw) if b.time >= utc(2024, 3, 1)]
+    mine = [b._replace(source="demo", vwap=b.close, trades=(b.trades or 0) + 1) for b in march]
+    await upsert_bars(portable_db.pool, Timeframe.D1, mine, portable_db.backend)
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        assert not (await service.ensure(["AAPL"], "1d", utc(2024, 1, 1), utc(2024, 3, 1))).errors
+    rows = await fetch_bars(portable_db.pool, ["AAPL"], "1d", utc(2024, 3, 1), limit=100)
+    assert [(r["time"], r["vwap"], r["trades"], r["source"]) for r in rows] == [
+        (b.time, b.vwap, b.trades, "demo") for b in mine
+    ]
+
+
+async def test_the_stored_callback_hears_of_fetches_that_stored_bars_only(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """`on_stored` drops cached answers (gateway/app.py): called when bars of a symbol were
+    stored, not for a fetch that found nothing (a weekend, a date before the listing)."""
+    stock_days(fake_polygon, "AAPL", date(2024, 1, 2), date(2024, 1, 12))
+    told: list[str] = []
+    async with read_through(
+        portable_db.pool, portable_db.backend, fake_polygon, on_stored=told.append
+    ) as service:
+        assert await service.ensure(["AAPL"], "1d", *BEFORE_LISTING) == EnsureResult(1, 0, {})
+        assert told == []
+        assert (await service.ensure(["AAPL"], "1d", DAY1, utc(2024, 1, 13))).bars_stored == 9
+        assert told == ["AAPL"]
 
 
 async def test_the_open_period_is_refetched_after_the_freshness_ttl(
