@@ -294,6 +294,16 @@ async def test_quality_flags_are_stored_whatever_order_ranges_arrive_in(
     assert rows[monday]["gap_detected"] and rows[monday + 1]["volume_anomaly"]
 
 
+async def test_a_range_holding_one_bar_is_fetched_and_stored(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    raw = stock_days(fake_polygon, "AAPL", date(2024, 1, 2), date(2024, 1, 5))
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        assert await service.ensure(["AAPL"], "1d", DAY1, utc(2024, 1, 3)) == EnsureResult(1, 1, {})
+    expected = expected_rollup(as_bars("AAPL", raw[:1]), Timeframe.D1)
+    assert_bars_equal(await stored(portable_db.pool, "AAPL", "1d"), expected)
+
+
 async def test_rejudging_stored_neighbours_keeps_their_values_and_source(
     portable_db: Database, fake_polygon: FakePolygon
 ) -> None:
