@@ -174,6 +174,26 @@ async def test_an_overlapping_range_fetches_only_the_hole(
     assert len(await stored(portable_db.pool, BTC, "1m")) == len(raw) == 4 * 144
 
 
+async def test_a_request_that_waited_for_an_overlapping_fetch_then_fetches_the_rest(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    raw = crypto_minutes(fake_polygon, DAY1, 2 * 1440)
+    fake_polygon.behave(delay=1.0, slow_times=1)  # the first fetch stays in flight a while
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        first = asyncio.create_task(service.ensure([BTC], "1m", DAY1, utc(2024, 1, 3)))
+        while not agg_paths(fake_polygon):  # noqa: ASYNC110 (the fake serves from its own thread)
+            await asyncio.sleep(0.01)
+        wider = await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 4))
+        assert await first == EnsureResult(1, 1440, {})
+    assert wider == EnsureResult(2, 2 * 1440, {})  # the fetch it waited for, then its own
+    assert [p.rsplit("/", 2)[1:] for p in agg_paths(fake_polygon)] == [
+        ["2024-01-02", "2024-01-02"],
+        ["2024-01-03", "2024-01-03"],
+    ]
+    expected = expected_rollup(as_bars(BTC, raw), Timeframe.M1)
+    assert_bars_equal(await stored(portable_db.pool, BTC, "1m"), expected)
+
+
 async def test_weekends_holidays_and_unlisted_periods_are_covered_and_not_refetched(
     portable_db: Database, fake_polygon: FakePolygon
 ) -> None:
@@ -270,8 +290,9 @@ async def test_fetched_bars_equal_upstream_at_the_base_timeframe_and_in_every_ro
         assert_bars_equal(await stored(db.pool, "AAPL", timeframe), expected, timeframe)
 
 
+@pytest.mark.parametrize("later_first", [True, False], ids=["later-first", "in-order"])
 async def test_quality_flags_are_stored_whatever_order_ranges_arrive_in(
-    portable_db: Database, fake_polygon: FakePolygon
+    portable_db: Database, fake_polygon: FakePolygon, later_first: bool
 ) -> None:
     raw = stock_days(fake_polygon, "AAPL", date(2024, 1, 2), date(2024, 3, 29))
     times = [EPOCH + timedelta(milliseconds=b["t"]) for b in raw]
@@ -280,8 +301,9 @@ async def test_quality_flags_are_stored_whatever_order_ranges_arrive_in(
     raw[monday + 1]["v"] = 1e9  # a volume spike
     fake_polygon.add_bars("AAPL", raw, 1, "day")
     async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
-        await service.ensure(["AAPL"], "1d", utc(2024, 3, 3, 12), utc(2024, 4, 1))  # later first
-        await service.ensure(["AAPL"], "1d", utc(2024, 1, 1), utc(2024, 3, 3))
+        ranges = [(utc(2024, 1, 1), utc(2024, 3, 3)), (utc(2024, 3, 3, 12), utc(2024, 4, 1))]
+        for start, end in reversed(ranges) if later_first else ranges:
+            await service.ensure(["AAPL"], "1d", start, end)
     rows = await portable_db.pool.fetch(
         "SELECT gap_detected, volume_anomaly, quality_score, validation_notes FROM bars"
         " WHERE symbol = 'AAPL' ORDER BY time"
