@@ -573,6 +573,20 @@ async def test_series_columns_are_coerced_whole_not_item_by_item(
     assert items == []
 
 
+@pytest.mark.parametrize("column", ["high", "vwap", "trades", "low"])
+async def test_a_series_value_graphql_cannot_represent_gives_the_stock_error(
+    market: Market, column: str
+) -> None:
+    """NaN, infinities and a 33-bit Int: the column falls back to stock, which locates the
+    error at the item (nulling the item of a nullable list, else the whole series)."""
+    query = """{ barSeries(ticker: "TICKER", timeframe: M1, from: "2024-05-06T00:00:00Z")
+                 { time COLUMN } }""".replace("TICKER", ODD).replace("COLUMN", column)
+    fast, stock = await market.both(query)
+    assert fast == stock
+    body = orjson.loads(fast)
+    assert len(body["errors"]) == 1 and body["errors"][0]["path"][:2] == ["barSeries", column]
+
+
 def test_the_generated_documents_reach_the_interesting_cases(
     schemas: tuple[strawberry.Schema, strawberry.Schema],
 ) -> None:
