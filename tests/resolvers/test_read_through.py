@@ -177,6 +177,8 @@ async def test_an_overlapping_range_fetches_only_the_hole(
 async def test_a_request_that_waited_for_an_overlapping_fetch_then_fetches_the_rest(
     portable_db: Database, fake_polygon: FakePolygon
 ) -> None:
+    """Whether the wider request finds the first fetch still in flight (and waits for it) or
+    already landed, it returns with its whole range stored, each day fetched once."""
     raw = crypto_minutes(fake_polygon, DAY1, 2 * 1440)
     fake_polygon.behave(delay=1.0, slow_times=1)  # the first fetch stays in flight a while
     async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
@@ -184,14 +186,24 @@ async def test_a_request_that_waited_for_an_overlapping_fetch_then_fetches_the_r
         while not agg_paths(fake_polygon):  # noqa: ASYNC110 (the fake serves from its own thread)
             await asyncio.sleep(0.01)
         wider = await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 4))
-        assert await first == EnsureResult(1, 1440, {})
-    assert wider == EnsureResult(2, 2 * 1440, {})  # the fetch it waited for, then its own
+        expected = expected_rollup(as_bars(BTC, raw), Timeframe.M1)
+        assert_bars_equal(await stored(portable_db.pool, BTC, "1m"), expected)
+        assert await first == EnsureResult(1, 1440, {}) and wider.errors == {}
     assert [p.rsplit("/", 2)[1:] for p in agg_paths(fake_polygon)] == [
         ["2024-01-02", "2024-01-02"],
         ["2024-01-03", "2024-01-03"],
     ]
-    expected = expected_rollup(as_bars(BTC, raw), Timeframe.M1)
-    assert_bars_equal(await stored(portable_db.pool, BTC, "1m"), expected)
+
+
+async def test_holes_apart_are_fetched_as_separate_windows_and_all_counted(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    crypto_minutes(fake_polygon, DAY1, 3 * 1440)
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        await service.ensure([BTC], "1m", utc(2024, 1, 3), utc(2024, 1, 4))
+        both_sides = await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 5))
+    assert both_sides == EnsureResult(2, 2 * 1440, {})
+    assert len(await stored(portable_db.pool, BTC, "1m")) == 3 * 1440
 
 
 async def test_weekends_holidays_and_unlisted_periods_are_covered_and_not_refetched(
