@@ -206,6 +206,17 @@ async def test_holes_apart_are_fetched_as_separate_windows_and_all_counted(
     assert len(await stored(portable_db.pool, BTC, "1m")) == 3 * 1440
 
 
+async def test_bars_upstream_sends_past_the_window_are_not_stored(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    raw = crypto_minutes(fake_polygon, DAY1 - timedelta(minutes=1), 1440 + 2)  # one each side
+    fake_polygon.behave(ignore_range=True)  # serve them all, whatever was asked for
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        assert await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 3)) == EnsureResult(1, 1440, {})
+    expected = expected_rollup(as_bars(BTC, raw[1:-1]), Timeframe.M1)
+    assert_bars_equal(await stored(portable_db.pool, BTC, "1m"), expected)
+
+
 async def test_weekends_holidays_and_unlisted_periods_are_covered_and_not_refetched(
     portable_db: Database, fake_polygon: FakePolygon
 ) -> None:
