@@ -41,5 +41,5 @@ COPY --from=assets /build/node_modules ./node_modules
 COPY dashboard ./dashboard
 USER 10001:10001
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["marketgraph", "healthcheck"]
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 CMD ["marketgraph-healthcheck"]
 CMD ["marketgraph", "serve"]

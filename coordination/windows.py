@@ -3,6 +3,7 @@
 A name (an API key, a client address, an address sending bad keys) may make `per_minute`
 requests in any 60 seconds, counted by every worker and instance together. `hit` answers
 None while Redis is unreachable: the caller then decides with its own local buckets.
+Windows count whole requests, so a fractional rate gets a longer window (`window_for`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,21 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from coordination.link import FAILURES, RedisLink
+
+MAX_WINDOW_MINUTES = 10  # longer windows would let a fractional rate save up a large burst
+
+
+def window_for(per_minute: float) -> tuple[int, int]:
+    """(requests, seconds) of the window for a rate per minute: never more than the rate, as
+    close to it as a window of at most MAX_WINDOW_MINUTES allows (1.5 → 3 per 120 s), and one
+    request per interval for rates below one a minute (0.5 → 1 per 120 s)."""
+    if per_minute < 1:
+        return 1, math.ceil(60 / per_minute)
+    amount, minutes = max(
+        ((math.floor(per_minute * m + 1e-9), m) for m in range(1, MAX_WINDOW_MINUTES + 1)),
+        key=lambda window: (window[0] / window[1], -window[1]),
+    )
+    return amount, 60 * minutes
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +56,8 @@ class SharedWindows:
 
     async def hit(self, namespace: str, name: str, per_minute: float) -> Decision | None:
         """Count one request of `name`; None when Redis cannot say (decide locally)."""
-        return await self.hit_per(namespace, name, max(1, math.floor(per_minute)), 60)
+        amount, seconds = window_for(per_minute)
+        return await self.hit_per(namespace, name, amount, seconds)
 
     async def hit_per(
         self, namespace: str, name: str, amount: int, seconds: int

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from domain.introspection import Introspection
 from gateway.persisted_manifest import (
     ManifestError,
     build_manifest,
@@ -23,7 +24,6 @@ from gateway.persisted_manifest import (
     verify_manifest,
 )
 from schema import build_schema
-from schema.introspection import Introspection
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -31,6 +31,7 @@ from gateway.audit import AUDIT_ENDPOINT
 from gateway.authentication import principal_of
 from gateway.graphiql import LocalGraphQL
 from gateway.graphql_caching import cached_execution, http_validators, note_errors
+from gateway.graphql_post import plain_post
 from gateway.graphql_ws import LiveTransportHandler
 from gateway.observability.facts import facts
 from gateway.persisted_queries import (
@@ -85,7 +86,11 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         except PersistedQueryNotFound as exc:
             sub_response.headers["Cache-Control"] = NOT_FOUND_CACHE_CONTROL
             return ExecutionResult(data=None, errors=[as_graphql_error(exc)])
-        data = replace(request_data, query=resolved.query)
+        data = (
+            request_data
+            if resolved.query is request_data.query
+            else replace(request_data, query=resolved.query)
+        )
         run = super().execute_single
         result = await cached_execution(
             request,
@@ -96,6 +101,16 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         if resolved.register is not None and resolved.query and result.data is not None:
             persisted.register(resolved.register, resolved.query)
         return result
+
+    async def _answer(self, request: Request, data: GraphQLRequestData) -> Response:
+        """What Strawberry's `run` does for a plain JSON POST (gateway/graphql_post.py): one
+        operation executed, its result processed and encoded."""
+        sub_response = await self.get_sub_response(request)
+        context = await self.get_context(request, response=sub_response)
+        adapter = self.request_adapter_class(request)
+        result = await self.execute_single(request, adapter, sub_response, context, None, data)
+        response_data = await self.process_result(request, result)
+        return self.create_response(response_data=response_data, sub_response=sub_response)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         """Not for a GET carrying a persisted-query hash (its `query` is absent on purpose)."""
@@ -144,7 +159,15 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         root_value: None = UNSET,
     ) -> Response | WebSocket:
         try:
-            response = await super().run(request, context, root_value)
+            plain = (
+                await plain_post(request, self.decode_json, self._get_stream_transport_from_headers)
+                if isinstance(request, Request) and context is UNSET and root_value is UNSET
+                else None
+            )
+            if plain is not None and isinstance(request, Request):
+                response: Response | WebSocket = await self._answer(request, plain)
+            else:
+                response = await super().run(request, context, root_value)
             if isinstance(request, Request) and isinstance(response, Response):
                 ttl = request.app.state.settings.cache_ttl_seconds
                 return http_validators(request, response, ttl)

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
+from functools import lru_cache
 from typing import Any
 
 from pythonjsonlogger.orjson import OrjsonFormatter
@@ -25,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.client_address import client_address
 from gateway.observability.facts import RequestFacts, current_facts
-from gateway.redaction import install_redaction, redact
+from gateway.redaction import RedactedRecord, install_redaction, redact
 from gateway.scope_headers import scope_headers
 from storage.embedded import CHATTY_LOGGERS
 
@@ -37,6 +38,7 @@ _RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info
 _TRACE_HEADERS = frozenset({b"traceparent", b"x-trace-id"})
 # what TraceMiddleware hands each answered request to (metrics: gateway/observability)
 RequestRecorder = Callable[[Scope, int, float, RequestFacts], None]
+REDACTED_VALUES = 1024
 OWN_LOGGERS = ("marketgraph", "gateway", "schema", "resolvers", "storage", "upstream", "domain")
 
 
@@ -131,6 +133,8 @@ class TraceMiddleware:
         self.app = app
         self.log = logging.getLogger("marketgraph.access")
         self._record = record
+        # the access line's recurring values (method, path, client, endpoint) redacted once
+        self._redacted = lru_cache(maxsize=REDACTED_VALUES)(redact)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -165,22 +169,22 @@ class TraceMiddleware:
                 trace_id_var.reset(token)
 
     def _log(self, scope: Scope, status: int, seconds: float, facts: RequestFacts) -> None:
-        """The access line (its fields are not even gathered when it would not be written)."""
-        if self.log.isEnabledFor(logging.INFO):
-            query = scope["query_string"]
-            self.log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": redact(scope["path"]),
-                    "query": redact(query.decode("latin-1")) if query else "",
-                    "client": client_address(scope),
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "principal_id": getattr(getattr(scope.get("user"), "principal", None),
-                                            "key_id", None),
-                    "endpoint": facts.endpoint,
-                    "cache": facts.cache,
-                    "upstream_calls": facts.upstream_calls,
-                },
-            )  # fmt: skip
+        """The access line (its fields are not even gathered when it would not be written);
+        every string in it redacted here, so the RedactingFilter lets it pass as it is."""
+        if not self.log.isEnabledFor(logging.INFO):
+            return
+        query = scope["query_string"]
+        record = RedactedRecord(self.log.name, logging.INFO, __file__, 0, "request", (), None)
+        record.__dict__.update(
+            method=self._redacted(scope["method"]),
+            path=self._redacted(scope["path"]),
+            query=redact(query.decode("latin-1")) if query else "",
+            client=self._redacted(client_address(scope)),
+            status=status,
+            duration_ms=round(seconds * 1000, 2),
+            principal_id=getattr(getattr(scope.get("user"), "principal", None), "key_id", None),
+            endpoint=None if facts.endpoint is None else self._redacted(facts.endpoint),
+            cache=facts.cache,
+            upstream_calls=facts.upstream_calls,
+        )
+        self.log.handle(record)

@@ -275,6 +275,10 @@ class ResponseCache:
         self.evictions += 1
         self._on_evict()
 
+    async def shared_entries(self) -> int | None:
+        """Entries in Redis (all workers'); None without Redis or while it cannot say."""
+        return None if self._shared is None else await self._shared.count()
+
     def stats(self) -> dict[str, Any]:
         """`cache` of `/performance/cache`: this worker's figures."""
         asked = self.hits + self.misses

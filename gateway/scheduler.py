@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from croniter import croniter
 
 from domain.clocks import WallClock, utc_now
+from domain.schedules import valid_schedule
 from resolvers.context import Services
 from resolvers.scheduled_backfill import run_tracked_backfill
 
@@ -28,10 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Run = Callable[[datetime], Awaitable[object]]
-
-
-def valid_schedule(schedule: str) -> bool:
-    return bool(croniter.is_valid(schedule))
 
 
 class BackfillScheduler:

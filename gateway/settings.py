@@ -16,10 +16,10 @@ import orjson
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.scheduler import valid_schedule
-from schema.introspection import Introspection
-from storage.policies import MIN_COMPRESS_AFTER
-from storage.policies import MIN_RETAIN_MINUTE_BARS as MIN_RETAIN
+from domain.introspection import Introspection
+from domain.schedules import valid_schedule
+from storage.policy_bounds import MIN_COMPRESS_AFTER
+from storage.policy_bounds import MIN_RETAIN_MINUTE_BARS as MIN_RETAIN
 
 _DURATION = re.compile(r"^\s*(?P<n>\d+)\s*(?P<unit>weeks?|days?|hours?)\s*$", re.IGNORECASE)
 

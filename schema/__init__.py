@@ -12,17 +12,19 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from domain.introspection import Introspection
 from resolvers.context import RequestContext
 from schema.admin import KeyMutation
 from schema.cost import BarsCostLimit, CostPlans
+from schema.direct import DirectPath, DirectSchema
 from schema.errors import ErrorCodes
 from schema.fast_path import fast_execution_context
-from schema.introspection import Introspection, KeyedIntrospection
+from schema.introspection import KeyedIntrospection
 from schema.limits import MAX_ALIASES, MAX_DEPTH, MAX_TOKENS, LimitedValidationCache, limit_rules
 from schema.names import RememberingNameConverter
 from schema.notices import Notices
 from schema.parsing import CodedParserCache
-from schema.plans import DEFAULT_PLANS, OperationPlans, PlannedSchema
+from schema.plans import DEFAULT_PLANS, OperationPlans
 from schema.query import Query
 from schema.records import read_field
 from schema.scalars import DATETIME
@@ -39,7 +41,7 @@ class Mutation(KeyMutation, TrackedMutation):
     """Administration: API keys and tracked symbols (admin scope)."""
 
 
-class MarketSchema(PlannedSchema):
+class MarketSchema(DirectSchema):
     """Strawberry's Schema without its log line per error: client errors are not incidents,
     and internal ones are logged (with trace id) by the ErrorCodes extension."""
 
@@ -72,12 +74,13 @@ def build_schema(
     Unless introspection is public, error messages carry no "Did you mean ...?" suggestions.
     """
     public = introspection is Introspection.PUBLIC
+    cost_plans = CostPlans(maxsize=CACHE_SIZE)
     extensions: list[Any] = [
         partial(ErrorCodes, suggestions=public),
         partial(CodedParserCache, maxsize=CACHE_SIZE, max_tokens=MAX_TOKENS),
         partial(LimitedValidationCache, limit_rules(), maxsize=CACHE_SIZE),
         *([KeyedIntrospection] if introspection is Introspection.AUTHENTICATED else []),
-        partial(BarsCostLimit, plans=CostPlans(maxsize=CACHE_SIZE)),
+        partial(BarsCostLimit, plans=cost_plans),
         Notices,
     ]
     if introspection is Introspection.OFF:
@@ -98,5 +101,6 @@ def build_schema(
             name_converter=RememberingNameConverter(),
         ),
         plans=OperationPlans(plans),
+        direct=DirectPath(cost_plans, suggestions=public),
         **kwargs,
     )

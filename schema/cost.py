@@ -295,32 +295,57 @@ class BarsCostLimit(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
-        if not isinstance(context.context, RequestContext):  # never run uncapped by mistake
-            raise TypeError("BarsCostLimit needs a RequestContext (resolvers.context)")
-        cap = context.context.services.max_bars_per_response
         document = context.graphql_document
         if document is not None and context.result is None:
-            cost = self._cost(document, context.operation_name, context.variables or {})
-            if cost > cap:
-                message = (
-                    f"this query could return up to {cost} bars (a summary counts one per"
-                    f" {SCAN_UNIT} rows it reads), over the limit of {cap} per response:"
-                    " narrow the range, lower `limit`, or ask for fewer symbols"
-                )
-                extensions = {"code": ErrorCode.BAD_USER_INPUT.value, "cost": cost, "limit": cap}
-                context.result = ExecutionResult(
-                    data=None, errors=[GraphQLError(message, extensions=extensions)]
-                )
+            context.result = refusal(
+                self._plans,
+                context.schema._schema,
+                document,
+                context.operation_name,
+                context.variables,
+                context.context,
+            )
         yield
 
-    def _cost(self, document: DocumentNode, name: str | None, raw: dict[str, Any]) -> int:
-        schema = self.execution_context.schema._schema
-        plan = self._plans.plan(schema, document, name)
-        if not plan.root:
-            return 0
-        if plan.constant is not None:
-            return plan.constant
-        variables = get_variable_values(schema, plan.variables, raw)
-        if isinstance(variables, list):
-            return 0  # execution refuses these variables before any field runs
-        return plan_cost(plan, variables)
+
+def refusal(
+    plans: CostPlans,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: dict[str, Any] | None,
+    request: object,
+) -> ExecutionResult | None:
+    """The result refusing an operation whose cost is over the request's
+    `services.max_bars_per_response`, or None to let it run."""
+    if not isinstance(request, RequestContext):  # never run uncapped by mistake
+        raise TypeError("BarsCostLimit needs a RequestContext (resolvers.context)")
+    cap = request.services.max_bars_per_response
+    cost = _cost(plans, schema, document, operation_name, variables or {})
+    if cost <= cap:
+        return None
+    message = (
+        f"this query could return up to {cost} bars (a summary counts one per"
+        f" {SCAN_UNIT} rows it reads), over the limit of {cap} per response:"
+        " narrow the range, lower `limit`, or ask for fewer symbols"
+    )
+    extensions = {"code": ErrorCode.BAD_USER_INPUT.value, "cost": cost, "limit": cap}
+    return ExecutionResult(data=None, errors=[GraphQLError(message, extensions=extensions)])
+
+
+def _cost(
+    plans: CostPlans,
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    name: str | None,
+    raw: dict[str, Any],
+) -> int:
+    plan = plans.plan(schema, document, name)
+    if not plan.root:
+        return 0
+    if plan.constant is not None:
+        return plan.constant
+    variables = get_variable_values(schema, plan.variables, raw)
+    if isinstance(variables, list):
+        return 0  # execution refuses these variables before any field runs
+    return plan_cost(plan, variables)

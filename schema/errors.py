@@ -41,39 +41,50 @@ class ErrorCodes(SchemaExtension):
         yield
         result = self.execution_context.result
         if result is not None and result.errors:
-            result.errors = [self._coded(error) for error in result.errors]
-            if not self._suggestions:
-                result.errors = [_without_suggestions(error) for error in result.errors]
+            context = self.execution_context.context
+            result.errors = coded_errors(result.errors, context, suggestions=self._suggestions)
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
         """Each message of a subscription (or a streamed query) too."""
         if getattr(result, "errors", None):
-            result.errors = [self._coded(error) for error in result.errors]
+            context = self.execution_context.context
+            result.errors = [coded(error, context) for error in result.errors]
         yield
 
-    def _coded(self, error: GraphQLError) -> GraphQLError:
-        if "code" in (error.extensions or {}):
-            return error
-        original = error.original_error
-        if isinstance(original, ServiceError) and original.code is not ErrorCode.INTERNAL:
-            if original.message != str(original):  # the detail is for the log only
-                log.warning(
-                    "%s: %s",
-                    type(original).__name__,
-                    original,
-                    extra={"trace_id": _trace_id(self.execution_context.context)},
-                )
-            return _with_code(error, original.message, original.code, **original.extensions)
-        if error.path is None or _refused_input(error):
-            return _with_code(error, error.message, ErrorCode.BAD_USER_INPUT)
-        trace_id = _trace_id(self.execution_context.context)
-        log.error(
-            "internal error while executing a GraphQL operation",
-            exc_info=(type(original), original, original.__traceback__) if original else None,
-            extra={"path": list(error.path or ()), "graphql_error": error.message},
-        )
-        extra = {"traceId": trace_id} if trace_id else {}
-        return _with_code(error, MASKED, ErrorCode.INTERNAL, **extra)
+
+def coded_errors(
+    errors: list[GraphQLError], context: Any, *, suggestions: bool
+) -> list[GraphQLError]:
+    """A result's errors, each with its code (and without suggestions unless `suggestions`);
+    `context` is the request's (for the trace id of masked errors)."""
+    errors = [coded(error, context) for error in errors]
+    return errors if suggestions else [_without_suggestions(error) for error in errors]
+
+
+def coded(error: GraphQLError, context: Any) -> GraphQLError:
+    """`error` with its code (see the module docstring)."""
+    if "code" in (error.extensions or {}):
+        return error
+    original = error.original_error
+    if isinstance(original, ServiceError) and original.code is not ErrorCode.INTERNAL:
+        if original.message != str(original):  # the detail is for the log only
+            log.warning(
+                "%s: %s",
+                type(original).__name__,
+                original,
+                extra={"trace_id": _trace_id(context)},
+            )
+        return _with_code(error, original.message, original.code, **original.extensions)
+    if error.path is None or _refused_input(error):
+        return _with_code(error, error.message, ErrorCode.BAD_USER_INPUT)
+    trace_id = _trace_id(context)
+    log.error(
+        "internal error while executing a GraphQL operation",
+        exc_info=(type(original), original, original.__traceback__) if original else None,
+        extra={"path": list(error.path or ()), "graphql_error": error.message},
+    )
+    extra = {"traceId": trace_id} if trace_id else {}
+    return _with_code(error, MASKED, ErrorCode.INTERNAL, **extra)
 
 
 def _without_suggestions(error: GraphQLError) -> GraphQLError:

@@ -6,7 +6,6 @@ spell the schema out one name at a time, so error messages lose them too (`Error
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator
 
 from graphql import GraphQLError, validate
@@ -17,15 +16,6 @@ from domain.errors import ErrorCode
 
 KEY_NEEDED = "GraphQL introspection needs an API key (X-API-Key or Authorization: Bearer)"
 _MARKERS = ("__schema", "__type")  # `__typename` contains `__type`: the rule decides
-
-
-class Introspection(enum.StrEnum):
-    PUBLIC = "public"  # anyone, with or without a key
-    # callers with a valid key (GraphiQL: add the key header), and anyone where reads need no
-    # key (ANONYMOUS_READS, e.g. the local playground): the schema is no secret where its data
-    # is open
-    AUTHENTICATED = "authenticated"
-    OFF = "off"  # nobody
 
 
 class KeyedIntrospection(SchemaExtension):

@@ -16,11 +16,15 @@ class Notices(SchemaExtension):
     Live subscriptions read the store only, so their messages carry no notice."""
 
     def get_results(self) -> dict[str, Any]:
-        context = self.execution_context.context
-        if not isinstance(context, RequestContext):
-            return {}
         parsed = self.execution_context.graphql_document is not None  # else no operation type
         if parsed and self.execution_context.operation_type is OperationType.SUBSCRIPTION:
             return {}
-        notice = context.fetch.notice
-        return {} if notice is None else {"fetchOnMiss": notice.value}
+        return notices(self.execution_context.context)
+
+
+def notices(context: object) -> dict[str, Any]:
+    """The response extensions of a query or mutation run with `context`."""
+    if not isinstance(context, RequestContext):
+        return {}
+    notice = context.fetch.notice
+    return {} if notice is None else {"fetchOnMiss": notice.value}

@@ -15,6 +15,7 @@ introspect (`__schema`, `__type`) are never planned: whether they may run depend
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
+from strawberry.utils.operation import get_operation_type
 
 DEFAULT_PLANS = 256
 _INTROSPECTION = ("__schema", "__type")  # `__typename` contains `__type`: the rule decides
@@ -90,16 +92,25 @@ class PlannedSchema(strawberry.Schema):
                 self._plan(query, context.graphql_document)
             return refused
         context.graphql_document = plan.document
-        operation_type = plan.operation_types.get(context.operation_name)
+        self.operation_type(plan, context.operation_name, context.allowed_operations)
+        return None
+
+    @staticmethod
+    def operation_type(
+        plan: OperationPlan, operation_name: str | None, allowed: Iterable[OperationType]
+    ) -> OperationType:
+        """The type of the operation `operation_name` chooses from a planned document, with
+        Strawberry's errors when it chooses none or one of a type not `allowed`."""
+        operation_type = plan.operation_types.get(operation_name)
         if operation_type is None:
             try:
-                operation_type = context.operation_type
+                operation_type = get_operation_type(plan.document, operation_name)
             except RuntimeError as error:
-                raise CannotGetOperationTypeError(context.operation_name) from error
-            plan.operation_types[context.operation_name] = operation_type
-        if operation_type not in context.allowed_operations:
+                raise CannotGetOperationTypeError(operation_name) from error
+            plan.operation_types[operation_name] = operation_type
+        if operation_type not in allowed:
             raise InvalidOperationTypeError(operation_type)
-        return None
+        return operation_type
 
     def _plan(self, query: str, document: DocumentNode) -> None:
         if any(marker in query for marker in _INTROSPECTION) and validate(

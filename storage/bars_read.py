@@ -20,7 +20,7 @@ from domain.timeframes import (
     tiling_timeframe,
 )
 from storage.pool import Executor
-from storage.rollup_reads import rollup_rows_sql
+from storage.rollup_reads import rollup_order, rollup_rows_sql
 from storage.unavailable import idempotent_read
 
 # Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
@@ -90,8 +90,9 @@ def bars_sql(
         source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{where}"
     else:
         select = _select(_ROLLUP_COLUMNS, label, columns)
-        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, order_limit)
+        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, direction, "$2")
         source = f"{rows} r"
+        order_limit = f"{rollup_order(direction)} LIMIT $2"
     return f"""
         SELECT s.symbol, b.*
         FROM unnest($1::text[]) WITH ORDINALITY AS s(symbol, ord)

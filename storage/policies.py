@@ -22,14 +22,13 @@ from datetime import datetime, timedelta
 from domain.timeframes import Timeframe, bucket_start, levels_from, nominal_width
 from storage import caggs
 from storage.features import DatabaseFeatures, RollupBackend
+from storage.policy_bounds import MIN_COMPRESS_AFTER, MIN_RETAIN_MINUTE_BARS
 from storage.pool import Conn
 from storage.retention import RETENTION_KEY, retained_from
 from storage.session_reset import session_changed
 
 log = logging.getLogger(__name__)
 
-MIN_COMPRESS_AFTER = timedelta(days=1)
-MIN_RETAIN_MINUTE_BARS = timedelta(days=8)
 # Any constant works; every process enforcing policies on this database uses the same one.
 POLICY_LOCK_KEY = 0x6D675F706F6C  # "mg_pol"
 _COARSEST = max(levels_from(Timeframe.M1), key=lambda r: nominal_width(r.timeframe)).timeframe

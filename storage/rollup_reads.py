@@ -7,8 +7,13 @@ of a symbol sorts every bucket of its history; and each level's tail nests the l
 Reads therefore take the two halves themselves: `<relation>_stored`, the materialized rows below
 the watermark (a plain view: an index scan on (symbol, time DESC) that stops after n rows), and
 `<relation>_tail`, the base bars at or above it, aggregated here in one flat step. Portable
-rollups answer through the same names: every row is stored and the tail is empty (`WHERE
-false`, folded away while planning). See migration 0006.
+rollups answer through the same names: every row is stored and the tail is empty (`LIMIT 0`,
+costed as nothing and never scanned). See migrations 0006 and 0010.
+
+The tail is not given the read's own time bounds: a window below the watermark would then skip
+its one index probe per symbol, but with `time >= watermark AND time < $n` the planner's generic
+estimate of the tail grows tenfold, so summaries lost their cached generic plan and paid
+planning on every call (measured: aggregates of 10 tickers, 0.39 -> 0.71 ms).
 """
 
 from __future__ import annotations
@@ -43,15 +48,32 @@ def tail_sql(rollup: Rollup) -> str:
     """
 
 
-def rollup_rows_sql(rollup: Rollup, where: str = "", order_limit: str = "") -> str:
+def rollup_order(direction: str) -> str:
+    """Rollup rows of one symbol by time, spelled so each half and their union share one order
+    (a union ordered by time alone would sort the stored half's output again, and a generic plan
+    costed that sort on every symbol: no cached plan)."""
+    return f"ORDER BY r.symbol {direction}, r.time {direction}"
+
+
+def rollup_rows_sql(rollup: Rollup, where: str = "", direction: str = "", limit: str = "") -> str:
     """A subquery of the level's rows for `s.symbol`, filtered by `where` (on alias `r`).
 
-    `order_limit` (e.g. `ORDER BY r.time DESC LIMIT $2`) is applied to each half, so each stops
-    early; the caller orders and limits the union again.
+    With `direction` (ASC or DESC) each half is ordered by (symbol, time) (the symbol is one
+    value: by time) and cut at `limit`, so each stops early; the caller orders the union the same
+    way (`rollup_order`) and limits it again. The stored half names the symbol as a one-element
+    array: only a (symbol, time) index serves that order. With `r.symbol = s.symbol` the symbol
+    drops out of the order, and where a level holds few symbols the planner serves `ORDER BY
+    time` from the materialized hypertable's time-only index instead, filtering by symbol: the
+    newest bar of a symbol the level lacks then read every row of its history (measured: 2
+    symbols x 1 year, latestBar(M5) of 3 symbols, 121 ms; 1.3 ms with the symbol's index).
     """
+    stored = f"r.symbol = s.symbol{where}"
+    tail = f"true{where}"
+    if direction:
+        stored = f"r.symbol = ANY(ARRAY[s.symbol]){where} {rollup_order(direction)} LIMIT {limit}"
+        tail += f" {rollup_order(direction)} LIMIT {limit}"
     return f"""(
-        (SELECT {_LIST} FROM {rollup.relation}_stored r
-         WHERE r.symbol = s.symbol{where} {order_limit})
+        (SELECT {_LIST} FROM {rollup.relation}_stored r WHERE {stored})
         UNION ALL
-        (SELECT {_LIST} FROM ({tail_sql(rollup)}) r WHERE true{where} {order_limit})
+        (SELECT {_LIST} FROM ({tail_sql(rollup)}) r WHERE {tail})
     )"""

@@ -64,6 +64,11 @@ class CircuitBreaker:
         return BreakerState.OPEN
 
     @property
+    def reset_timeout(self) -> float:
+        """Seconds an open breaker waits before its trial call."""
+        return self._reset_timeout
+
+    @property
     def consecutive_failures(self) -> int:
         return self._failures
 

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from domain.circuit import Admission
 from domain.clocks import Monotonic
 from domain.errors import (
     InvalidInput,
@@ -58,10 +59,12 @@ class Pacer(Protocol):
 
 
 class SharedCircuit(Protocol):
-    """The breaker's open state as every process sees it (the gateway's Redis one)."""
+    """The breaker's state as every process sees it (the gateway's Redis one): `admit` before
+    each call, which may make it the fleet's one trial after an open period."""
 
-    async def open_for(self) -> float: ...
+    async def admit(self, lease_seconds: float) -> Admission: ...
     async def opened(self, seconds: float) -> None: ...
+    async def released(self) -> None: ...
     async def closed(self) -> None: ...
 
 
@@ -257,21 +260,29 @@ class PolygonClient:
         shared = self._shared_circuit
         if shared is None:
             return await self._breaker.call(fn, is_failure=_is_outage)
-        if self._breaker.state is BreakerState.CLOSED:
-            remaining = await shared.open_for()
-            if remaining > 0:
+        trial = False
+        if self._breaker.state is not BreakerState.OPEN:
+            # the lease: a trial worker that dies holds the fleet back one reset timeout
+            admission = await shared.admit(self._breaker.reset_timeout)
+            if admission.wait > 0:
                 raise UpstreamUnavailable(
-                    f"upstream circuit open (opened by another worker); retry in {remaining:.1f}s"
+                    f"upstream circuit open (opened by another worker); "
+                    f"retry in {admission.wait:.1f}s"
                 )
+            trial = admission.trial
         before = self._breaker.state
         try:
-            return await self._breaker.call(fn, is_failure=_is_outage)
-        finally:
-            after = self._breaker.state
-            if after is BreakerState.OPEN and before is not BreakerState.OPEN:
-                await shared.opened(self._breaker.retry_after())
-            elif after is BreakerState.CLOSED and before is not BreakerState.CLOSED:
-                await shared.closed()
+            result = await self._breaker.call(fn, is_failure=_is_outage)
+        except BaseException as exc:  # cancelled too: its trial is released
+            opened = self._breaker.state is BreakerState.OPEN and before is not BreakerState.OPEN
+            if opened or (trial and _is_outage(exc)):
+                await shared.opened(self._breaker.retry_after() or self._breaker.reset_timeout)
+            elif trial:  # proved nothing (a client error, cancelled): another call may try
+                await shared.released()
+            raise
+        if trial or before is not BreakerState.CLOSED:
+            await shared.closed()
+        return result
 
     async def _aggregates_page(
         self, url: str, query: dict[str, str] | None

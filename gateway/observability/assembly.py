@@ -84,10 +84,13 @@ async def running(
     def breaker_state() -> str | None:
         return None if client is None else client.breaker.state.value
 
-    def refresh_gauges() -> None:
+    async def refresh_gauges() -> None:
         metrics.set_pool(pool.get_size(), pool.get_idle_size(), pool.get_max_size())
         metrics.set_breaker(breaker_state() or "closed")
         metrics.cache_entries.set(len(state.response_cache))
+        shared = await state.response_cache.shared_entries()
+        if shared is not None:  # kept at its last value while Redis cannot say
+            metrics.cache_shared_entries.set(shared)
         if getattr(state, "replicas", None) is not None:
             metrics.set_replicas(state.replicas)
 
@@ -99,7 +102,7 @@ async def running(
         return True
 
     async def check_and_refresh() -> bool:
-        refresh_gauges()
+        await refresh_gauges()
         return await database_ok()
 
     state.refresh_gauges = refresh_gauges

@@ -71,8 +71,13 @@ class Metrics:
             registry=registry,
         )  # fmt: skip
         self.cache_entries = Gauge(
-            "marketgraph_cache_entries", "Response cache entries held.",
+            "marketgraph_cache_entries", "Response cache entries held in this process's memory.",
             multiprocess_mode="livesum", registry=registry,
+        )  # fmt: skip
+        self.cache_shared_entries = Gauge(
+            "marketgraph_cache_shared_entries",
+            "Response cache entries in Redis, shared by every worker (REDIS_URL set).",
+            multiprocess_mode="livemax", registry=registry,
         )  # fmt: skip
         self.upstream_calls = Counter(
             "marketgraph_upstream_requests", "HTTP requests to Polygon, by outcome.",
@@ -162,7 +167,7 @@ async def metrics_endpoint(request: Request) -> Response:
     state = request.app.state
     refresh = getattr(state, "refresh_gauges", None)
     if refresh is not None:
-        refresh()
+        await refresh()
     metrics: Metrics = state.metrics
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 

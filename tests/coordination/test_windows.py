@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from coordination.link import RedisLink
-from coordination.windows import SharedWindows
+from coordination.windows import SharedWindows, window_for
 from tests.support.redis_server import RedisServer
 
 
@@ -71,3 +71,28 @@ async def test_unreachable_redis_answers_none_logs_once_and_comes_back(
     assert await link.ping()
     decision = await windows.hit("key", "9", 100)
     assert link.up and decision is not None and decision.allowed
+
+
+async def test_a_rate_below_one_a_minute_is_not_rounded_up(links: list[RedisLink]) -> None:
+    windows = SharedWindows(links[0])
+    first, second = [await windows.hit("key", "half", 0.5) for _ in range(2)]
+    assert first is not None and first.allowed
+    # one request per two minutes, as the local token bucket allows, not one a minute
+    assert second is not None and not second.allowed and 60 < second.retry_after <= 120
+
+
+async def test_a_fractional_rate_is_counted_over_a_longer_window(links: list[RedisLink]) -> None:
+    windows = SharedWindows(links[0])
+    decisions = [await windows.hit("key", "1.5", 1.5) for _ in range(4)]
+    # 1.5 a minute: 3 in two minutes, not 1 a minute
+    assert [d is not None and d.allowed for d in decisions] == [True, True, True, False]
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "window"),
+    [(600, (600, 60)), (1, (1, 60)), (2.3, (23, 600)), (10.5, (21, 120)), (0.01, (1, 6000))],
+)
+def test_windows_never_allow_more_than_the_rate(per_minute: float, window: tuple[int, int]) -> None:
+    assert window_for(per_minute) == window
+    amount, seconds = window
+    assert amount / seconds <= per_minute / 60 + 1e-12

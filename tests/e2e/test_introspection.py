@@ -9,8 +9,8 @@ import pytest
 import pytest_asyncio
 
 from domain.access import Scope
+from domain.introspection import Introspection
 from gateway.settings import Settings
-from schema.introspection import Introspection
 from storage import api_keys
 from tests.support.databases import Database
 from tests.support.live_server import gateway_settings, live_gateway

@@ -258,7 +258,7 @@ async def test_a_database_restart_is_reported_then_updates_resume(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
                 " WHERE application_name = $1 AND datname = $2",
                 APPLICATION_NAME,
-                portable_db.url.rsplit("/", 1)[1],
+                portable_db.name,
             )
         finally:
             await admin.close()

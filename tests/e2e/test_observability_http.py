@@ -115,7 +115,7 @@ async def test_operation_names_are_a_bounded_label_set(obs_db: Database, cache_t
 
 async def test_probes(portable_db: Database, server: Server) -> None:
     app = create_app(settings(portable_db))
-    name = portable_db.url.rsplit("/", 1)[1]
+    name = portable_db.name
     with serve_in_thread(app, lifespan="on") as url:
         async with httpx.AsyncClient(base_url=url) as client:
             assert (await client.get("/livez")).json() == {"status": "alive"}

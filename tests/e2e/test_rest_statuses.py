@@ -267,7 +267,7 @@ async def test_with_the_database_gone_reads_are_503_and_the_gateway_figures_stil
 ) -> None:
     _, boss = await make_key(gone_db, "admin", Scope.ADMIN)
     keys: dict[str, str | None] = {"read": None, "admin": boss, "victim": "1", "doomed": "2"}
-    name = gone_db.url.rsplit("/", 1)[1]
+    name = gone_db.name
     with live(settings(gone_db, anonymous_reads=True)) as origin:
         async with httpx.AsyncClient(base_url=origin, timeout=30) as client:
             assert (await send(client, ADMIN[1], keys)).status_code == 200  # the key is cached

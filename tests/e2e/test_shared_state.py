@@ -209,6 +209,17 @@ async def cached(server: Served, key: dict[str, str]) -> tuple[int, Any]:
     return count, asked()[0].get("cache")
 
 
+async def shared_entries(server: Served) -> float:
+    async with httpx.AsyncClient(timeout=30) as http:
+        text = (await http.get(f"{server.url}/metrics")).text
+    (value,) = [
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("marketgraph_cache_shared_entries")
+    ]
+    return value
+
+
 async def test_the_response_cache_is_shared_through_redis_and_outlives_its_outage(
     portable_db: Database, fake_polygon: FakePolygon, redis_server: RedisServer
 ) -> None:
@@ -223,6 +234,8 @@ async def test_the_response_cache_is_shared_through_redis_and_outlives_its_outag
         assert await cached(a, fetcher) == (10, "miss")  # fetched and stored through a
         assert await cached(b, reader) == (10, "miss")  # b's entry was invalidated
         assert await cached(a, reader) == (10, "hit")
+        # entries made by either process, as each reports them (an invalidated one may linger)
+        assert [await shared_entries(server) for server in (a, b)] == [3, 3]
 
         redis_server.stop()
         during = [await cached(server, reader) for server in (a, b, a, b)]

@@ -14,6 +14,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 import orjson
 import pytest
@@ -24,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message
 
 from gateway.logs import JsonFormatter, TraceMiddleware
+from gateway.observability.facts import RequestFacts
 from gateway.redaction import (
     MAX_CHARS,
     MAX_EXCEPTION_CHARS,
@@ -203,3 +205,27 @@ async def test_access_line_redacts_a_short_query(caplog: pytest.LogCaptureFixtur
     (line,) = [r for r in caplog.records if r.name == "marketgraph.access"]
     assert line.__dict__["query"] == f"apiKey={REDACTED}&x=1"
     assert line.__dict__["client"] == "127.0.0.1"
+
+
+async def test_access_line_redacts_what_the_request_recorded_and_the_method(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The access line is redacted where it is made (the filter lets it pass as it is): an
+    operation name that is a key, as the endpoint, is redacted like everything else."""
+
+    def record(scope: Any, status: int, seconds: float, facts: RequestFacts) -> None:
+        facts.endpoint = f"GET /graphql:{KEY}"
+
+    app = TraceMiddleware(Starlette(routes=[Route("/{rest:path}", _hello)]), record=record)
+    caplog.set_level(logging.INFO, logger="marketgraph.access")
+    await _get(app, f"/{KEY}", "", "127.0.0.1")
+    (line,) = [r for r in caplog.records if r.name == "marketgraph.access"]
+    assert line.__dict__["endpoint"] == f"GET /graphql:mg_{REDACTED}"
+    assert line.__dict__["path"] == f"/mg_{REDACTED}"
+    assert KEY[3:11] not in JsonFormatter().format(line)
+
+
+def test_ordinary_records_are_still_redacted_by_the_filter() -> None:
+    record = logging.makeLogRecord({"msg": "key %s", "args": (KEY,), "extra_field": KEY})
+    assert RedactingFilter().filter(record)
+    assert KEY[3:11] not in record.getMessage() + str(record.__dict__["extra_field"])

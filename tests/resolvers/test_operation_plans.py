@@ -1,5 +1,8 @@
 """Operation plans: a repeated document skips parsing and validation, and nothing else.
 
+A repeated query also takes the direct path (schema/direct.py: graphql-core without
+Strawberry's extension runner), so the warm answers below compare it with stock execution.
+
 Whatever a request brings of its own — variables, the operation it names, its caller — must
 count exactly as without plans: the answers through a plan equal those of a schema that keeps
 none, limits refuse from a plan as from a cold start, and a plan made for one caller grants
@@ -8,6 +11,7 @@ another nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -19,8 +23,8 @@ from hypothesis import strategies as st
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from domain.access import Scope
+from domain.introspection import Introspection
 from schema import build_schema
-from schema.introspection import Introspection
 from schema.limits import MAX_TOKENS, limit_rules
 from schema.plans import OperationPlans, PlannedSchema
 from tests.resolvers.conftest import Gateway, principal
@@ -40,6 +44,20 @@ async def answer(gateway: Gateway, schema: strawberry.Schema, document: Document
 def plans_of(schema: strawberry.Schema) -> OperationPlans:
     assert isinstance(schema, PlannedSchema)
     return schema.plans
+
+
+def extensions_made(schema: strawberry.Schema) -> Callable[[], int]:
+    """How many times `schema` makes its extensions (once per stock execution) from now on."""
+    made = 0
+    stock = schema.get_extensions
+
+    def counted(sync: bool = False) -> list[Any]:
+        nonlocal made
+        made += 1
+        return stock(sync)
+
+    schema.get_extensions = counted  # type: ignore[method-assign]
+    return lambda: made
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +94,9 @@ async def test_planned_answers_equal_answers_without_plans(
     rules = [*specified_rules, *limit_rules()]
     valid = not validate(planned._schema, parse(document.text, max_tokens=MAX_TOKENS), rules)
     assert (document.text in plans_of(planned)) is valid
-    warm = await answer(gateway, planned, document)  # from the plan
+    made = extensions_made(planned)
+    warm = await answer(gateway, planned, document)  # from the plan: the direct path
+    assert (made() == 0) is valid, document.text  # no extension instances for a planned query
     assert cold == expected, document.text
     assert warm == expected, document.text
     assert len(plans_of(unplanned)) == 0
@@ -197,3 +217,18 @@ async def test_introspection_is_never_planned(gateway: Gateway) -> None:
     typename = "{ __typename }"
     assert (await run(planned, typename, closed))["data"] == {"__typename": "Query"}
     assert typename in plans_of(planned)  # `__typename` alone is no introspection
+
+
+@pytest.mark.parametrize("operation_name", [None, "B"])
+async def test_a_planned_document_of_several_operations_runs_the_one_stock_execution_runs(
+    gateway: Gateway, unplanned: strawberry.Schema, operation_name: str | None
+) -> None:
+    """Without `operationName`, Strawberry picks the first operation (no error): so must a
+    repeated document, which no longer goes through Strawberry's execution."""
+    planned = build_schema()
+    text = f'query A {BARS} query B {{ symbol(ticker: "AAPL") {{ ticker }} }}'
+    expected = await run(unplanned, text, gateway.services, operation_name=operation_name)
+    assert "errors" not in expected
+    for _ in range(2):
+        assert await run(planned, text, gateway.services, operation_name=operation_name) == expected
+    assert text in plans_of(planned)

@@ -52,6 +52,11 @@ class Database:
     backend: RollupBackend
     pool: asyncpg.Pool
 
+    @property
+    def name(self) -> str:
+        """The database's name (also for a socket URL, `.../name?host=/dir`)."""
+        return urlsplit(self.url).path.lstrip("/")
+
 
 @dataclass(frozen=True, slots=True)
 class Template:

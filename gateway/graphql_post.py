@@ -1,0 +1,63 @@
+"""The common request, read without Strawberry's general request parsing: one JSON operation
+POSTed as `application/json`.
+
+Strawberry's view parses every request the general way (content type through `email.message`,
+multipart, batches, streaming transports, the GraphiQL page): a sixth of a small query's time.
+`plain_post` recognises the one shape dashboards and clients send and reads it directly; for
+anything else — another method or content type, a streaming `Accept`, a batch, a body that
+is not JSON or has fields of the wrong type — it answers None and the request goes the stock
+way, which also gives every refusal its usual answer (the body, once read, is kept by
+Starlette's Request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from starlette.requests import Request
+from strawberry.http import GraphQLRequestData
+
+JSON = "application/json"
+_HEADERS = frozenset({b"content-type", b"accept"})
+_PLAIN_ACCEPTS = frozenset({"", "*/*", JSON, "application/graphql-response+json"})
+_OPTIONAL_TYPES: Mapping[str, type] = {"query": str, "variables": dict, "extensions": dict}
+
+
+async def plain_post(
+    request: Request,
+    decode: Callable[[bytes], object],
+    streams: Callable[[Mapping[str, str]], object],
+) -> GraphQLRequestData | None:
+    """The operation of a plain JSON POST, or None to parse the request the stock way.
+
+    `decode` reads JSON (raising on anything else); `streams` is the view's streaming
+    transport for headers (None: a plain answer).
+    """
+    if request.method != "POST":
+        return None
+    headers: dict[str, str] = {}
+    for name, value in request.scope["headers"]:  # the first of each counts, as in Starlette
+        if name in _HEADERS:
+            headers.setdefault(name.decode(), value.decode("latin-1"))
+    content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
+    accept = headers.get("accept", "")
+    if content_type != JSON or (
+        accept not in _PLAIN_ACCEPTS and streams({"accept": accept}) is not None
+    ):
+        return None
+    try:
+        data = decode(await request.body())
+    except Exception:
+        return None
+    if not isinstance(data, dict) or any(
+        data.get(name) is not None and not isinstance(data[name], kind)
+        for name, kind in _OPTIONAL_TYPES.items()
+    ):
+        return None
+    return GraphQLRequestData(
+        query=data.get("query"),
+        variables=data.get("variables"),
+        operation_name=data.get("operationName"),
+        extensions=data.get("extensions"),
+        protocol="http",
+    )
