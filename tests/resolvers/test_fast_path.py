@@ -551,6 +551,42 @@ async def test_the_fast_path_is_taken_for_plain_selections(
     assert completions.items > 300 and completions.stock == 0
 
 
+async def test_series_columns_are_coerced_whole_not_item_by_item(
+    market: Market, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """barSeries' lists of scalars take the fast path too: stock completes no item of them."""
+    items: list[list[str | int]] = []
+    complete_value = FastExecutionContext.complete_value
+
+    def counted(self: Any, return_type: Any, details: Any, info: Any, path: Any, *rest: Any) -> Any:
+        if isinstance(path.key, int):
+            items.append(path.as_list())
+        return complete_value(self, return_type, details, info, path, *rest)
+
+    monkeypatch.setattr(FastExecutionContext, "complete_value", counted)
+    query = """{ barSeries(ticker: "X:BTCUSD", timeframe: M1, from: "2024-05-06T00:00:00Z",
+                           limit: 90) { ticker time open vwap trades barCount } }"""
+    fast, stock = await market.both(query)
+    assert fast == stock
+    series = orjson.loads(fast)["data"]["barSeries"]
+    assert len(series["time"]) == 90 and None in series["vwap"] and None not in series["open"]
+    assert items == []
+
+
+@pytest.mark.parametrize("column", ["high", "vwap", "trades", "low"])
+async def test_a_series_value_graphql_cannot_represent_gives_the_stock_error(
+    market: Market, column: str
+) -> None:
+    """NaN, infinities and a 33-bit Int: the column falls back to stock, which locates the
+    error at the item (nulling the item of a nullable list, else the whole series)."""
+    query = """{ barSeries(ticker: "TICKER", timeframe: M1, from: "2024-05-06T00:00:00Z")
+                 { time COLUMN } }""".replace("TICKER", ODD).replace("COLUMN", column)
+    fast, stock = await market.both(query)
+    assert fast == stock
+    body = orjson.loads(fast)
+    assert len(body["errors"]) == 1 and body["errors"][0]["path"][:2] == ["barSeries", column]
+
+
 def test_the_generated_documents_reach_the_interesting_cases(
     schemas: tuple[strawberry.Schema, strawberry.Schema],
 ) -> None:

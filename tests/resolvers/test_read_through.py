@@ -26,7 +26,7 @@ from domain.timeframes import Timeframe
 from resolvers.backfill import backfill
 from resolvers.read_through import EnsureResult, ReadThrough
 from storage.bars_read import fetch_bars
-from storage.bars_write import BarIn
+from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from storage.pool import create_pool
 from storage.quality import assess_series
@@ -51,6 +51,7 @@ def utc(
 
 
 DAY1 = utc(2024, 1, 2)
+BEFORE_LISTING = (utc(2023, 6, 1), utc(2023, 7, 1))  # upstream has no bars: an empty fetch
 
 
 def client_for(fake: FakePolygon, **overrides: Any) -> PolygonClient:
@@ -173,6 +174,49 @@ async def test_an_overlapping_range_fetches_only_the_hole(
     assert len(await stored(portable_db.pool, BTC, "1m")) == len(raw) == 4 * 144
 
 
+async def test_a_request_that_waited_for_an_overlapping_fetch_then_fetches_the_rest(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """Whether the wider request finds the first fetch still in flight (and waits for it) or
+    already landed, it returns with its whole range stored, each day fetched once."""
+    raw = crypto_minutes(fake_polygon, DAY1, 2 * 1440)
+    fake_polygon.behave(delay=1.0, slow_times=1)  # the first fetch stays in flight a while
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        first = asyncio.create_task(service.ensure([BTC], "1m", DAY1, utc(2024, 1, 3)))
+        while not agg_paths(fake_polygon):  # noqa: ASYNC110 (the fake serves from its own thread)
+            await asyncio.sleep(0.01)
+        wider = await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 4))
+        expected = expected_rollup(as_bars(BTC, raw), Timeframe.M1)
+        assert_bars_equal(await stored(portable_db.pool, BTC, "1m"), expected)
+        assert await first == EnsureResult(1, 1440, {}) and wider.errors == {}
+    assert [p.rsplit("/", 2)[1:] for p in agg_paths(fake_polygon)] == [
+        ["2024-01-02", "2024-01-02"],
+        ["2024-01-03", "2024-01-03"],
+    ]
+
+
+async def test_holes_apart_are_fetched_as_separate_windows_and_all_counted(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    crypto_minutes(fake_polygon, DAY1, 3 * 1440)
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        await service.ensure([BTC], "1m", utc(2024, 1, 3), utc(2024, 1, 4))
+        both_sides = await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 5))
+    assert both_sides == EnsureResult(2, 2 * 1440, {})
+    assert len(await stored(portable_db.pool, BTC, "1m")) == 3 * 1440
+
+
+async def test_bars_upstream_sends_past_the_window_are_not_stored(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    raw = crypto_minutes(fake_polygon, DAY1 - timedelta(minutes=1), 1440 + 2)  # one each side
+    fake_polygon.behave(ignore_range=True)  # serve them all, whatever was asked for
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        assert await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 3)) == EnsureResult(1, 1440, {})
+    expected = expected_rollup(as_bars(BTC, raw[1:-1]), Timeframe.M1)
+    assert_bars_equal(await stored(portable_db.pool, BTC, "1m"), expected)
+
+
 async def test_weekends_holidays_and_unlisted_periods_are_covered_and_not_refetched(
     portable_db: Database, fake_polygon: FakePolygon
 ) -> None:
@@ -187,9 +231,8 @@ async def test_weekends_holidays_and_unlisted_periods_are_covered_and_not_refetc
             (utc(2024, 1, 1, 12), utc(2024, 1, 2)),  # New Year's Day
         ]:
             assert await service.ensure(["AAPL"], "1d", start, end) == EnsureResult(0, 0, {})
-        before_listing = (utc(2023, 6, 1), utc(2023, 7, 1))
-        assert await service.ensure(["AAPL"], "1d", *before_listing) == EnsureResult(1, 0, {})
-        assert await service.ensure(["AAPL"], "1d", *before_listing) == EnsureResult(0, 0, {})
+        assert await service.ensure(["AAPL"], "1d", *BEFORE_LISTING) == EnsureResult(1, 0, {})
+        assert await service.ensure(["AAPL"], "1d", *BEFORE_LISTING) == EnsureResult(0, 0, {})
     assert len(agg_paths(fake_polygon)) == 2
     empty = await portable_db.pool.fetchval(
         "SELECT bar_count FROM coverage WHERE range @> $1::timestamptz", utc(2023, 6, 15)
@@ -270,8 +313,9 @@ async def test_fetched_bars_equal_upstream_at_the_base_timeframe_and_in_every_ro
         assert_bars_equal(await stored(db.pool, "AAPL", timeframe), expected, timeframe)
 
 
+@pytest.mark.parametrize("later_first", [True, False], ids=["later-first", "in-order"])
 async def test_quality_flags_are_stored_whatever_order_ranges_arrive_in(
-    portable_db: Database, fake_polygon: FakePolygon
+    portable_db: Database, fake_polygon: FakePolygon, later_first: bool
 ) -> None:
     raw = stock_days(fake_polygon, "AAPL", date(2024, 1, 2), date(2024, 3, 29))
     times = [EPOCH + timedelta(milliseconds=b["t"]) for b in raw]
@@ -280,8 +324,9 @@ async def test_quality_flags_are_stored_whatever_order_ranges_arrive_in(
     raw[monday + 1]["v"] = 1e9  # a volume spike
     fake_polygon.add_bars("AAPL", raw, 1, "day")
     async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
-        await service.ensure(["AAPL"], "1d", utc(2024, 3, 3, 12), utc(2024, 4, 1))  # later first
-        await service.ensure(["AAPL"], "1d", utc(2024, 1, 1), utc(2024, 3, 3))
+        ranges = [(utc(2024, 1, 1), utc(2024, 3, 3)), (utc(2024, 3, 3, 12), utc(2024, 4, 1))]
+        for start, end in reversed(ranges) if later_first else ranges:
+            await service.ensure(["AAPL"], "1d", start, end)
     rows = await portable_db.pool.fetch(
         "SELECT gap_detected, volume_anomaly, quality_score, validation_notes FROM bars"
         " WHERE symbol = 'AAPL' ORDER BY time"
@@ -292,6 +337,49 @@ async def test_quality_flags_are_stored_whatever_order_ranges_arrive_in(
     ]
     assert [r["quality_score"] for r in rows] == pytest.approx([q.quality_score for q in expected])
     assert rows[monday]["gap_detected"] and rows[monday + 1]["volume_anomaly"]
+
+
+async def test_a_range_holding_one_bar_is_fetched_and_stored(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    raw = stock_days(fake_polygon, "AAPL", date(2024, 1, 2), date(2024, 1, 5))
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        assert await service.ensure(["AAPL"], "1d", DAY1, utc(2024, 1, 3)) == EnsureResult(1, 1, {})
+    expected = expected_rollup(as_bars("AAPL", raw[:1]), Timeframe.D1)
+    assert_bars_equal(await stored(portable_db.pool, "AAPL", "1d"), expected)
+
+
+async def test_rejudging_stored_neighbours_keeps_their_values_and_source(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """Fetching a range re-judges the stored bars after it (quality flags depend on what
+    precedes them) and writes them back with everything else they hold untouched."""
+    raw = stock_days(fake_polygon, "AAPL", date(2024, 1, 2), date(2024, 3, 29))
+    march = [b for b in as_bars("AAPL", raw) if b.time >= utc(2024, 3, 1)]
+    mine = [b._replace(source="demo", vwap=b.close, trades=(b.trades or 0) + 1) for b in march]
+    await upsert_bars(portable_db.pool, Timeframe.D1, mine, portable_db.backend)
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        assert not (await service.ensure(["AAPL"], "1d", utc(2024, 1, 1), utc(2024, 3, 1))).errors
+    rows = await fetch_bars(portable_db.pool, ["AAPL"], "1d", utc(2024, 3, 1), limit=100)
+    assert [(r["time"], r["vwap"], r["trades"], r["source"]) for r in rows] == [
+        (b.time, b.vwap, b.trades, "demo") for b in mine
+    ]
+
+
+async def test_the_stored_callback_hears_of_fetches_that_stored_bars_only(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """`on_stored` drops cached answers (gateway/app.py): called when bars of a symbol were
+    stored, not for a fetch that found nothing (a weekend, a date before the listing)."""
+    stock_days(fake_polygon, "AAPL", date(2024, 1, 2), date(2024, 1, 12))
+    told: list[str] = []
+    async with read_through(
+        portable_db.pool, portable_db.backend, fake_polygon, on_stored=told.append
+    ) as service:
+        assert await service.ensure(["AAPL"], "1d", *BEFORE_LISTING) == EnsureResult(1, 0, {})
+        assert told == []
+        assert (await service.ensure(["AAPL"], "1d", DAY1, utc(2024, 1, 13))).bars_stored == 9
+        assert told == ["AAPL"]
 
 
 async def test_the_open_period_is_refetched_after_the_freshness_ttl(
