@@ -600,3 +600,81 @@ async def test_backfill_without_a_key_says_so(portable_db: Database) -> None:
     service = ReadThrough(portable_db.pool, portable_db.backend, None)
     with pytest.raises(UpstreamConfigError, match="POLYGON_API_KEY"):
         await backfill(service, [BTC], "1d", DAY1, utc(2024, 2, 1))
+
+
+# -- what a fetch reports and records -------------------------------------------------------------
+
+
+async def test_coverage_counts_the_bar_at_the_cut_as_open(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """The bar starting exactly at `now - upstream_delay` may still change upstream: it is
+    counted in the open (TTL-bound) coverage row, the bars before it in the complete one."""
+    crypto_minutes(fake_polygon, utc(2024, 1, 10, 11), 61)  # 11:00 .. 12:00, the cut
+    time = FakeTime(wall_start=utc(2024, 1, 10, 12, 0, 30))
+    async with read_through(
+        portable_db.pool, portable_db.backend, fake_polygon,
+        clock=time.wall, upstream_delay=0,
+    ) as service:  # fmt: skip
+        wanted = (utc(2024, 1, 10, 11), utc(2024, 1, 10, 13))
+        assert await service.ensure([BTC], "1m", *wanted) == EnsureResult(1, 61, {})
+    rows = await portable_db.pool.fetch(
+        "SELECT lower(range) AS s, upper(range) AS e, bar_count, complete FROM coverage"
+        " ORDER BY lower(range)"
+    )
+    assert [tuple(r) for r in rows] == [
+        (utc(2024, 1, 10), utc(2024, 1, 10, 12), 60, True),
+        (utc(2024, 1, 10, 12), utc(2024, 1, 11), 1, False),
+    ]
+
+
+async def test_the_stored_callback_hears_of_bars_stored_by_an_earlier_page(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """A last page holding nothing to store (bars past the window, dropped) does not hide
+    the bars the pages before it stored: cached answers lacking them are dropped all the same."""
+    crypto_minutes(fake_polygon, DAY1, 100)
+    crypto_minutes(fake_polygon, utc(2024, 1, 4), 100)  # outside the window asked for
+    fake_polygon.behave(page_size=100, ignore_range=True)
+    told: list[str] = []
+    async with read_through(
+        portable_db.pool, portable_db.backend, fake_polygon, on_stored=told.append
+    ) as service:
+        assert await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 3)) == EnsureResult(1, 100, {})
+    assert len(agg_paths(fake_polygon)) == 2  # both pages were fetched
+    assert told == [BTC]
+
+
+async def test_bars_the_store_refuses_fail_the_symbol_with_the_reason(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """A 1m bar off the minute is upstream nonsense: the symbol fails as upstream unavailable,
+    the log detail says which bar and why, and nothing is stored or claimed covered."""
+    off = {"t": ms(utc(2024, 1, 2, 0, 0, 30)), "o": 1, "h": 1, "l": 1, "c": 1, "v": 1}
+    fake_polygon.behave(raw_results=[off])
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        result = await service.ensure([BTC], "1m", DAY1, utc(2024, 1, 3))
+    error = result.errors[BTC]
+    assert isinstance(error, UpstreamUnavailable)
+    assert str(error) == (
+        "Polygon sent bars the store refuses: 1m bar time 2024-01-02T00:00:30+00:00"
+        " is not on a minute"
+    )
+    assert await stored(portable_db.pool, BTC, "1m") == []
+    assert await portable_db.pool.fetch("SELECT * FROM coverage") == []
+
+
+async def test_a_request_that_waited_for_a_fetch_does_not_refetch_its_stale_open_part(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """With no freshness TTL the open part a fetch records is stale at once; a request that
+    waited for that fetch still takes its bars as fetched (one upstream call for both)."""
+    crypto_minutes(fake_polygon, LATER - timedelta(hours=1), 60)  # the last hour before now
+    fake_polygon.behave(delay=0.2)
+    async with read_through(
+        portable_db.pool, portable_db.backend, fake_polygon, freshness_ttl=0
+    ) as service:
+        wanted = (LATER - timedelta(hours=1), LATER)
+        results = await asyncio.gather(*(service.ensure([BTC], "1m", *wanted) for _ in range(2)))
+    assert results == [EnsureResult(1, 60, {})] * 2
+    assert len(agg_paths(fake_polygon)) == 1
