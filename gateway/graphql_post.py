@@ -45,9 +45,10 @@ async def plain_post(
         accept not in _PLAIN_ACCEPTS and streams({"accept": accept}) is not None
     ):
         return None
+    body = await request.body()  # outside the try: a body refused while read (413, 408) propagates
     try:
-        data = decode(await request.body())
-    except Exception:
+        data = decode(body)
+    except Exception:  # not JSON, or not an object: the stock way answers it
         return None
     if not isinstance(data, dict) or any(
         data.get(name) is not None and not isinstance(data[name], kind)
