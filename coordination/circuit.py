@@ -28,14 +28,9 @@ class SharedCircuit:
         self._tripped = link.key("circuit", name, "tripped")
         self._trial = link.key("circuit", name, "trial")
 
-    async def open_for(self) -> float:
-        """Seconds the shared circuit stays open (0: closed, or Redis cannot say)."""
-        return (await self.admit(0)).wait
-
     async def admit(self, lease_seconds: float) -> Admission:
         """Open: wait. Tripped and no trial under way: this call is the trial, leased for
-        `lease_seconds` (a worker that dies during it holds the fleet back no longer; 0: never
-        claim it). Else: go."""
+        `lease_seconds` (a worker that dies during it holds the fleet back no longer). Else: go."""
         if not self._link.up:
             return Admission()
         client = self._link.client
@@ -44,7 +39,7 @@ class SharedCircuit:
                 pipe.pttl(self._open)
                 pipe.exists(self._tripped)
                 open_ms, tripped = await pipe.execute()
-            if open_ms > 0 or not tripped or lease_seconds <= 0:
+            if open_ms > 0 or not tripped:
                 return Admission(wait=max(open_ms, 0) / 1000)
             lease_ms = max(1, round(lease_seconds * 1000))
             if await client.set(self._trial, b"1", nx=True, px=lease_ms):
