@@ -159,14 +159,12 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         root_value: None = UNSET,
     ) -> Response | WebSocket:
         try:
-            plain = (
-                await plain_post(request, self.decode_json, self._get_stream_transport_from_headers)
-                if isinstance(request, Request) and context is UNSET and root_value is UNSET
-                else None
-            )
-            if plain is not None and isinstance(request, Request):
-                response: Response | WebSocket = await self._answer(request, plain)
-            else:
+            response: Response | WebSocket | None = None
+            if isinstance(request, Request) and context is UNSET and root_value is UNSET:
+                streams = self._get_stream_transport_from_headers
+                plain = await plain_post(request, self.decode_json, streams)
+                response = None if plain is None else await self._answer(request, plain)
+            if response is None:
                 response = await super().run(request, context, root_value)
             if isinstance(request, Request) and isinstance(response, Response):
                 ttl = request.app.state.settings.cache_ttl_seconds

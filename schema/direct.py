@@ -66,9 +66,8 @@ class DirectSchema(PlannedSchema):
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
         direct = self.direct
-        context = context_value if isinstance(context_value, RequestContext) else None
-        plan = self.plans.get(query) if direct and query and context else None
-        if direct is not None and plan is not None and context is not None:
+        plan = self.plans.get(query) if direct is not None and query else None
+        if direct is not None and plan is not None and isinstance(context_value, RequestContext):
             allowed = (
                 DEFAULT_ALLOWED_OPERATION_TYPES
                 if allowed_operation_types is None
@@ -76,7 +75,7 @@ class DirectSchema(PlannedSchema):
             )
             if self.operation_type(plan, operation_name, allowed) is OperationType.QUERY:
                 return await self._direct(
-                    direct, plan, variable_values, context, root_value,
+                    direct, plan, variable_values, context_value, root_value,
                     operation_name, operation_extensions,
                 )  # fmt: skip
         return await super().execute(
