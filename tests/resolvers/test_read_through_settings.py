@@ -10,6 +10,8 @@ from datetime import timedelta
 
 import pytest
 
+from domain.errors import InvalidInput
+from resolvers.fetch_budget import FetchLimits
 from resolvers.read_through import EnsureResult, ReadThrough
 from storage.pool import create_pool
 from tests.fakes.polygon_server import FakePolygon, make_bars
@@ -118,3 +120,30 @@ async def test_by_default_fetches_leave_a_connection_of_the_pool_to_readers(
             assert await fetching == EnsureResult(3, 3 * 60, {})
     finally:
         await pool.close()
+
+
+async def test_the_fetch_limits_count_only_what_is_missing(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """A request over ranges already stored asks upstream for nothing, so the limits on symbols
+    and span per request do not refuse it, however many symbols or days it covers."""
+    symbols = ["X:BTCUSD", "X:ETHUSD"]
+    for seed, symbol in enumerate(symbols):
+        fake_polygon.add_bars(
+            symbol, make_bars(DAY1, 1440, timedelta(minutes=1), seed=seed), 1, "minute"
+        )
+    day = (DAY1, utc(2024, 1, 3))
+    async with read_through(portable_db.pool, portable_db.backend, fake_polygon) as service:
+        assert await service.ensure(symbols, "1m", *day) == EnsureResult(2, 2 * 1440, {})
+    tight = FetchLimits(max_symbols=1, max_bars_per_symbol=60)
+    async with read_through(
+        portable_db.pool, portable_db.backend, fake_polygon, limits=tight
+    ) as service:
+        assert await service.ensure(symbols, "1m", *day) == EnsureResult(0, 0, {})
+        hour = (DAY1, utc(2024, 1, 2, 1))
+        assert await service.ensure([*symbols, "X:SOLUSD"], "1m", *hour) == EnsureResult(1, 0, {})
+        with pytest.raises(InvalidInput, match="at most 1 per request"):
+            await service.ensure(["X:ADAUSD", "X:DOGEUSD"], "1m", *hour)
+        with pytest.raises(InvalidInput, match=r"^fetching X:ADAUSD would ask upstream for "):
+            await service.ensure(["X:ADAUSD"], "1m", DAY1, utc(2024, 1, 2, 2))
+    assert len(fake_polygon.calls) == 3
