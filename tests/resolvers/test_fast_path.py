@@ -32,6 +32,8 @@ from hypothesis import HealthCheck, given, settings
 from strawberry.http import process_result
 from strawberry.schema.config import StrawberryConfig
 
+from domain.access import Principal, Scope
+from domain.timeframes import Timeframe
 from gateway.graphql_view import JSON_OPTIONS
 from resolvers.context import Services
 from schema import build_schema
@@ -39,6 +41,7 @@ from schema.fast_path import FastExecutionContext
 from schema.records import read_field
 from schema.scalars import DATETIME
 from storage.bars_write import BarIn, upsert_bars
+from storage.tracked_symbols import add_tracked
 from tests.support.bars import daily_bars, minute_bars
 from tests.support.databases import Database
 from tests.support.documents import BAR_FIELDS, EDGE, EMPTY, ODD, Document, documents
@@ -149,11 +152,14 @@ class Market:
     stock: strawberry.Schema
 
     async def both(
-        self, query: str, variables: dict[str, Any] | None = None
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        principal: Principal | None = None,
     ) -> tuple[bytes, bytes]:
         answers = []
         for schema in (self.fast, self.stock):
-            result = await execute(schema, query, self.services, variables)
+            result = await execute(schema, query, self.services, variables, principal=principal)
             answers.append(encoded(result, errors_in_any_order=True))
         return answers[0], answers[1]
 
@@ -479,6 +485,17 @@ async def test_values_only_stock_coercion_accepts_answer_the_same(
         body, _ = await tiny(pool, field_name, sql)
         assert "errors" not in body, body
         assert len(body["data"][field_name]) == 2
+
+
+async def test_a_list_of_enum_values_answers_as_in_stock(market: Market) -> None:
+    """A tracked symbol's timeframes are neither records nor scalars: stock completes them."""
+    await add_tracked(market.services.pool, "X:BTCUSD", "crypto", [Timeframe.D1, Timeframe.H1])
+    admin = Principal(key_id=1, name="admin", scopes=frozenset({Scope.ADMIN}))
+    fast, stock = await market.both("{ trackedSymbols { symbol timeframes } }", principal=admin)
+    assert fast == stock
+    assert orjson.loads(fast)["data"] == {
+        "trackedSymbols": [{"symbol": "X:BTCUSD", "timeframes": ["D1", "H1"]}]
+    }
 
 
 async def test_an_empty_list_is_empty(
