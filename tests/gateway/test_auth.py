@@ -257,6 +257,24 @@ async def test_guessing_keys_past_the_budget_is_429_but_a_valid_key_still_gets_i
         assert again.status_code == 429 and h.pool.lookups == 7  # repeated guess: cached
 
 
+async def test_a_client_guessing_keys_is_told_when_to_try_again(portable_db: Database) -> None:
+    async for h in _harness(portable_db, failed_attempts_per_minute=3):
+        for _ in range(3):
+            bad = await h.client.get("/whoami", headers=key_header(api_keys.generate_key()))
+            assert bad.status_code == 401 and "retry-after" not in bad.headers
+        refused = await h.client.get("/whoami", headers=key_header(api_keys.generate_key()))
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "20"  # 3 a minute
+        h.time.advance(19.5)
+        nearly = await h.client.get("/whoami", headers=key_header(api_keys.generate_key()))
+        assert nearly.status_code == 429 and nearly.headers["retry-after"] == "1"  # half a second
+
+
+async def test_junk_that_cannot_be_a_key_costs_no_lookup_and_no_cache_entry(h: Harness) -> None:
+    for junk in ("wrong", "mg_short", "Bearer-less"):
+        assert (await h.client.get("/whoami", headers=key_header(junk))).status_code == 401
+    assert h.pool.lookups == 0 and len(h.authenticator.cache) == 0
+
+
 async def test_a_repeated_bad_key_is_looked_up_once(h: Harness) -> None:
     bad = api_keys.generate_key()
     for _ in range(3):
