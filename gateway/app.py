@@ -57,6 +57,17 @@ log = logging.getLogger(__name__)
 PACKAGE_VERSION = version("marketgraph")
 PUBLIC_PATHS = ("/health", *observability.PROBE_PATHS)
 BROWSER_ASSETS = VENDOR_ASSETS + DOCS_ASSETS  # GraphiQL, Swagger UI, ReDoc
+YOUNG_COLLECTION_THRESHOLD = 7000
+"""Allocations between young-generation collections (CPython's default: 700). Requests in
+flight together hold a few thousand objects, so at 700 the collector ran every ~5 requests
+and moved them all to the older generations, whose collections followed: about a tenth of a
+small request's CPU (1-bar queries, 32 connections). At 7,000: 0.06 -> 0.005 ms a request."""
+
+
+def young_collections_every(allocations: int) -> None:
+    """Set the young generation's threshold, keeping the older generations' own."""
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(allocations, middle, oldest)
 
 
 def polygon_client(
@@ -240,6 +251,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # start-up objects are long-lived: keep the collector from rescanning them on
             # every bulk request (it cost ~18 ms per 10,000-bar answer)
             gc.freeze()
+            young_collections_every(YOUNG_COLLECTION_THRESHOLD)
             yield
 
     rest = make_rest_app(assets_dir, version=PACKAGE_VERSION)
