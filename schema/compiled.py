@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from graphql import (
@@ -37,7 +37,6 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
-    GraphQLResolveInfo,
     GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
@@ -181,6 +180,28 @@ def _list_item_type(field_type: GraphQLOutputType) -> GraphQLObjectType | None:
     return item
 
 
+class ResolveInfo(NamedTuple):
+    """What a root resolver is given: the fields of the info Strawberry's executor builds
+    (`StrawberryGraphQLCoreExecutionContext.build_resolve_info`), whose variables are the
+    plain coerced dict and which carries the request's `extensions`."""
+
+    field_name: str
+    field_nodes: list[FieldNode]
+    return_type: GraphQLOutputType
+    parent_type: GraphQLObjectType
+    path: Path
+    schema: GraphQLSchema
+    fragments: dict[str, FragmentDefinitionNode]
+    root_value: Any
+    operation: OperationDefinitionNode
+    variable_values: dict[str, Any]
+    context: Any
+    is_awaitable: IsAwaitable
+    abort_signal: Any
+    async_helpers: GraphQLResolveInfoHelpers
+    operation_extensions: dict[str, Any] | None
+
+
 @dataclass
 class CompiledRun:
     """One request's run of a compiled operation.
@@ -194,6 +215,7 @@ class CompiledRun:
     context: Any
     root_value: Any
     is_awaitable: IsAwaitable
+    operation_extensions: dict[str, Any] | None
     fallback: Callable[[], Any]
     _executor: Any = None
 
@@ -245,7 +267,7 @@ class CompiledRun:
             if value is not None:
                 rows = _rows(field, value)
                 data[field.response_name] = (
-                    rows if rows is not None else await self._complete(field, variables, value)
+                    rows if rows is not None else await self._complete(field, value)
                 )
         if self._executor is not None:
             errors.extend(self._executor.collected_errors.errors)
@@ -254,9 +276,9 @@ class CompiledRun:
                 release()
         return ExecutionResult(data, errors or None)
 
-    def _info(self, field: RootField, variables: VariableValues) -> GraphQLResolveInfo[Any]:
+    def _info(self, field: RootField, variables: VariableValues) -> ResolveInfo:
         compiled = self.compiled
-        return GraphQLResolveInfo(
+        return ResolveInfo(
             field.nodes[0].name.value,
             field.nodes,
             field.definition.type,
@@ -266,19 +288,22 @@ class CompiledRun:
             compiled.fragments,
             self.root_value,
             compiled.operation,
-            variables,
+            variables.coerced,
             self.context,
-            self.is_awaitable,  # type: ignore[arg-type]
+            self.is_awaitable,
             None,
             _HELPERS,
+            self.operation_extensions,
         )
 
-    async def _complete(self, field: RootField, variables: VariableValues, value: Any) -> Any:
+    async def _complete(self, field: RootField, value: Any) -> Any:
         """`value` completed by a real executor (whose errors join the response's)."""
         executor = self._executor
         if executor is None:
             executor = self._executor = self.fallback()
-        info = self._info(field, variables)
+        info = executor.build_resolve_info(
+            field.definition, field.nodes, self.compiled.root_type, field.path
+        )
         try:
             completed = executor.complete_value(
                 field.definition.type, field.details, info, field.path, value, None

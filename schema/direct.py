@@ -167,6 +167,12 @@ class DirectSchema(PlannedSchema):
             )
 
         run = CompiledRun(
-            compiled, self._schema, context, root_value, optimized_is_awaitable, executor
+            compiled,
+            self._schema,
+            context,
+            root_value,
+            optimized_is_awaitable,
+            operation_extensions,
+            executor,
         )
         return await run.execute(variables)

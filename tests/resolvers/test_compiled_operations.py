@@ -18,12 +18,17 @@ import pytest
 import pytest_asyncio
 import strawberry
 from hypothesis import HealthCheck, given, settings
+from strawberry.schema.config import StrawberryConfig
 
 from domain.access import Scope
 from resolvers.context import Services
 from schema import build_schema
 from schema.compiled import CompiledOperation
+from schema.cost import CostPlans
+from schema.direct import DirectPath, DirectSchema
+from schema.fast_path import fast_execution_context
 from schema.plans import PlannedSchema
+from schema.records import read_field
 from tests.resolvers.conftest import principal
 from tests.support.databases import Database
 from tests.support.documents import ODD, Document, compiled_documents
@@ -175,3 +180,49 @@ async def test_values_only_stock_completion_may_judge_give_its_errors(
     assert encoded(warm) == encoded(await execute(stock, query, services))
     body = orjson.loads(encoded(warm))
     assert body["data"] == {"r": None} and body["errors"], body
+
+
+@strawberry.type
+class Item:
+    close: float
+
+
+@strawberry.type
+class TinyQuery:
+    @strawberry.field
+    async def items(self, info: strawberry.Info[Any, None], n: int) -> list[Item] | None:
+        """Records what a resolver sees of its info."""
+        seen.append(
+            (
+                info.field_name,
+                info.variable_values,
+                info._raw_info.variable_values,  # what our own code reads (schema/selection.py)
+                getattr(info._raw_info, "operation_extensions", "missing"),
+                info.path.as_list(),
+                [getattr(field, "name", None) for field in info.selected_fields[0].selections],
+                info.operation.name.value if info.operation.name else None,
+                info.root_value,
+            )
+        )
+        return [Item(close=float(i)) for i in range(n)]
+
+
+seen: list[tuple[Any, ...]] = []
+
+
+async def test_a_compiled_resolver_sees_the_info_stock_execution_gives_it(
+    services: Services,
+) -> None:
+    tiny = DirectSchema(
+        query=TinyQuery,
+        config=StrawberryConfig(default_resolver=read_field),
+        execution_context_class=fast_execution_context(),
+        direct=DirectPath(CostPlans(), suggestions=True),
+    )
+    query = "query Items($n: Int!) { a: items(n: $n) { close } }"
+    seen.clear()
+    answers = [await execute(tiny, query, services, {"n": 2}) for _ in range(2)]
+    assert compiled_of(tiny, query) != [None]  # the second run was compiled
+    assert answers[0].data == answers[1].data == {"a": [{"close": 0.0}, {"close": 1.0}]}
+    expected = ("items", {"n": 2}, {"n": 2}, None, ["a"], ["close"], "Items", None)
+    assert seen[0] == seen[1] == expected
