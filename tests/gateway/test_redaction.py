@@ -33,7 +33,7 @@ from gateway.redaction import (
     RedactingFilter,
     redact,
 )
-from tests.support.asgi_logging import asgi_get
+from tests.support.asgi import asgi_get
 
 MB = 1_000_000
 CEILING_SECONDS = 2.0
