@@ -12,6 +12,7 @@ import logging
 import math
 import time
 from collections.abc import Collection, Mapping
+from functools import lru_cache
 
 import asyncpg
 from starlette.authentication import AuthCredentials, BaseUser
@@ -111,7 +112,11 @@ class Authenticator:
         """
         # junk that cannot be a key costs no hash, no cache entry and no lookup
         principal = await self._lookup(raw) if api_keys.looks_like_key(raw) else None
-        if principal is not None and principal.expired(self._now()):
+        if (
+            principal is not None
+            and principal.expires_at is not None
+            and principal.expired(self._now())
+        ):
             principal = None
         if principal is None:
             log.info("invalid API key", extra={"client": client})
@@ -177,7 +182,13 @@ class KeyAuthentication:
 
 def credentials(principal: Principal) -> AuthCredentials:
     """Starlette's `scope["auth"]`: the scopes the key grants, implied ones included."""
-    return AuthCredentials([scope.value for scope in Scope if principal.has(scope)])
+    return AuthCredentials(list(_granted(principal.scopes)))
+
+
+@lru_cache(maxsize=16)  # one entry per combination of scopes
+def _granted(scopes: frozenset[Scope]) -> tuple[str, ...]:
+    holder = Principal(0, "", scopes)
+    return tuple(scope.value for scope in Scope if holder.has(scope))
 
 
 def refusal(error: ServiceError) -> Response:
