@@ -114,7 +114,7 @@ class Authenticator:
         principal = await self._lookup(raw) if api_keys.looks_like_key(raw) else None
         if (
             principal is not None
-            and principal.expires_at is not None
+            and principal.expires_at is not None  # the clock read only for a key that expires
             and principal.expired(self._now())
         ):
             principal = None
