@@ -72,10 +72,18 @@ async def _grouped(
     groups: dict[G, list[str]] = {}
     for key in keys:
         groups.setdefault(group_of(key), []).append(key.symbol)
-    loaded = await asyncio.gather(
-        *(load(group, list(dict.fromkeys(symbols))) for group, symbols in groups.items()),
-        return_exceptions=True,
-    )
+    loaded: list[Any]
+    if len(groups) == 1:  # the common case, without a task per group
+        ((group, symbols),) = groups.items()
+        try:
+            loaded = [await load(group, list(dict.fromkeys(symbols)))]
+        except ServiceError as error:
+            loaded = [error]
+    else:
+        loaded = await asyncio.gather(
+            *(load(group, list(dict.fromkeys(symbols))) for group, symbols in groups.items()),
+            return_exceptions=True,
+        )
     for outcome in loaded:
         if isinstance(outcome, BaseException) and not isinstance(outcome, ServiceError):
             raise outcome

@@ -172,10 +172,13 @@ def fast_execution_context(
     return SchemaExecutionContext
 
 
-def _column(
-    object_type: GraphQLObjectType, name: str, names: list[str]
-) -> tuple[int, Codec, bool] | None:
-    """(record position, codec, nullable) for a plain scalar column field, else None."""
+Column = tuple[str, Codec, bool]
+"""A plain scalar column field: (record column, codec, nullable)."""
+
+
+def column_spec(object_type: GraphQLObjectType, name: str) -> Column | None:
+    """How field `name` of `object_type` reads a record column, or None when it is not a
+    plain scalar column (a resolver of its own, a type without a whole-column codec)."""
     field = object_type.fields.get(name)
     definition = field.extensions.get("strawberry-definition") if field else None
     if field is None or definition is None or not definition.is_basic_field:
@@ -186,9 +189,20 @@ def _column(
     nullable = not isinstance(field_type, GraphQLNonNull)
     leaf = field_type if nullable else field_type.of_type
     codec = CODECS.get(leaf.coerce_output_value) if isinstance(leaf, GraphQLScalarType) else None
-    column: str = definition.python_name
-    if codec is None or column not in names:
+    if codec is None:
         return None
+    column: str = definition.python_name
+    return column, codec, nullable
+
+
+def _column(
+    object_type: GraphQLObjectType, name: str, names: list[str]
+) -> tuple[int, Codec, bool] | None:
+    """(record position, codec, nullable) for a plain scalar column field, else None."""
+    spec = column_spec(object_type, name)
+    if spec is None or spec[0] not in names:
+        return None
+    column, codec, nullable = spec
     return names.index(column), codec, nullable
 
 
