@@ -249,6 +249,9 @@ class CompiledRun:
                 )
         if self._executor is not None:
             errors.extend(self._executor.collected_errors.errors)
+            release = getattr(self._executor, "release", None)  # schema/acyclic.py
+            if release is not None:
+                release()
         return ExecutionResult(data, errors or None)
 
     def _info(self, field: RootField, variables: VariableValues) -> GraphQLResolveInfo[Any]:
