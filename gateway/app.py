@@ -16,8 +16,6 @@ from importlib.metadata import version
 import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from coordination.circuit import SharedCircuit
@@ -27,6 +25,8 @@ from coordination.windows import SharedWindows
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.compression import GzipWhenAccepted
+from gateway.cors import CorsMiddleware
 from gateway.dashboard import dashboard_routes
 from gateway.database import open_database, read_replicas
 from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
@@ -152,7 +152,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
     return [
         Middleware(TraceMiddleware, record=record_request),  # access line, metrics, window
         Middleware(
-            CORSMiddleware,
+            CorsMiddleware,
             allow_origins=origins,
             allow_credentials="*" not in origins,
             allow_methods=_methods(routes),
@@ -165,7 +165,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
             read_timeout=settings.body_timeout_seconds,
         ),
         *access_middleware(exempt_paths=PUBLIC_PATHS),
-        Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),
+        Middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=1),
     ]
 
 
