@@ -43,10 +43,13 @@ from schema.plans import OperationPlan, PlannedSchema
 @dataclass(frozen=True, slots=True)
 class DirectPath:
     """What the direct path needs of the schema's extensions: the cost plans BarsCostLimit
-    uses, and whether ErrorCodes keeps "Did you mean" suggestions."""
+    uses, and whether ErrorCodes keeps "Did you mean" suggestions; whether simple documents
+    are compiled (schema/compiled.py builds rows as the fast path does: not for a schema
+    built for stock execution)."""
 
     cost_plans: CostPlans
     suggestions: bool
+    compiled: bool = True
 
 
 class DirectSchema(PlannedSchema):
@@ -116,7 +119,11 @@ class DirectSchema(PlannedSchema):
                 direct.cost_plans, self._schema, document, context.operation, variables, context
             )
             if result is None:
-                compiled = plan.compiled_for(self._schema, query, operation_name)
+                compiled = (
+                    plan.compiled_for(self._schema, query, operation_name)
+                    if direct.compiled
+                    else None
+                )
                 if compiled is not None:
                     result = await self._compiled(
                         compiled, document, variables, context, root_value, operation_extensions

@@ -226,3 +226,13 @@ async def test_a_compiled_resolver_sees_the_info_stock_execution_gives_it(
     assert answers[0].data == answers[1].data == {"a": [{"close": 0.0}, {"close": 1.0}]}
     expected = ("items", {"n": 2}, {"n": 2}, None, ["a"], ["close"], "Items", None)
     assert seen[0] == seen[1] == expected
+
+
+async def test_a_schema_built_for_stock_execution_compiles_nothing(services: Services) -> None:
+    """The reference of every fast-path comparison (and bench/graphql.py's stock target) must
+    stay stock: a planned document is not compiled there."""
+    reference = build_schema(fast_path=False)
+    for _ in range(2):
+        await execute(reference, BARS, services, {"t": "X:BTCUSD"})
+    assert isinstance(reference, PlannedSchema) and BARS in reference.plans
+    assert compiled_of(reference, BARS) == []
