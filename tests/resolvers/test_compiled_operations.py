@@ -17,7 +17,7 @@ import orjson
 import pytest
 import pytest_asyncio
 import strawberry
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from strawberry.schema.config import StrawberryConfig
 
 from domain.access import Scope
@@ -36,6 +36,11 @@ from tests.support.graphql import error_codes, execute, make_services
 from tests.support.market_cases import encoded, store_cases
 
 EXAMPLES = 150
+REFUSED = (
+    "query($t: String!) { a: bars(ticker: $t, timeframe: M1, limit: 8) { ...F }"
+    f' b: bars(ticker: "{ODD}", timeframe: D1) {{ vwap trades }} }}'
+    " fragment F on Bar { time high low vwap trades qualityScore }"
+)
 BARS = "query Q($t: String!) { r: bars(ticker: $t, timeframe: M1, limit: 2) { close } }"
 
 
@@ -104,6 +109,9 @@ async def test_compiled_answers_are_stock_answers(
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
     @given(document=compiled_documents())
+    # drawn now and then, and always run: refused values (NaN, infinities, a 33-bit Int),
+    # under two roots and a fragment, with a variable
+    @example(document=Document(REFUSED, {"t": ODD}))
     def check(document: Document) -> None:
         asyncio.run_coroutine_threadsafe(compare(document), loop).result(timeout=60)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -32,7 +33,7 @@ VARIABLES = {"v0": "Boolean!", "v1": "Boolean!", "v2": "Boolean = true"}
 @dataclass(frozen=True)
 class Document:
     text: str
-    variables: dict[str, bool | None]
+    variables: dict[str, Any]
 
 
 def any_directives() -> st.SearchStrategy[str]:
@@ -204,4 +205,4 @@ def compiled_documents(draw: st.DrawFn) -> Document:
     if not name and not signature:
         head = ""
     operation = "\n  ".join(roots)
-    return Document(f"{head} {{\n  {operation}\n}}\n{fragments}", values)  # type: ignore[arg-type]
+    return Document(f"{head} {{\n  {operation}\n}}\n{fragments}", values)
