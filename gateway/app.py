@@ -16,8 +16,6 @@ from importlib.metadata import version
 import asyncpg
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from coordination.circuit import SharedCircuit
@@ -27,6 +25,8 @@ from coordination.windows import SharedWindows
 from gateway.access_stack import access_middleware
 from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
+from gateway.compression import GzipWhenAccepted
+from gateway.cors import CorsMiddleware
 from gateway.dashboard import dashboard_routes
 from gateway.database import open_database, read_replicas
 from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
@@ -57,6 +57,17 @@ log = logging.getLogger(__name__)
 PACKAGE_VERSION = version("marketgraph")
 PUBLIC_PATHS = ("/health", *observability.PROBE_PATHS)
 BROWSER_ASSETS = VENDOR_ASSETS + DOCS_ASSETS  # GraphiQL, Swagger UI, ReDoc
+YOUNG_COLLECTION_THRESHOLD = 7000
+"""Allocations between young-generation collections (CPython's default: 700). Requests in
+flight together hold a few thousand objects, so at 700 the collector ran every ~5 requests
+and moved them all to the older generations, whose collections followed: about a tenth of a
+small request's CPU (1-bar queries, 32 connections). At 7,000: 0.06 -> 0.005 ms a request."""
+
+
+def young_collections_every(allocations: int) -> None:
+    """Set the young generation's threshold, keeping the older generations' own."""
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(allocations, middle, oldest)
 
 
 def polygon_client(
@@ -141,7 +152,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
     return [
         Middleware(TraceMiddleware, record=record_request),  # access line, metrics, window
         Middleware(
-            CORSMiddleware,
+            CorsMiddleware,
             allow_origins=origins,
             allow_credentials="*" not in origins,
             allow_methods=_methods(routes),
@@ -154,7 +165,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute]) -> list[Middleware]
             read_timeout=settings.body_timeout_seconds,
         ),
         *access_middleware(exempt_paths=PUBLIC_PATHS),
-        Middleware(GZipMiddleware, minimum_size=1024, compresslevel=1),
+        Middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=1),
     ]
 
 
@@ -240,6 +251,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # start-up objects are long-lived: keep the collector from rescanning them on
             # every bulk request (it cost ~18 ms per 10,000-bar answer)
             gc.freeze()
+            young_collections_every(YOUNG_COLLECTION_THRESHOLD)
             yield
 
     rest = make_rest_app(assets_dir, version=PACKAGE_VERSION)

@@ -1,10 +1,9 @@
-"""Who is calling: an authentication backend for Starlette's `AuthenticationMiddleware`.
+"""Who is calling: a request's key turned into a `KeyUser` (carrying the `Principal`).
 
-The backend turns a request's key into a `KeyUser` (carrying the `Principal`) with the key's
-scopes as credentials, or leaves the caller anonymous when no key was sent. It refuses only
-what is wrong with a key that *was* sent (401), and a client guessing keys (429); what an
-anonymous caller may do is decided where access is declared (schema permissions,
-`requires(scope)`).
+`KeyAuthentication` (run by the access middleware, gateway/access_stack.py) leaves the caller
+anonymous when no key was sent. It refuses only what is wrong with a key that *was* sent
+(401), and a client guessing keys (429); what an anonymous caller may do is decided where
+access is declared (schema permissions, `requires(scope)`).
 """
 
 from __future__ import annotations
@@ -13,16 +12,13 @@ import logging
 import math
 import time
 from collections.abc import Collection, Mapping
+from functools import lru_cache
 
 import asyncpg
-from starlette.authentication import (
-    AuthCredentials,
-    AuthenticationBackend,
-    AuthenticationError,
-    BaseUser,
-)
+from starlette.authentication import AuthCredentials, BaseUser
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.types import Scope as AsgiScope
 
 from coordination.windows import SharedWindows
 from domain.access import Principal, Scope
@@ -116,7 +112,11 @@ class Authenticator:
         """
         # junk that cannot be a key costs no hash, no cache entry and no lookup
         principal = await self._lookup(raw) if api_keys.looks_like_key(raw) else None
-        if principal is not None and principal.expired(self._now()):
+        if (
+            principal is not None
+            and principal.expires_at is not None  # the clock read only for a key that expires
+            and principal.expired(self._now())
+        ):
             principal = None
         if principal is None:
             log.info("invalid API key", extra={"client": client})
@@ -145,16 +145,8 @@ class Authenticator:
         self.cache.forget(key_id)
 
 
-class Refused(AuthenticationError):
-    """A request refused while authenticating; carries the service error to answer with."""
-
-    def __init__(self, error: ServiceError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class ApiKeyBackend(AuthenticationBackend):
-    """Starlette authentication backend over `Authenticator` (from `app.state` by default).
+class KeyAuthentication:
+    """The caller a request's key names, via `Authenticator` (from `app.state` by default).
 
     Paths in `exempt_paths` (e.g. `/health`) are never authenticated, not even a key sent
     to them.
@@ -166,29 +158,41 @@ class ApiKeyBackend(AuthenticationBackend):
         self._authenticator = authenticator
         self._exempt = frozenset(exempt_paths)
 
-    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        if conn.scope["path"] in self._exempt:
+    async def user(self, scope: AsgiScope) -> KeyUser | None:
+        """The request's KeyUser, None without a key (or on an exempt path).
+
+        Raises the ServiceError to answer with: Unauthenticated, RateLimited (too many bad
+        keys), Unavailable (the database is down).
+        """
+        if scope["path"] in self._exempt:
             return None
-        raw = extract_key(scope_headers(conn.scope, KEY_HEADERS))
+        raw = extract_key(scope_headers(scope, KEY_HEADERS))
         if raw is None:
             return None
-        authenticator = self._authenticator or conn.app.state.authenticator
-        client = client_address(conn.scope)
+        authenticator = self._authenticator or scope["app"].state.authenticator
         try:
-            principal = await authenticator.verify_key(raw, client=client)
-        except ServiceError as exc:  # RateLimited, or Unavailable when the database is down
-            if isinstance(exc, Unavailable):
-                log.warning("API key lookup failed: the database is unavailable")
-            raise Refused(exc) from exc
+            principal = await authenticator.verify_key(raw, client=client_address(scope))
+        except Unavailable:
+            log.warning("API key lookup failed: the database is unavailable")
+            raise
         if principal is None:
-            raise Refused(Unauthenticated("the API key is unknown, revoked or expired"))
-        scopes = [scope.value for scope in Scope if principal.has(scope)]
-        return AuthCredentials(scopes), KeyUser(principal)
+            raise Unauthenticated("the API key is unknown, revoked or expired")
+        return KeyUser(principal)
 
 
-def on_auth_error(conn: HTTPConnection, exc: AuthenticationError) -> Response:
+def credentials(principal: Principal) -> AuthCredentials:
+    """Starlette's `scope["auth"]`: the scopes the key grants, implied ones included."""
+    return AuthCredentials(list(_granted(principal.scopes)))
+
+
+@lru_cache(maxsize=16)  # one entry per combination of scopes
+def _granted(scopes: frozenset[Scope]) -> tuple[str, ...]:
+    holder = Principal(0, "", scopes)
+    return tuple(scope.value for scope in Scope if holder.has(scope))
+
+
+def refusal(error: ServiceError) -> Response:
     """The JSON refusal, with `WWW-Authenticate` (401) or `Retry-After` (429)."""
-    error = exc.error if isinstance(exc, Refused) else Unauthenticated(str(exc))
     headers: dict[str, str] = {}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="marketgraph"'

@@ -9,10 +9,13 @@ not to count requests or bad keys by, and not in the log.
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from starlette.types import Scope
 
 UNKNOWN = "unknown"
+ADDRESSES = 4096  # distinct client addresses remembered
+LONGEST_REMEMBERED = 64  # an address is shorter; longer text is parsed (and refused) each time
 _KEY = "marketgraph.client_address"  # the answer, kept in the scope: several layers ask
 
 
@@ -27,7 +30,18 @@ def client_address(scope: Scope) -> str:
 def _canonical(client: tuple[str, int] | None) -> str:
     if not client:
         return UNKNOWN
+    host = str(client[0])
+    return _remembered(host) if len(host) <= LONGEST_REMEMBERED else _parsed(host)
+
+
+@lru_cache(maxsize=ADDRESSES)
+def _remembered(host: str) -> str:
+    """Parsed once per address: parsing costs more than the rest of the access layer."""
+    return _parsed(host)
+
+
+def _parsed(host: str) -> str:
     try:
-        return str(ipaddress.ip_address(str(client[0])))
+        return str(ipaddress.ip_address(host))
     except ValueError:
         return UNKNOWN

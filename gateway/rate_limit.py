@@ -8,15 +8,15 @@ and without it, each process counts alone (a token bucket per name).
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from coordination.windows import SharedWindows
 from domain.access import Principal
 from domain.clocks import Monotonic
 from domain.errors import ErrorCode
-from gateway.authentication import KeyUser, retry_after_header
+from gateway.authentication import retry_after_header
 from gateway.buckets import Buckets, shared_or_local
 from gateway.client_address import client_address
 from gateway.responses import error_response
@@ -62,42 +62,23 @@ class KeyRateLimiter:
         return await shared_or_local(self._windows, self._buckets, kind, name, per_minute)
 
 
-class RateLimitMiddleware:
-    """Pure ASGI: refuse a request over its key's rate, or over its address's rate when it
-    has no key (limiter from app.state by default, since the lifespan builds it). Paths in
-    `exempt_paths` (e.g. `/health`) are never limited."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        limiter: KeyRateLimiter | None = None,
-        exempt_paths: Collection[str] = (),
-    ) -> None:
-        self.app = app
-        self._limiter = limiter
-        self._exempt = frozenset(exempt_paths)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self._exempt:
-            await self.app(scope, receive, send)
-            return
-        limiter: KeyRateLimiter = self._limiter or scope["app"].state.rate_limiter
-        user = scope.get("user")
-        if isinstance(user, KeyUser):
-            retry_after = await limiter.check(user.principal)
-            whose = "this API key"
-        elif limiter.anonymous_per_minute:  # else unlimited: the address is not even read
-            retry_after = await limiter.check_anonymous(client_address(scope))
-            whose = "requests without an API key from this address"
-        else:
-            retry_after = None
-        if retry_after is None:
-            await self.app(scope, receive, send)
-            return
-        response = error_response(
-            ErrorCode.RATE_LIMITED,
-            f"rate limit exceeded for {whose}",
-            headers={"Retry-After": retry_after_header(retry_after)},
-        )
-        await response(scope, receive, send)
+async def over_rate(
+    limiter: KeyRateLimiter, scope: Scope, principal: Principal | None
+) -> Response | None:
+    """The 429 (with `Retry-After`) for a request over its key's rate, or over its address's
+    rate when it has no key; None when it may go on."""
+    if principal is not None:
+        retry_after = await limiter.check(principal)
+        whose = "this API key"
+    elif limiter.anonymous_per_minute:  # else unlimited: the address is not even read
+        retry_after = await limiter.check_anonymous(client_address(scope))
+        whose = "requests without an API key from this address"
+    else:
+        return None
+    if retry_after is None:
+        return None
+    return error_response(
+        ErrorCode.RATE_LIMITED,
+        f"rate limit exceeded for {whose}",
+        headers={"Retry-After": retry_after_header(retry_after)},
+    )

@@ -72,10 +72,18 @@ async def _grouped(
     groups: dict[G, list[str]] = {}
     for key in keys:
         groups.setdefault(group_of(key), []).append(key.symbol)
-    loaded = await asyncio.gather(
-        *(load(group, list(dict.fromkeys(symbols))) for group, symbols in groups.items()),
-        return_exceptions=True,
-    )
+    loaded: list[Any]
+    if len(groups) == 1:  # the common case, without a task per group
+        ((group, symbols),) = groups.items()
+        try:
+            loaded = [await load(group, list(dict.fromkeys(symbols)))]
+        except ServiceError as error:
+            loaded = [error]
+    else:
+        loaded = await asyncio.gather(
+            *(load(group, list(dict.fromkeys(symbols))) for group, symbols in groups.items()),
+            return_exceptions=True,
+        )
     for outcome in loaded:
         if isinstance(outcome, BaseException) and not isinstance(outcome, ServiceError):
             raise outcome
@@ -114,11 +122,10 @@ class Loaders:
     """The loaders of one request, each made when first asked for (most requests use one of
     the four, and making all four cost 2 % of a 1-bar request)."""
 
-    __slots__ = ("_aggregate", "_bars", "_fetch", "_latest", "_reads", "_symbol")
+    __slots__ = ("_aggregate", "_bars", "_latest", "_sources", "_symbol")
 
     def __init__(self, reads: ReadRoute, fetch: FetchGate) -> None:
-        self._reads = reads
-        self._fetch = fetch
+        self._sources = _Sources(reads, fetch)
         self._bars: DataLoader[BarsKey, list[asyncpg.Record]] | None = None
         self._latest: DataLoader[LatestKey, asyncpg.Record | None] | None = None
         self._aggregate: DataLoader[AggregateKey, WindowSummary | None] | None = None
@@ -133,28 +140,41 @@ class Loaders:
     @property
     def bars(self) -> DataLoader[BarsKey, list[asyncpg.Record]]:
         if self._bars is None:
-            self._bars = DataLoader(_batched(_rest, self._load_bars, list))
+            self._bars = DataLoader(_batched(_rest, self._sources.bars, list))
         return self._bars
 
     @property
     def latest(self) -> DataLoader[LatestKey, asyncpg.Record | None]:
         if self._latest is None:
-            self._latest = DataLoader(_batched(_timeframe, self._load_latest, _none))
+            self._latest = DataLoader(_batched(_timeframe, self._sources.latest, _none))
         return self._latest
 
     @property
     def aggregate(self) -> DataLoader[AggregateKey, WindowSummary | None]:
         if self._aggregate is None:
-            self._aggregate = DataLoader(_batched(_rest, self._load_aggregate, _none))
+            self._aggregate = DataLoader(_batched(_rest, self._sources.aggregate, _none))
         return self._aggregate
 
     @property
     def symbol(self) -> DataLoader[str, SymbolInfo | None]:
         if self._symbol is None:
-            self._symbol = DataLoader(self._load_symbol)
+            self._symbol = DataLoader(self._sources.symbols)
         return self._symbol
 
-    async def _load_bars(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
+
+class _Sources:
+    """What the loaders' batch functions read through. Kept apart from `Loaders` so that no
+    batch function refers back to the loaders holding it: a request's loaders are then freed
+    by reference counting when it ends, not left as cyclic garbage for the collector (22
+    objects a request, which made its collections a tenth of a small request's CPU)."""
+
+    __slots__ = ("_fetch", "_reads")
+
+    def __init__(self, reads: ReadRoute, fetch: FetchGate) -> None:
+        self._reads = reads
+        self._fetch = fetch
+
+    async def bars(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
         tf, start, end, limit, order, columns, min_quality = group
         failed = await self._fetch.ensure(symbols, tf, start, end)
         rows = await self._reads.read(
@@ -172,10 +192,10 @@ class Loaders:
         )
         return {**_split(rows, symbols), **failed}
 
-    async def _load_latest(self, tf: Timeframe, symbols: list[str]) -> dict[str, Any]:
+    async def latest(self, tf: Timeframe, symbols: list[str]) -> dict[str, Any]:
         return dict(await self._reads.read(lambda pool: latest_bars(pool, symbols, tf)))
 
-    async def _load_aggregate(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
+    async def aggregate(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
         start, end, basis = group
         failed = await self._fetch.ensure(symbols, basis, start, end)
         found = await self._reads.read(
@@ -183,7 +203,7 @@ class Loaders:
         )
         return {**found, **failed}
 
-    async def _load_symbol(self, keys: list[str]) -> list[SymbolInfo | None]:
+    async def symbols(self, keys: list[str]) -> list[SymbolInfo | None]:
         unique = list(dict.fromkeys(keys))
         found = await self._reads.read(lambda pool: lookup_symbols(pool, unique))
         return [found.get(k) for k in keys]

@@ -101,6 +101,6 @@ def build_schema(
             name_converter=RememberingNameConverter(),
         ),
         plans=OperationPlans(plans),
-        direct=DirectPath(cost_plans, suggestions=public),
+        direct=DirectPath(cost_plans, suggestions=public, compiled=fast_path),
         **kwargs,
     )

@@ -24,8 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from graphql import DocumentNode, GraphQLError, execute
 from graphql import ExecutionResult as CoreResult
-from graphql import GraphQLError, execute
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types import ExecutionResult
@@ -33,6 +33,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_first_operation
 
 from resolvers.context import RequestContext
+from schema.compiled import CompiledOperation, CompiledRun
 from schema.cost import CostPlans, refusal
 from schema.errors import coded_errors
 from schema.notices import notices
@@ -42,10 +43,13 @@ from schema.plans import OperationPlan, PlannedSchema
 @dataclass(frozen=True, slots=True)
 class DirectPath:
     """What the direct path needs of the schema's extensions: the cost plans BarsCostLimit
-    uses, and whether ErrorCodes keeps "Did you mean" suggestions."""
+    uses, and whether ErrorCodes keeps "Did you mean" suggestions; whether simple documents
+    are compiled (schema/compiled.py builds rows as the fast path does: not for a schema
+    built for stock execution)."""
 
     cost_plans: CostPlans
     suggestions: bool
+    compiled: bool = True
 
 
 class DirectSchema(PlannedSchema):
@@ -67,7 +71,12 @@ class DirectSchema(PlannedSchema):
     ) -> ExecutionResult:
         direct = self.direct
         plan = self.plans.get(query) if direct is not None and query else None
-        if direct is not None and plan is not None and isinstance(context_value, RequestContext):
+        if (
+            direct is not None
+            and plan is not None
+            and query
+            and isinstance(context_value, RequestContext)
+        ):
             allowed = (
                 DEFAULT_ALLOWED_OPERATION_TYPES
                 if allowed_operation_types is None
@@ -75,7 +84,7 @@ class DirectSchema(PlannedSchema):
             )
             if self.operation_type(plan, operation_name, allowed) is OperationType.QUERY:
                 return await self._direct(
-                    direct, plan, variable_values, context_value, root_value,
+                    direct, plan, query, variable_values, context_value, root_value,
                     operation_name, operation_extensions,
                 )  # fmt: skip
         return await super().execute(
@@ -92,6 +101,7 @@ class DirectSchema(PlannedSchema):
         self,
         direct: DirectPath,
         plan: OperationPlan,
+        query: str,
         variables: dict[str, Any] | None,
         context: RequestContext,
         root_value: Any,
@@ -109,18 +119,28 @@ class DirectSchema(PlannedSchema):
                 direct.cost_plans, self._schema, document, context.operation, variables, context
             )
             if result is None:
-                executed = execute(
-                    self._schema,
-                    document,
-                    root_value=root_value,
-                    variable_values=variables,
-                    operation_name=context.operation,
-                    context_value=context,
-                    is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                    executor_class=self.execution_context_class,
-                    operation_extensions=operation_extensions,
+                compiled = (
+                    plan.compiled_for(self._schema, query, operation_name)
+                    if direct.compiled
+                    else None
                 )
-                result = executed if isinstance(executed, CoreResult) else await executed
+                if compiled is not None:
+                    result = await self._compiled(
+                        compiled, document, variables, context, root_value, operation_extensions
+                    )
+                else:
+                    executed = execute(
+                        self._schema,
+                        document,
+                        root_value=root_value,
+                        variable_values=variables,
+                        operation_name=context.operation,
+                        context_value=context,
+                        is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                        executor_class=self.execution_context_class,
+                        operation_extensions=operation_extensions,
+                    )
+                    result = executed if isinstance(executed, CoreResult) else await executed
         except Exception as error:  # as Strawberry: a result, not a crash
             failure = error if isinstance(error, GraphQLError) else None
             result = CoreResult(None, [failure or GraphQLError(str(error), original_error=error)])
@@ -128,3 +148,38 @@ class DirectSchema(PlannedSchema):
         if errors:
             errors = coded_errors(errors, context, suggestions=direct.suggestions)
         return ExecutionResult(data=result.data, errors=errors, extensions=notices(context))
+
+    async def _compiled(
+        self,
+        compiled: CompiledOperation,
+        document: DocumentNode,
+        variables: dict[str, Any] | None,
+        context: RequestContext,
+        root_value: Any,
+        operation_extensions: dict[str, Any] | None,
+    ) -> CoreResult:
+        """A compiled operation run; its executor for values the rows cannot give is the one
+        stock execution would build for this request."""
+
+        def executor() -> Any:
+            return self.execution_context_class.build(
+                self._schema,
+                document,
+                root_value,
+                context,
+                variables,
+                context.operation,
+                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                operation_extensions=operation_extensions,
+            )
+
+        run = CompiledRun(
+            compiled,
+            self._schema,
+            context,
+            root_value,
+            optimized_is_awaitable,
+            operation_extensions,
+            executor,
+        )
+        return await run.execute(variables)

@@ -12,7 +12,9 @@ executor instead:
    needs an error (no null in a non-null field, no NaN, no out-of-range Int);
 3. builds every row with one generated dict display per row.
 
-Lists of scalars (BarSeries columns) are coerced the same way, one check per list.
+Lists of scalars (BarSeries columns) are coerced the same way, one check per list, and so is
+a single record or dataclass of plain columns (a symbol's latest bar, its aggregate: 50
+symbols cost 9.3 -> 8.4 ms CPU in-process).
 
 Anything it cannot reproduce exactly — a value a codec will not judge, items that are not
 records, resolvers, middleware (extensions with `resolve`), @stream, other directives — falls
@@ -22,8 +24,9 @@ tests/resolvers/test_fast_path.py checks both paths agree on random selections.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import fields, is_dataclass
+from functools import lru_cache, partial
 from itertools import repeat
 from typing import Any
 
@@ -82,6 +85,79 @@ class FastExecutionContext(SharedEventsExecutionContext):
             return_type, field_details_list, info, path, result, position_context
         )
 
+    def complete_object_value(
+        self,
+        return_type: GraphQLObjectType,
+        field_details_list: Any,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        values = self._direct_object(return_type, field_details_list, result)
+        if values is not None:
+            return values
+        return super().complete_object_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def _direct_object(
+        self, object_type: GraphQLObjectType, field_details_list: Any, result: Any
+    ) -> dict[str, Any] | None:
+        """One record (or dataclass) of plain columns completed as one row of `_direct_rows`
+        (a symbol's latest bar, its aggregate), or None for stock completion."""
+        if object_type.is_type_of is not None or (
+            self.middleware_manager is not None and self.middleware_manager.middlewares
+        ):
+            return None
+        names: Collection[str] | None = None  # a record's columns are looked up as read
+        if isinstance(result, asyncpg.Record):
+            read: Callable[[str], Any] = result.__getitem__
+        elif is_dataclass(result) and not isinstance(result, type):
+            names = _dataclass_fields(type(result))
+            read = partial(getattr, result)
+        else:
+            return None
+        selection = self._plain_selection(object_type, field_details_list)
+        if selection is None:
+            return None
+        completed: dict[str, Any] = {}
+        for key, name in selection.items():
+            if name == "__typename":
+                completed[key] = object_type.name
+                continue
+            spec = column_spec(object_type, name)
+            if spec is None or (names is not None and spec[0] not in names):
+                return None
+            column, codec, nullable = spec
+            try:
+                value = read(column)
+            except KeyError:  # not a column of this record: stock reports it
+                return None
+            coerced = codec([value], nullable)
+            if coerced is None:
+                return None
+            completed[key] = coerced[0]
+        return completed
+
+    def _plain_selection(
+        self, object_type: GraphQLObjectType, field_details_list: Any
+    ) -> dict[str, str] | None:
+        """Response key -> field name of a sub-selection that only @include/@skip (already
+        applied by collect_subfields) can shape, or None for stock completion."""
+        try:
+            grouped, defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+        except GraphQLError:  # e.g. @include(if: $v) with $v null: stock locates it at an item
+            return None
+        if defer_usages or any(
+            directive.name.value not in _PLAIN_DIRECTIVES
+            for details in grouped.values()
+            for detail in details
+            for directive in detail.node.directives or ()
+        ):
+            return None
+        return {key: details[0].node.name.value for key, details in grouped.items()}
+
     def _direct_scalars(
         self,
         item_type: GraphQLOutputType,
@@ -118,23 +194,13 @@ class FastExecutionContext(SharedEventsExecutionContext):
             return []
         if not set(map(type, result)) <= {asyncpg.Record}:
             return None
-        try:
-            grouped, defer_usages, _ = self.collect_subfields(object_type, field_details_list)
-        except GraphQLError:  # e.g. @include(if: $v) with $v null: stock locates it at an item
-            return None
-        if defer_usages:
+        selection = self._plain_selection(object_type, field_details_list)
+        if selection is None:
             return None
         # Records of one list come from one statement, so they share their columns.
         names = list(result[0].keys())
         plan: list[tuple[int, Codec, bool] | None] = []  # None: __typename
-        for details in grouped.values():
-            if any(
-                directive.name.value not in _PLAIN_DIRECTIVES
-                for detail in details
-                for directive in detail.node.directives or ()
-            ):
-                return None
-            name = details[0].node.name.value
+        for name in selection.values():
             if name == "__typename":
                 plan.append(None)
                 continue
@@ -155,7 +221,7 @@ class FastExecutionContext(SharedEventsExecutionContext):
             if coerced is None:
                 return None
             values.append(coerced)
-        return self.row_builders(tuple(grouped))(zip(*values, strict=True))
+        return self.row_builders(tuple(selection))(zip(*values, strict=True))
 
 
 def fast_execution_context(
@@ -172,10 +238,13 @@ def fast_execution_context(
     return SchemaExecutionContext
 
 
-def _column(
-    object_type: GraphQLObjectType, name: str, names: list[str]
-) -> tuple[int, Codec, bool] | None:
-    """(record position, codec, nullable) for a plain scalar column field, else None."""
+Column = tuple[str, Codec, bool]
+"""A plain scalar column field: (record column, codec, nullable)."""
+
+
+def column_spec(object_type: GraphQLObjectType, name: str) -> Column | None:
+    """How field `name` of `object_type` reads a record column, or None when it is not a
+    plain scalar column (a resolver of its own, a type without a whole-column codec)."""
     field = object_type.fields.get(name)
     definition = field.extensions.get("strawberry-definition") if field else None
     if field is None or definition is None or not definition.is_basic_field:
@@ -186,10 +255,27 @@ def _column(
     nullable = not isinstance(field_type, GraphQLNonNull)
     leaf = field_type if nullable else field_type.of_type
     codec = CODECS.get(leaf.coerce_output_value) if isinstance(leaf, GraphQLScalarType) else None
-    column: str = definition.python_name
-    if codec is None or column not in names:
+    if codec is None:
         return None
+    column: str = definition.python_name
+    return column, codec, nullable
+
+
+def _column(
+    object_type: GraphQLObjectType, name: str, names: list[str]
+) -> tuple[int, Codec, bool] | None:
+    """(record position, codec, nullable) for a plain scalar column field, else None."""
+    spec = column_spec(object_type, name)
+    if spec is None or spec[0] not in names:
+        return None
+    column, codec, nullable = spec
     return names.index(column), codec, nullable
+
+
+@lru_cache(maxsize=64)
+def _dataclass_fields(kind: type) -> frozenset[str]:
+    """The fields of a dataclass type: plain attributes (not properties) `read_field` reads."""
+    return frozenset(f.name for f in fields(kind))
 
 
 def row_builder(keys: tuple[str, ...]) -> RowBuilder:

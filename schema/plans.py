@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode, validate
+from graphql import DocumentNode, GraphQLSchema, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -29,17 +29,32 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_operation_type
 
+from schema.compiled import CompiledOperation, compile_operation
+
 DEFAULT_PLANS = 256
 _INTROSPECTION = ("__schema", "__type")  # `__typename` contains `__type`: the rule decides
 
 
 @dataclass(frozen=True, slots=True)
 class OperationPlan:
-    """A document that parsed and passed every static check; its operations' types by the
-    `operationName` that chose them (filled as requests choose them)."""
+    """A document that parsed and passed every static check; its operations' types and
+    compiled forms by the `operationName` that chose them (filled as requests choose them)."""
 
     document: DocumentNode
     operation_types: dict[str | None, OperationType] = field(default_factory=dict)
+    compiled: dict[str | None, CompiledOperation | None] = field(default_factory=dict)
+
+    def compiled_for(
+        self, schema: GraphQLSchema, text: str, operation_name: str | None
+    ) -> CompiledOperation | None:
+        """The operation `operation_name` chooses, compiled (schema/compiled.py) the first time
+        it is asked for; None when it is not simple enough."""
+        try:
+            return self.compiled[operation_name]
+        except KeyError:
+            compiled = compile_operation(schema, self.document, text, operation_name)
+            self.compiled[operation_name] = compiled
+            return compiled
 
 
 class OperationPlans:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -25,6 +26,7 @@ _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 BAR_COLUMN_SET = frozenset(BAR_COLUMNS)
 
 
+@lru_cache(maxsize=1024)  # field names of executed (valid) documents: the schema's own
 def _snake(name: str) -> str:
     return _CAMEL.sub("_", name).lower()
 

@@ -20,6 +20,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from resolvers.context import RequestContext
 from resolvers.live_hub import Update
+from schema.acyclic import AcyclicExecutionContext
 
 Executed = AwaitableOrValue[Any]
 
@@ -60,7 +61,7 @@ async def shared_or_lead(
     return None, leader
 
 
-class SharedEventsExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class SharedEventsExecutionContext(AcyclicExecutionContext):
     """Strawberry's executor whose subscription events are executed once per share key."""
 
     share_key: Hashable = None

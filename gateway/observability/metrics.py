@@ -13,6 +13,7 @@ operation names bounded by `OperationNames`; `code` is one of the error codes.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -46,6 +47,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
+        # the request counter's and latency histogram's series by (endpoint, status): as many
+        # as the metrics themselves hold (endpoints are bounded: observability/facts.py)
+        self._request_series: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "marketgraph_requests", "Requests answered, by endpoint and HTTP status.",
             ["endpoint", "status"], registry=registry,
@@ -134,8 +138,14 @@ class Metrics:
     def observe_request(
         self, endpoint: str, status: int, seconds: float, code: str | None, fault: bool
     ) -> None:
-        self.requests.labels(endpoint, str(status)).inc()
-        self.latency.labels(endpoint).observe(seconds)
+        series = self._request_series.get((endpoint, status))
+        if series is None:  # prometheus' `labels()` checks and locks: once per label set
+            series = self._request_series[endpoint, status] = (
+                self.requests.labels(endpoint, str(status)),
+                self.latency.labels(endpoint),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
         if fault and code:
             self.errors.labels(endpoint, code).inc()
         if status == 429:

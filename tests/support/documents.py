@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -32,10 +33,10 @@ VARIABLES = {"v0": "Boolean!", "v1": "Boolean!", "v2": "Boolean = true"}
 @dataclass(frozen=True)
 class Document:
     text: str
-    variables: dict[str, bool | None]
+    variables: dict[str, Any]
 
 
-def directives() -> st.SearchStrategy[str]:
+def any_directives() -> st.SearchStrategy[str]:
     """Nothing, @include, @skip, or both (each at most once, by the spec), in either order."""
     condition = st.sampled_from(("true", "false", *(f"${name}" for name in VARIABLES)))
     one = st.tuples(st.sampled_from(("include", "skip")), condition)
@@ -47,13 +48,19 @@ def directives() -> st.SearchStrategy[str]:
     )
 
 
-def selection(aliases: dict[str, str], fragments: int) -> st.SearchStrategy[str]:
+def selection(
+    aliases: dict[str, str], fragments: int, *, with_directives: bool = True
+) -> st.SearchStrategy[str]:
     """A non-empty selection set body over Bar; may spread fragments F0..F{fragments-1}.
 
     Response keys always name one field per document (`aliases`), so documents stay valid.
     """
     plain = [f for f in BAR_FIELDS if aliases.get(f, f) == f]
     names = [*plain, *(f"{alias}: {target}" for alias, target in aliases.items())]
+
+    def directives() -> st.SearchStrategy[str]:
+        return any_directives() if with_directives else st.just("")
+
     item = st.tuples(st.sampled_from(names), directives()).map(" ".join)
 
     def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
@@ -141,3 +148,61 @@ def documents(draw: st.DrawFn) -> Document:
             if value != "omit":
                 values[name] = value  # type: ignore[assignment]
     return Document(text, values)
+
+
+# Arguments a compiled operation (schema/compiled.py) takes as variables, with values of the
+# right type, of the wrong type (a variable error) and out of range (a resolver error).
+ARGUMENT_VARIABLES = {
+    "ticker": ("String!", st.sampled_from((*TICKERS, ODD, ODD, 7))),
+    "limit": ("Int", st.sampled_from((None, 1, 2, 3, 5, 8, 0, 400, -1, 10**6, "x"))),
+    "timeframe": ("Timeframe", st.sampled_from((None, "M1", "D1", "H1", "M5", "X1"))),
+    "order": ("SortOrder = DESC", st.sampled_from(("ASC", "DESC", "omit"))),
+}
+
+
+@st.composite
+def compiled_documents(draw: st.DrawFn) -> Document:
+    """Documents a compiled operation answers: root `bars` fields only (aliased, several),
+    selections with aliases, fragments and `__typename` but no directive, and arguments given
+    as literals or variables (whose values may be wrong). Named or not."""
+    aliases = draw(
+        st.dictionaries(st.sampled_from(ALIAS_NAMES), st.sampled_from(BAR_FIELDS), max_size=4)
+    )
+    bodies = [
+        draw(selection(aliases, i, with_directives=False)) for i in range(draw(st.integers(0, 2)))
+    ]
+    declared: dict[str, str] = {}
+    values: dict[str, object] = {}
+    roots = []
+    for index in range(draw(st.integers(1, 3))):
+        literal = draw(bars_arguments(root=True)).strip("()")
+        parts = [p for p in literal.split(", ") if p]
+        for name, (kind, strategy) in ARGUMENT_VARIABLES.items():
+            if not draw(st.booleans()):
+                continue
+            parts = [p for p in parts if not p.startswith(f"{name}:")]
+            variable = f"{name}{index}"
+            parts.append(f"{name}: ${variable}")
+            declared[variable] = kind
+            value = draw(strategy)
+            if value != "omit":
+                values[variable] = value
+        body = draw(selection(aliases, len(bodies), with_directives=False))
+        roots.append(f"r{index}: bars({', '.join(parts)}) {{ {body} }}")
+    text = "\n".join(roots)
+    used = sorted({int(i) for i in re.findall(r"\.\.\.F(\d+)", text)})
+    while True:  # fragments spread by used fragments
+        more = sorted(
+            {int(i) for n in used for i in re.findall(r"\.\.\.F(\d+)", bodies[n])} - set(used)
+        )
+        if not more:
+            break
+        used = sorted({*used, *more})
+    fragments = "\n".join(f"fragment F{i} on Bar {{ {bodies[i]} }}" for i in used)
+    signature = ", ".join(f"${name}: {kind}" for name, kind in declared.items())
+    name = draw(st.sampled_from(("", "query Q", "query")))
+    head = f"{name or 'query'}{f'({signature})' if signature else ''}"
+    if not name and not signature:
+        head = ""
+    operation = "\n  ".join(roots)
+    return Document(f"{head} {{\n  {operation}\n}}\n{fragments}", values)

@@ -1,0 +1,246 @@
+"""Compiled operations (schema/compiled.py) answer exactly what stock execution answers.
+
+A document runs once to be planned, then again: the second run takes the compiled path when
+the document is simple enough. Generated documents of root `bars` fields — aliases, fragments,
+`__typename`, literal and variable arguments with right, wrong and out-of-range values, over
+rows that the whole-column codecs take and rows only stock completion may judge (NaN,
+infinities, 33-bit Ints) — must give the same bytes as stock execution, errors included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+import pytest_asyncio
+import strawberry
+from hypothesis import HealthCheck, example, given, settings
+from strawberry.schema.config import StrawberryConfig
+
+from domain.access import Scope
+from resolvers.context import Services
+from schema import build_schema
+from schema.compiled import CompiledOperation
+from schema.cost import CostPlans
+from schema.direct import DirectPath, DirectSchema
+from schema.fast_path import fast_execution_context
+from schema.plans import PlannedSchema
+from schema.records import read_field
+from tests.resolvers.conftest import principal
+from tests.support.databases import Database
+from tests.support.documents import ODD, Document, compiled_documents
+from tests.support.graphql import error_codes, execute, make_services
+from tests.support.market_cases import encoded, store_cases
+
+EXAMPLES = 150
+REFUSED = (
+    "query($t: String!) { a: bars(ticker: $t, timeframe: M1, limit: 8) { ...F }"
+    f' b: bars(ticker: "{ODD}", timeframe: D1) {{ vwap trades }} }}'
+    " fragment F on Bar { time high low vwap trades qualityScore }"
+)
+BARS = "query Q($t: String!) { r: bars(ticker: $t, timeframe: M1, limit: 2) { close } }"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def services(portable_db: Database) -> Services:
+    return await store_cases(portable_db)
+
+
+@pytest.fixture(scope="module")
+def stock() -> strawberry.Schema:
+    return build_schema(fast_path=False, plans=0)
+
+
+def compiled_of(schema: strawberry.Schema, text: str) -> list[CompiledOperation | None]:
+    assert isinstance(schema, PlannedSchema)
+    plan = schema.plans.get(text)
+    return [] if plan is None else list(plan.compiled.values())
+
+
+@dataclass
+class Tally:
+    examples: int = 0
+    compiled: int = 0
+    with_data: int = 0
+    with_errors: int = 0
+    shapes: set[str] = field(default_factory=set)
+
+
+async def test_compiled_answers_are_stock_answers(
+    services: Services, stock: strawberry.Schema
+) -> None:
+    loop = asyncio.get_running_loop()
+    tally = Tally()
+
+    async def compare(document: Document) -> None:
+        planned = build_schema()
+        expected = encoded(
+            await execute(stock, document.text, services, document.variables),
+            errors_in_any_order=True,
+        )
+        cold = await execute(planned, document.text, services, document.variables)
+        warm = await execute(planned, document.text, services, document.variables)
+        assert encoded(cold, errors_in_any_order=True) == expected, document
+        assert encoded(warm, errors_in_any_order=True) == expected, document
+        compiled = compiled_of(planned, document.text)
+        body = orjson.loads(expected)
+        errors = body.get("errors", [])  # a refused value: an error at [field, index, column]
+        tally.examples += 1
+        tally.compiled += len(compiled) == 1 and compiled[0] is not None
+        tally.with_data += body.get("data") is not None
+        tally.with_errors += "errors" in body
+        tally.shapes.update(
+            shape
+            for shape, present in (
+                ("fragment", "fragment F" in document.text),
+                ("variables", bool(document.variables)),
+                ("several roots", "r1:" in document.text),
+                ("refused values", any(len(e.get("path", ())) == 3 for e in errors)),
+            )
+            if present
+        )
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(document=compiled_documents())
+    # drawn now and then, and always run: refused values (NaN, infinities, a 33-bit Int),
+    # under two roots and a fragment, with a variable
+    @example(document=Document(REFUSED, {"t": ODD}))
+    def check(document: Document) -> None:
+        asyncio.run_coroutine_threadsafe(compare(document), loop).result(timeout=60)
+
+    await asyncio.to_thread(check)
+
+    # valid documents are planned and compiled; some fail on their variables (not planned)
+    assert tally.examples >= EXAMPLES, tally
+    assert tally.compiled >= EXAMPLES // 2, tally
+    assert tally.with_data >= EXAMPLES // 2 and tally.with_errors > 0, tally
+    assert tally.shapes == {"fragment", "variables", "several roots", "refused values"}, tally
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '{ bars(ticker: "AAPL") @include(if: true) { close } }',  # a directive
+        '{ symbols(tickers: ["AAPL"]) { latestBar { close } } }',  # a field with a resolver
+        '{ barSeries(ticker: "AAPL") { close } }',  # not a list
+        '{ bars(ticker: "AAPL") { close } __typename }',  # a root field without a resolver
+        '{ a: bars(ticker: "AAPL") { close } b: symbol(ticker: "AAPL") { ticker } }',
+    ],
+)
+async def test_documents_that_are_not_simple_enough_are_not_compiled(
+    services: Services, stock: strawberry.Schema, query: str
+) -> None:
+    planned = build_schema()
+    for _ in range(2):
+        answer = await execute(planned, query, services)
+    assert compiled_of(planned, query) == [None]
+    assert encoded(answer) == encoded(await execute(stock, query, services))
+
+
+async def test_a_compiled_plan_checks_each_callers_permission(portable_db: Database) -> None:
+    await store_cases(portable_db)
+    closed = make_services(portable_db.pool, portable_db.backend, anonymous_reads=False)
+    planned = build_schema()
+    reader = principal(Scope.READ)
+    variables = {"t": "X:BTCUSD"}
+    for _ in range(2):
+        allowed = await execute(planned, BARS, closed, variables, principal=reader)
+    assert compiled_of(planned, BARS) != [None] and allowed.errors is None
+    assert len(allowed.data["r"]) == 2  # type: ignore[index]
+    refused = await execute(planned, BARS, closed, variables)
+    assert refused.data == {"r": None} and error_codes(orjson.loads(encoded(refused))) == [
+        "UNAUTHENTICATED"
+    ]
+    keyless = await execute(planned, BARS, closed, variables, principal=principal())
+    assert error_codes(orjson.loads(encoded(keyless))) == ["FORBIDDEN"]
+
+
+async def test_variables_are_coerced_for_each_request(
+    services: Services, stock: strawberry.Schema
+) -> None:
+    planned = build_schema()
+    await execute(planned, BARS, services, {"t": "X:BTCUSD"})
+    answers: list[Any] = []
+    for variables in ({"t": "X:ETHUSD"}, {}, {"t": 1}, {"t": "X:BTCUSD", "x": 1}):
+        warm = await execute(planned, BARS, services, variables)
+        assert encoded(warm) == encoded(await execute(stock, BARS, services, variables))
+        answers.append(warm)
+    assert compiled_of(planned, BARS) != [None]
+    assert answers[0].data["r"] and answers[0].data["r"] != answers[3].data["r"]
+    assert answers[1].data is None and answers[2].data is None
+
+
+async def test_values_only_stock_completion_may_judge_give_its_errors(
+    services: Services, stock: strawberry.Schema
+) -> None:
+    query = f'{{ r: bars(ticker: "{ODD}", timeframe: M1, limit: 8) {{ time high vwap trades }} }}'
+    planned = build_schema()
+    for _ in range(2):
+        warm = await execute(planned, query, services)
+    assert compiled_of(planned, query) != [None]
+    assert encoded(warm) == encoded(await execute(stock, query, services))
+    body = orjson.loads(encoded(warm))
+    assert body["data"] == {"r": None} and body["errors"], body
+
+
+@strawberry.type
+class Item:
+    close: float
+
+
+@strawberry.type
+class TinyQuery:
+    @strawberry.field
+    async def items(self, info: strawberry.Info[Any, None], n: int) -> list[Item] | None:
+        """Records what a resolver sees of its info."""
+        seen.append(
+            (
+                info.field_name,
+                info.variable_values,
+                info._raw_info.variable_values,  # what our own code reads (schema/selection.py)
+                getattr(info._raw_info, "operation_extensions", "missing"),
+                info.path.as_list(),
+                [getattr(field, "name", None) for field in info.selected_fields[0].selections],
+                info.operation.name.value if info.operation.name else None,
+                info.root_value,
+            )
+        )
+        return [Item(close=float(i)) for i in range(n)]
+
+
+seen: list[tuple[Any, ...]] = []
+
+
+async def test_a_compiled_resolver_sees_the_info_stock_execution_gives_it(
+    services: Services,
+) -> None:
+    tiny = DirectSchema(
+        query=TinyQuery,
+        config=StrawberryConfig(default_resolver=read_field),
+        execution_context_class=fast_execution_context(),
+        direct=DirectPath(CostPlans(), suggestions=True),
+    )
+    query = "query Items($n: Int!) { a: items(n: $n) { close } }"
+    seen.clear()
+    answers = [await execute(tiny, query, services, {"n": 2}) for _ in range(2)]
+    assert compiled_of(tiny, query) != [None]  # the second run was compiled
+    assert answers[0].data == answers[1].data == {"a": [{"close": 0.0}, {"close": 1.0}]}
+    expected = ("items", {"n": 2}, {"n": 2}, None, ["a"], ["close"], "Items", None)
+    assert seen[0] == seen[1] == expected
+
+
+async def test_a_schema_built_for_stock_execution_compiles_nothing(services: Services) -> None:
+    """The reference of every fast-path comparison (and bench/graphql.py's stock target) must
+    stay stock: a planned document is not compiled there."""
+    reference = build_schema(fast_path=False)
+    for _ in range(2):
+        await execute(reference, BARS, services, {"t": "X:BTCUSD"})
+    assert isinstance(reference, PlannedSchema) and BARS in reference.plans
+    assert compiled_of(reference, BARS) == []
