@@ -3,7 +3,8 @@
 It speaks the documented aggregates format (`results` of `{v, vw, o, c, h, l, t, n}`, `status`,
 `next_url` with a cursor and an `apiKey` parameter like the real one) plus minimal ticker
 reference endpoints, and can be told to misbehave (429s, 500s, slowness, 401, malformed JSON,
-`next_url` loops, failing from page K, `DELAYED`, no `results`). It records every request so
+`next_url` loops, failing from page K, `DELAYED`, no `results`) or to hold every request until
+the test lets it go (to count the requests in flight at once). It records every request so
 tests can assert what the client sent.
 
 Simplification: `from`/`to` given as dates are UTC calendar days (Polygon uses the exchange day
@@ -54,6 +55,7 @@ class Behaviour:
     server_error: int = 0  # answer 500 to this many requests (after any 429s)
     delay: float = 0.0  # seconds to wait before answering
     slow_times: int | None = None  # only the next N requests are slow (None = all)
+    hold: threading.Event | None = None  # requests are recorded, then answered once it is set
     unauthorized: bool = False  # answer 401 to everything
     malformed_json: bool = False  # aggregates answer 200 with a truncated JSON body
     not_found: bool = False  # aggregates answer 404 {"status": "NOT_FOUND"}
@@ -210,6 +212,7 @@ class FakePolygon:
             self._state.calls.append(call)
             b = self._state.behaviour
             delay = b.delay if b.slow_times is None or b.slow_times > 0 else 0.0
+            hold = b.hold
             if b.slow_times:
                 b.slow_times -= 1
             outcome: Response | None = None
@@ -223,6 +226,8 @@ class FakePolygon:
             elif b.server_error > 0:
                 b.server_error -= 1
                 outcome = _error(500, "ERROR", "Internal Server Error")
+        while hold is not None and not hold.is_set():  # noqa: ASYNC110 (set from the test's thread)
+            await asyncio.sleep(0.005)
         if delay:
             await asyncio.sleep(delay)
         return outcome

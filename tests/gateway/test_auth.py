@@ -260,6 +260,65 @@ async def test_guessing_keys_past_the_budget_is_429_but_a_valid_key_still_gets_i
         assert again.status_code == 429 and h.pool.lookups == 7  # repeated guess: cached
 
 
+async def test_a_client_guessing_keys_is_told_when_to_try_again(portable_db: Database) -> None:
+    async for h in _harness(portable_db, failed_attempts_per_minute=3):
+        for _ in range(3):
+            bad = await h.client.get("/whoami", headers=key_header(api_keys.generate_key()))
+            assert bad.status_code == 401 and "retry-after" not in bad.headers
+        refused = await h.client.get("/whoami", headers=key_header(api_keys.generate_key()))
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "20"  # 3 a minute
+        assert refused.json() == {
+            "detail": "too many invalid API keys from this client",
+            "code": "RATE_LIMITED",
+        }
+        h.time.advance(19.5)
+        nearly = await h.client.get("/whoami", headers=key_header(api_keys.generate_key()))
+        assert nearly.status_code == 429 and nearly.headers["retry-after"] == "1"  # half a second
+
+
+async def test_bad_keys_are_counted_per_client_address(portable_db: Database) -> None:
+    """Past its budget one address guessing keys is refused; another address is not."""
+    time = FakeTime()
+    authenticator = Authenticator(portable_db.pool, failed_attempts_per_minute=2, clock=time.clock)
+    limiter = KeyRateLimiter(600, clock=time.clock)
+    app = make_app(authenticator, UsageRecorder(portable_db.pool), limiter)
+
+    def client_at(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 50_000))
+        return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+    async with client_at("10.0.0.1") as guesser, client_at("10.0.0.2") as other:
+        statuses = [
+            (await guesser.get("/whoami", headers=key_header(api_keys.generate_key()))).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [401, 401, 429]
+        assert (
+            await other.get("/whoami", headers=key_header(api_keys.generate_key()))
+        ).status_code == 401
+
+
+async def test_a_bad_key_budget_of_zero_is_unlimited_and_a_negative_one_is_refused(
+    portable_db: Database,
+) -> None:
+    with pytest.raises(
+        ValueError, match=r"^failed_attempts_per_minute must be >= 0 \(0 means unlimited\)$"
+    ):
+        Authenticator(portable_db.pool, failed_attempts_per_minute=-1)
+    async for h in _harness(portable_db, failed_attempts_per_minute=0):
+        guesses = [api_keys.generate_key() for _ in range(40)]
+        statuses = {
+            (await h.client.get("/whoami", headers=key_header(g))).status_code for g in guesses
+        }
+        assert statuses == {401}
+
+
+async def test_junk_that_cannot_be_a_key_costs_no_lookup_and_no_cache_entry(h: Harness) -> None:
+    for junk in ("wrong", "mg_short", "Bearer-less"):
+        assert (await h.client.get("/whoami", headers=key_header(junk))).status_code == 401
+    assert h.pool.lookups == 0 and len(h.authenticator.cache) == 0
+
+
 async def test_a_repeated_bad_key_is_looked_up_once(h: Harness) -> None:
     bad = api_keys.generate_key()
     for _ in range(3):
@@ -409,6 +468,7 @@ def test_extract_key_reads_either_header() -> None:
     assert extract_key({"x-api-key": "k1", "authorization": "Bearer k2"}) == "k1"
     assert extract_key({"authorization": "Basic dXNlcjpwdw=="}) is None
     assert extract_key({"authorization": "Bearer "}) is None
+    assert extract_key({"authorization": "bearer   k3 "}) == "k3"  # scheme case, extra spaces
     assert extract_key({}) is None
 
 

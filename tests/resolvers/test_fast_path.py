@@ -30,10 +30,13 @@ from graphql import get_named_type, parse, validate
 from hypothesis import HealthCheck, given, settings
 from strawberry.schema.config import StrawberryConfig
 
+from domain.access import Principal, Scope
+from domain.timeframes import Timeframe
 from schema import build_schema
 from schema.fast_path import FastExecutionContext
 from schema.records import read_field
 from schema.scalars import DATETIME
+from storage.tracked_symbols import add_tracked
 from tests.support.databases import Database
 from tests.support.documents import BAR_FIELDS, EMPTY, ODD, Document, documents
 from tests.support.market_cases import Market, encoded, store_cases
@@ -373,6 +376,17 @@ async def test_values_only_stock_coercion_accepts_answer_the_same(
         body, _ = await tiny(pool, field_name, sql)
         assert "errors" not in body, body
         assert len(body["data"][field_name]) == 2
+
+
+async def test_a_list_of_enum_values_answers_as_in_stock(market: Market) -> None:
+    """A tracked symbol's timeframes are neither records nor scalars: stock completes them."""
+    await add_tracked(market.services.pool, "X:BTCUSD", "crypto", [Timeframe.D1, Timeframe.H1])
+    admin = Principal(key_id=1, name="admin", scopes=frozenset({Scope.ADMIN}))
+    fast, stock = await market.both("{ trackedSymbols { symbol timeframes } }", principal=admin)
+    assert fast == stock
+    assert orjson.loads(fast)["data"] == {
+        "trackedSymbols": [{"symbol": "X:BTCUSD", "timeframes": ["D1", "H1"]}]
+    }
 
 
 async def test_an_empty_list_is_empty(

@@ -127,6 +127,15 @@ async def stored(pool: asyncpg.Pool, symbol: str, timeframe: str) -> list[asyncp
     return await fetch_bars(pool, [symbol], timeframe, limit=1_000_000)
 
 
+async def coverage_rows(pool: asyncpg.Pool) -> list[tuple[Any, ...]]:
+    """(start, end, bar count, complete) of each coverage row, in order."""
+    rows = await pool.fetch(
+        "SELECT lower(range) AS s, upper(range) AS e, bar_count, complete FROM coverage"
+        " ORDER BY lower(range)"
+    )
+    return [tuple(r) for r in rows]
+
+
 async def snapshot(pool: asyncpg.Pool) -> list[list[tuple[Any, ...]]]:
     """Everything a fetch could change: base bars, a rollup, coverage."""
     queries = (
@@ -618,11 +627,7 @@ async def test_coverage_counts_the_bar_at_the_cut_as_open(
     ) as service:  # fmt: skip
         wanted = (utc(2024, 1, 10, 11), utc(2024, 1, 10, 13))
         assert await service.ensure([BTC], "1m", *wanted) == EnsureResult(1, 61, {})
-    rows = await portable_db.pool.fetch(
-        "SELECT lower(range) AS s, upper(range) AS e, bar_count, complete FROM coverage"
-        " ORDER BY lower(range)"
-    )
-    assert [tuple(r) for r in rows] == [
+    assert await coverage_rows(portable_db.pool) == [
         (utc(2024, 1, 10), utc(2024, 1, 10, 12), 60, True),
         (utc(2024, 1, 10, 12), utc(2024, 1, 11), 1, False),
     ]

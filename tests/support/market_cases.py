@@ -16,6 +16,7 @@ import orjson
 import strawberry
 from strawberry.http import process_result
 
+from domain.access import Principal
 from gateway.graphql_view import JSON_OPTIONS
 from resolvers.context import Services
 from storage.bars_write import BarIn, upsert_bars
@@ -73,11 +74,14 @@ class Market:
     stock: strawberry.Schema
 
     async def both(
-        self, query: str, variables: dict[str, Any] | None = None
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        principal: Principal | None = None,
     ) -> tuple[bytes, bytes]:
         answers = []
         for schema in (self.fast, self.stock):
-            result = await execute(schema, query, self.services, variables)
+            result = await execute(schema, query, self.services, variables, principal=principal)
             answers.append(encoded(result, errors_in_any_order=True))
         return answers[0], answers[1]
 
