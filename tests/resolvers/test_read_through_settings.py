@@ -147,3 +147,28 @@ async def test_the_fetch_limits_count_only_what_is_missing(
         with pytest.raises(InvalidInput, match=r"^fetching X:ADAUSD would ask upstream for "):
             await service.ensure(["X:ADAUSD"], "1m", DAY1, utc(2024, 1, 2, 2))
     assert len(fake_polygon.calls) == 3
+
+
+async def test_closing_cancels_fetches_in_flight_and_stores_nothing(
+    portable_db: Database, fake_polygon: FakePolygon
+) -> None:
+    """At shutdown a fetch still waiting on upstream is cancelled and closing returns
+    normally (the gateway closes its Polygon client and pool after it); none of the bars
+    that fetch would have brought are stored."""
+    crypto_minutes(fake_polygon, DAY1, 60)
+    held = threading.Event()
+    fake_polygon.behave(hold=held)
+    try:
+        async with read_through(
+            portable_db.pool, portable_db.backend, fake_polygon, client_options={"timeout": 60.0}
+        ) as service:
+            fetching = asyncio.create_task(service.ensure([BTC], "1m", DAY1, utc(2024, 1, 3)))
+            async with asyncio.timeout(20):
+                while fake_polygon.count(AGGS) < 1:  # noqa: ASYNC110 (a thread)
+                    await asyncio.sleep(0.01)
+            await service.aclose()  # raises nothing, though its fetch ends cancelled
+            await asyncio.gather(fetching, return_exceptions=True)
+    finally:
+        held.set()
+    stored = await portable_db.pool.fetchval("SELECT count(*) FROM bars WHERE symbol = $1", BTC)
+    assert stored == 0
