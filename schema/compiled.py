@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -53,7 +52,7 @@ from graphql.language import DocumentNode
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 
-from schema.fast_path import Column, RowBuilder, column_spec, row_builder
+from schema.fast_path import Column, RowBuilder, coerced_columns, plain_columns, row_builder
 
 MAX_COERCION_ERRORS = 50  # graphql-core's default for `execute`
 _NO_VARIABLES = VariableValues({}, {})
@@ -139,13 +138,8 @@ def _root_field(
     if item_type is None:
         return None
     collected = collect_subfields(schema, fragments, _NO_VARIABLES, operation, item_type, details)
-    columns: list[Column | None] = []
-    for sub_details in collected.grouped_field_set.values():
-        name = sub_details[0].node.name.value
-        column = None if name == "__typename" else column_spec(item_type, name)
-        if column is None and name != "__typename":
-            return None
-        columns.append(column)
+    names = (sub_details[0].node.name.value for sub_details in collected.grouped_field_set.values())
+    columns = plain_columns(item_type, names)
     if not columns or collected.new_defer_usages:
         return None
     static_arguments = None
@@ -329,21 +323,8 @@ def _rows(field: RootField, value: Any) -> list[dict[str, Any]] | None:
         return []
     if not set(map(type, value)) <= {asyncpg.Record}:
         return None
-    names = list(value[0].keys())
-    columns = list(zip(*value, strict=True))
-    values: list[Sequence[Any] | Any] = []
-    for column in field.columns:
-        if column is None:
-            values.append(repeat(field.type_name, len(value)))
-            continue
-        name, codec, nullable = column
-        if name not in names:
-            return None
-        coerced = codec(columns[names.index(name)], nullable)
-        if coerced is None:
-            return None
-        values.append(coerced)
-    return field.build_rows(zip(*values, strict=True))
+    values = coerced_columns(value, field.columns, field.type_name)
+    return None if values is None else field.build_rows(zip(*values, strict=True))
 
 
 _tracked: set[asyncio.Future[Any]] = set()

@@ -121,17 +121,19 @@ class FastExecutionContext(SharedEventsExecutionContext):
         selection = self._plain_selection(object_type, field_details_list)
         if selection is None:
             return None
+        columns = plain_columns(object_type, selection.values())
+        if columns is None:
+            return None
         completed: dict[str, Any] = {}
-        for key, name in selection.items():
-            if name == "__typename":
+        for key, column in zip(selection, columns, strict=True):
+            if column is None:
                 completed[key] = object_type.name
                 continue
-            spec = column_spec(object_type, name)
-            if spec is None or (names is not None and spec[0] not in names):
+            name, codec, nullable = column
+            if names is not None and name not in names:
                 return None
-            column, codec, nullable = spec
             try:
-                value = read(column)
+                value = read(name)
             except KeyError:  # not a column of this record: stock reports it
                 return None
             coerced = codec([value], nullable)
@@ -197,30 +199,14 @@ class FastExecutionContext(SharedEventsExecutionContext):
         selection = self._plain_selection(object_type, field_details_list)
         if selection is None:
             return None
-        # Records of one list come from one statement, so they share their columns.
-        names = list(result[0].keys())
-        plan: list[tuple[int, Codec, bool] | None] = []  # None: __typename
-        for name in selection.values():
-            if name == "__typename":
-                plan.append(None)
-                continue
-            column = _column(object_type, name, names)
-            if column is None:
-                return None
-            plan.append(column)
-        if not plan:  # every field skipped: stock execution gives an empty object per item
+        columns = plain_columns(object_type, selection.values())
+        if columns is None:
+            return None
+        if not columns:  # every field skipped: stock execution gives an empty object per item
             return [{} for _ in result]
-        columns = list(zip(*result, strict=True))
-        values: list[Sequence[Any] | Iterable[Any]] = []
-        for step in plan:
-            if step is None:
-                values.append(repeat(object_type.name, len(result)))
-                continue
-            position, codec, nullable = step
-            coerced = codec(columns[position], nullable)
-            if coerced is None:
-                return None
-            values.append(coerced)
+        values = coerced_columns(result, columns, object_type.name)
+        if values is None:
+            return None
         return self.row_builders(tuple(selection))(zip(*values, strict=True))
 
 
@@ -261,15 +247,44 @@ def column_spec(object_type: GraphQLObjectType, name: str) -> Column | None:
     return column, codec, nullable
 
 
-def _column(
-    object_type: GraphQLObjectType, name: str, names: list[str]
-) -> tuple[int, Codec, bool] | None:
-    """(record position, codec, nullable) for a plain scalar column field, else None."""
-    spec = column_spec(object_type, name)
-    if spec is None or spec[0] not in names:
-        return None
-    column, codec, nullable = spec
-    return names.index(column), codec, nullable
+def plain_columns(
+    object_type: GraphQLObjectType, names: Iterable[str]
+) -> list[Column | None] | None:
+    """Each of the fields `names` of `object_type` as a plain column (None for `__typename`),
+    or None when one of them is not a plain column."""
+    columns: list[Column | None] = []
+    for name in names:
+        if name == "__typename":
+            columns.append(None)
+            continue
+        column = column_spec(object_type, name)
+        if column is None:
+            return None
+        columns.append(column)
+    return columns
+
+
+def coerced_columns(
+    records: list[asyncpg.Record], columns: Sequence[Column | None], type_name: str
+) -> list[Iterable[Any]] | None:
+    """The values of each of `columns` across `records` (one statement's, so sharing their
+    columns; at least one), each coerced whole, `__typename` (None) as `type_name`; or None
+    when a column is missing or holds a value only stock completion may judge."""
+    names = list(records[0].keys())
+    by_column = list(zip(*records, strict=True))
+    values: list[Iterable[Any]] = []
+    for column in columns:
+        if column is None:
+            values.append(repeat(type_name, len(records)))
+            continue
+        name, codec, nullable = column
+        if name not in names:
+            return None
+        coerced = codec(by_column[names.index(name)], nullable)
+        if coerced is None:
+            return None
+        values.append(coerced)
+    return values
 
 
 @lru_cache(maxsize=64)
