@@ -9,7 +9,6 @@ infinities, 33-bit Ints) — must give the same bytes as stock execution, errors
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ import orjson
 import pytest
 import pytest_asyncio
 import strawberry
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck
 from strawberry.schema.config import StrawberryConfig
 
 from domain.access import Scope
@@ -34,6 +33,7 @@ from tests.support.databases import Database
 from tests.support.documents import ODD, Document, compiled_documents
 from tests.support.graphql import error_codes, execute, make_services
 from tests.support.market_cases import encoded, store_cases
+from tests.support.properties import check_each_drawn
 
 EXAMPLES = 150
 REFUSED = (
@@ -72,7 +72,6 @@ class Tally:
 async def test_compiled_answers_are_stock_answers(
     services: Services, stock: strawberry.Schema
 ) -> None:
-    loop = asyncio.get_running_loop()
     tally = Tally()
 
     async def compare(document: Document) -> None:
@@ -103,19 +102,16 @@ async def test_compiled_answers_are_stock_answers(
             if present
         )
 
-    @settings(
+    # REFUSED is drawn now and then, and always run: refused values (NaN, infinities, a
+    # 33-bit Int), under two roots and a fragment, with a variable
+    await check_each_drawn(
+        compiled_documents(),
+        compare,
+        always=[Document(REFUSED, {"t": ODD})],
         max_examples=EXAMPLES,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(document=compiled_documents())
-    # drawn now and then, and always run: refused values (NaN, infinities, a 33-bit Int),
-    # under two roots and a fragment, with a variable
-    @example(document=Document(REFUSED, {"t": ODD}))
-    def check(document: Document) -> None:
-        asyncio.run_coroutine_threadsafe(compare(document), loop).result(timeout=60)
-
-    await asyncio.to_thread(check)
 
     # valid documents are planned and compiled; some fail on their variables (not planned)
     assert tally.examples >= EXAMPLES, tally

@@ -15,7 +15,6 @@ Targeted tests use a tiny schema over hand-written SQL for what the bars table c
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sized
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +39,7 @@ from storage.tracked_symbols import add_tracked
 from tests.support.databases import Database
 from tests.support.documents import BAR_FIELDS, EMPTY, ODD, Document, documents
 from tests.support.market_cases import Market, encoded, store_cases
+from tests.support.properties import check_each_drawn
 
 EXAMPLES = 200
 
@@ -109,7 +109,6 @@ class Tally:
 async def test_fast_and_stock_answers_are_identical_bytes(
     market: Market, completions: Completions
 ) -> None:
-    loop = asyncio.get_running_loop()
     tally = Tally()
 
     async def compare(document: Document) -> None:
@@ -137,16 +136,13 @@ async def test_fast_and_stock_answers_are_identical_bytes(
             if present
         )
 
-    @settings(
+    await check_each_drawn(
+        documents(),
+        compare,
         max_examples=EXAMPLES,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(document=documents())
-    def check(document: Document) -> None:
-        asyncio.run_coroutine_threadsafe(compare(document), loop).result(timeout=60)
-
-    await asyncio.to_thread(check)
 
     # the documents reached what the property is about
     assert tally.examples >= EXAMPLES, tally

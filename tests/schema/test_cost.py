@@ -3,7 +3,6 @@ it and answers at it before any SQL, and that the cost is never below the bars r
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ import pytest
 import pytest_asyncio
 from graphql import GraphQLError, get_operation_ast, parse
 from graphql.execution.values import get_variable_values
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from schema import build_schema
@@ -24,6 +23,7 @@ from storage.symbols import SymbolIn, upsert_symbols
 from tests.support.bars import minute_bars
 from tests.support.databases import Database
 from tests.support.graphql import CountingPool, error_codes, make_services, messages, run
+from tests.support.properties import check_each_drawn
 
 SCHEMA = build_schema()
 T0 = datetime(2024, 5, 6, tzinfo=UTC)
@@ -341,7 +341,6 @@ def bars_returned(value: Any) -> int:
 
 
 async def test_the_cost_is_never_below_the_bars_returned(market: Market) -> None:
-    loop = asyncio.get_running_loop()
     seen = {"examples": 0, "bars": 0}
 
     async def check(document: str) -> None:
@@ -358,10 +357,11 @@ async def test_the_cost_is_never_below_the_bars_returned(market: Market) -> None
         seen["examples"] += 1
         seen["bars"] += returned
 
-    @settings(max_examples=60, database=None, suppress_health_check=[HealthCheck.too_slow])
-    @given(document=documents())
-    def property_(document: str) -> None:
-        asyncio.run_coroutine_threadsafe(check(document), loop).result(timeout=60)
-
-    await asyncio.to_thread(property_)
+    await check_each_drawn(
+        documents(),
+        check,
+        max_examples=60,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
     assert seen["examples"] >= 60 and seen["bars"] > 500, seen
