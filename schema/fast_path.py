@@ -118,14 +118,11 @@ class FastExecutionContext(SharedEventsExecutionContext):
             read = partial(getattr, result)
         else:
             return None
-        selection = self._plain_selection(object_type, field_details_list)
-        if selection is None:
-            return None
-        columns = plain_columns(object_type, selection.values())
-        if columns is None:
+        plan = self._object_plan(object_type, field_details_list)
+        if plan is None:
             return None
         completed: dict[str, Any] = {}
-        for key, column in zip(selection, columns, strict=True):
+        for key, column in plan:
             if column is None:
                 completed[key] = object_type.name
                 continue
@@ -141,6 +138,27 @@ class FastExecutionContext(SharedEventsExecutionContext):
                 return None
             completed[key] = coerced[0]
         return completed
+
+    def _object_plan(
+        self, object_type: GraphQLObjectType, field_details_list: Any
+    ) -> ObjectPlan | None:
+        """Each response key of the sub-selection with its plain column (None: `__typename`),
+        or None for stock completion; worked out once per sub-selection and request, as
+        graphql-core memoizes `collect_subfields` (50 symbols' bars: 50 lookups, one plan)."""
+        key = (object_type, id(field_details_list))
+        plans = self.__dict__.setdefault("_object_plans", {})
+        try:
+            return plans[key][1]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        plan: ObjectPlan | None = None
+        selection = self._plain_selection(object_type, field_details_list)
+        if selection is not None:
+            columns = plain_columns(object_type, selection.values())
+            if columns is not None:
+                plan = tuple(zip(selection, columns, strict=True))
+        plans[key] = (field_details_list, plan)  # the list kept alive: its id is not reused
+        return plan
 
     def _plain_selection(
         self, object_type: GraphQLObjectType, field_details_list: Any
@@ -196,18 +214,16 @@ class FastExecutionContext(SharedEventsExecutionContext):
             return []
         if not set(map(type, result)) <= {asyncpg.Record}:
             return None
-        selection = self._plain_selection(object_type, field_details_list)
-        if selection is None:
+        plan = self._object_plan(object_type, field_details_list)
+        if plan is None:
             return None
-        columns = plain_columns(object_type, selection.values())
-        if columns is None:
-            return None
-        if not columns:  # every field skipped: stock execution gives an empty object per item
+        if not plan:  # every field skipped: stock execution gives an empty object per item
             return [{} for _ in result]
+        keys, columns = zip(*plan, strict=True)
         values = coerced_columns(result, columns, object_type.name)
         if values is None:
             return None
-        return self.row_builders(tuple(selection))(zip(*values, strict=True))
+        return self.row_builders(keys)(zip(*values, strict=True))
 
 
 def fast_execution_context(
@@ -226,6 +242,8 @@ def fast_execution_context(
 
 Column = tuple[str, Codec, bool]
 """A plain scalar column field: (record column, codec, nullable)."""
+ObjectPlan = tuple[tuple[str, Column | None], ...]
+"""A sub-selection of plain columns: (response key, column or None for `__typename`)."""
 
 
 def column_spec(object_type: GraphQLObjectType, name: str) -> Column | None:
