@@ -1,4 +1,4 @@
-"""Compiled operations: a planned query of bar lists answered without graphql-core's executor.
+"""Compiled operations: a planned query of lists answered without graphql-core's executor.
 
 A 1-bar query spent about 0.24 ms of Python around its 0.08 ms database read, most of it in
 machinery that gives the same answer for every request of one document: building an executor,
@@ -11,21 +11,25 @@ does (schema/fast_path.py).
 
 Simple enough means: a query without directives of any kind (none of @include, @skip, @defer,
 @stream can then change what is collected), whose root fields all return lists of one object
-type and select only plain scalar columns of it (and `__typename`). Anything else is not
-compiled and runs as before. At run time, whatever the rows cannot give exactly — a value a
-codec will not judge, items that are not records — is completed by a real executor built for
-the request, and resolver errors are located and nulled as graphql-core does, so answers and
-errors are stock execution's (tests/resolvers/test_compiled_operations.py compares them).
+type and select plain scalar columns of it (and `__typename`) and child fields that give one
+nullable object of plain columns: a watchlist's `symbols { ticker latestBar { .. } aggregate
+{ .. } }`. Child fields are resolved for all items at once — their arguments coerced once, not
+once per item, their resolvers called item by item as stock execution calls them, so each
+loader still reads all items in one statement (50 symbols cost 10.0 -> 7.0 ms CPU
+in-process). Anything else is not compiled and runs as before. At run time, whatever the rows
+cannot give exactly — a value a codec will not judge, items that are neither records nor
+objects of one dataclass — is completed by a real executor built for the request, and resolver
+errors are located and nulled as graphql-core does, so answers and errors are stock
+execution's (tests/resolvers/test_compiled_operations.py compares them).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
-import asyncpg
 from graphql import (
     ExecutionResult,
     FieldNode,
@@ -52,11 +56,36 @@ from graphql.language import DocumentNode
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 
-from schema.fast_path import Column, RowBuilder, coerced_columns, plain_columns, row_builder
+from schema.fast_path import (
+    Column,
+    ObjectPlan,
+    RowBuilder,
+    column_spec,
+    column_values,
+    object_row,
+    plain_columns,
+    row_builder,
+)
 
 MAX_COERCION_ERRORS = 50  # graphql-core's default for `execute`
 _NO_VARIABLES = VariableValues({}, {})
 IsAwaitable = Callable[[Any], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildField:
+    """A field of each item of a root field that has a resolver of its own and gives one
+    object of plain columns, or null: a symbol's `latestBar`, its `aggregate`."""
+
+    response_name: str
+    definition: GraphQLField
+    resolve: Callable[..., Any]
+    details: FieldDetailsList
+    nodes: list[FieldNode]
+    parent_type: GraphQLObjectType
+    type_name: str
+    plan: ObjectPlan  # the object's response keys and columns
+    static_arguments: dict[str, Any] | None  # coerced once when no variable is declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +98,9 @@ class RootField:
     details: FieldDetailsList
     nodes: list[FieldNode]
     path: Path
-    columns: tuple[Column | None, ...]  # per response key of a row; None: __typename
+    columns: tuple[Column | None, ...]  # the plain columns of an item; None: __typename
+    children: tuple[ChildField, ...]
+    keys: tuple[Column | ChildField | None, ...]  # per response key of a row, in order
     type_name: str
     build_rows: RowBuilder
     static_arguments: dict[str, Any] | None  # coerced once when no variable is declared
@@ -138,28 +169,92 @@ def _root_field(
     if item_type is None:
         return None
     collected = collect_subfields(schema, fragments, _NO_VARIABLES, operation, item_type, details)
-    names = (sub_details[0].node.name.value for sub_details in collected.grouped_field_set.values())
-    columns = plain_columns(item_type, names)
-    if not columns or collected.new_defer_usages:
+    if not collected.grouped_field_set or collected.new_defer_usages:
         return None
-    static_arguments = None
-    if not operation.variable_definitions:
-        try:
-            static_arguments = get_argument_values(definition, node, _NO_VARIABLES)
-        except GraphQLError:
-            return None
+    keys: list[Column | ChildField | None] = []
+    for key, sub_details in collected.grouped_field_set.items():
+        name = sub_details[0].node.name.value
+        entry: Column | ChildField | None = None  # __typename
+        if name != "__typename":
+            entry = column_spec(item_type, name) or _child_field(
+                schema, fragments, operation, item_type, key, sub_details
+            )
+            if entry is None:
+                return None
+        keys.append(entry)
+    static_arguments = _static_arguments(operation, definition, node)
+    if static_arguments is False:
+        return None
     return RootField(
         response_name,
         definition,
         definition.resolve,
         details,
-        [detail.node for detail in details],
+        _nodes(details),
         Path(None, response_name, root_type.name),
-        tuple(columns),
+        tuple(entry for entry in keys if not isinstance(entry, ChildField)),
+        tuple(entry for entry in keys if isinstance(entry, ChildField)),
+        tuple(keys),
         item_type.name,
         row_builder(tuple(collected.grouped_field_set)),
         static_arguments,
     )
+
+
+def _child_field(
+    schema: GraphQLSchema,
+    fragments: dict[str, FragmentDetails],
+    operation: OperationDefinitionNode,
+    parent_type: GraphQLObjectType,
+    response_name: str,
+    details: FieldDetailsList,
+) -> ChildField | None:
+    """A field of `parent_type` with a resolver giving one nullable object whose selection
+    is plain columns, or None."""
+    node = details[0].node
+    definition = parent_type.fields.get(node.name.value)
+    object_type = definition.type if definition is not None else None
+    if (
+        definition is None
+        or definition.resolve is None
+        or not isinstance(object_type, GraphQLObjectType)  # null, list, non-null or leaf
+        or object_type.is_type_of is not None
+    ):
+        return None
+    collected = collect_subfields(schema, fragments, _NO_VARIABLES, operation, object_type, details)
+    names = [sub_details[0].node.name.value for sub_details in collected.grouped_field_set.values()]
+    columns = plain_columns(object_type, names)
+    static_arguments = _static_arguments(operation, definition, node)
+    if not columns or collected.new_defer_usages or static_arguments is False:
+        return None
+    return ChildField(
+        response_name,
+        definition,
+        definition.resolve,
+        details,
+        _nodes(details),
+        parent_type,
+        object_type.name,
+        tuple(zip(collected.grouped_field_set, columns, strict=True)),
+        static_arguments,
+    )
+
+
+def _static_arguments(
+    operation: OperationDefinitionNode, definition: GraphQLField, node: FieldNode
+) -> dict[str, Any] | Literal[False] | None:
+    """A field's arguments coerced once when the operation declares no variable (None: per
+    request), or False when they cannot be (stock execution then reports it)."""
+    if operation.variable_definitions:
+        return None
+    try:
+        return get_argument_values(definition, node, _NO_VARIABLES)
+    except GraphQLError:
+        return False
+
+
+def _nodes(details: FieldDetailsList) -> list[FieldNode]:
+    return [detail.node for detail in details]
 
 
 def _list_item_type(field_type: GraphQLOutputType) -> GraphQLObjectType | None:
@@ -232,7 +327,10 @@ class CompiledRun:
                 arguments = field.static_arguments
                 if arguments is None:
                     arguments = get_argument_values(field.definition, field.nodes[0], variables)
-                result = field.resolve(self.root_value, self._info(field, variables), **arguments)
+                info = self._info(
+                    field.nodes, field.definition, compiled.root_type, field.path, variables
+                )
+                result = field.resolve(self.root_value, info, **arguments)
             except Exception as error:
                 result = None
                 errors.append(_located(error, field))
@@ -256,13 +354,23 @@ class CompiledRun:
                     raise outcome  # cancellation and exits are not field errors
                 data[field.response_name] = None
                 errors.append(_located(outcome, field))
+        parents: list[tuple[RootField, list[Any], list[Iterable[Any]]]] = []
         for field in compiled.fields:
             value = data[field.response_name]
-            if value is not None:
-                rows = _rows(field, value)
-                data[field.response_name] = (
-                    rows if rows is not None else await self._complete(field, value)
-                )
+            if value is None:
+                continue
+            values = _parent_values(field, value)
+            if values is None:
+                data[field.response_name] = await self._complete(
+                    field.definition, field.nodes, field.details, compiled.root_type,
+                    field.path, value,
+                )  # fmt: skip
+            elif not field.children:
+                data[field.response_name] = field.build_rows(zip(*values, strict=True))
+            else:
+                parents.append((field, value, values))
+        if parents:
+            await self._children(parents, variables, errors, data)
         if self._executor is not None:
             errors.extend(self._executor.collected_errors.errors)
             release = getattr(self._executor, "release", None)  # schema/acyclic.py
@@ -270,14 +378,88 @@ class CompiledRun:
                 release()
         return ExecutionResult(data, errors or None)
 
-    def _info(self, field: RootField, variables: VariableValues) -> ResolveInfo:
+    async def _children(
+        self,
+        parents: list[tuple[RootField, list[Any], list[Iterable[Any]]]],
+        variables: VariableValues,
+        errors: list[GraphQLError],
+        data: dict[str, Any],
+    ) -> None:
+        """The child fields of every item of `parents` resolved together, item by item as
+        stock execution calls them (so each loader still gets one batch), then completed,
+        and each root field's rows built."""
+        calls: list[tuple[ChildField, Path, Any]] = []  # the value, an awaitable or an error
+        pending: list[int] = []
+        for field, items, _ in parents:
+            arguments = [_child_arguments(child, variables) for child in field.children]
+            for index, item in enumerate(items):
+                item_path = Path(field.path, index, None)
+                for child, args in zip(field.children, arguments, strict=True):
+                    path = Path(item_path, child.response_name, child.parent_type.name)
+                    result: Any = args
+                    if not isinstance(args, Exception):
+                        try:
+                            info = self._info(
+                                child.nodes, child.definition, child.parent_type, path, variables
+                            )
+                            result = child.resolve(item, info, **args)
+                        except Exception as error:
+                            result = error
+                        if self.is_awaitable(result):
+                            pending.append(len(calls))
+                    calls.append((child, path, result))
+        if pending:
+            outcomes = await asyncio.gather(*(calls[i][2] for i in pending), return_exceptions=True)
+            for i, outcome in zip(pending, outcomes, strict=True):
+                if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                    raise outcome  # cancellation and exits are not field errors
+                child, path, _ = calls[i]
+                calls[i] = (child, path, outcome)
+        completed = iter(calls)
+        for field, items, values in parents:
+            objects: list[list[Any]] = [[] for _ in field.children]  # per child, per item
+            for _ in items:
+                for column in objects:
+                    child, path, value = next(completed)
+                    column.append(await self._child_value(child, path, value, errors))
+            plain, nested = iter(values), iter(objects)
+            ordered = [
+                next(nested) if isinstance(key, ChildField) else next(plain) for key in field.keys
+            ]
+            data[field.response_name] = field.build_rows(zip(*ordered, strict=True))
+
+    async def _child_value(
+        self, child: ChildField, path: Path, value: Any, errors: list[GraphQLError]
+    ) -> Any:
+        """A child field's object completed (directly when its columns allow), or null with
+        its error located at `path` as graphql-core locates it."""
+        if isinstance(value, Exception):  # raised, or returned: stock raises both
+            errors.append(located_error(value, child.nodes, path.as_list()))
+            return None
+        if value is None:
+            return None
+        row = object_row(child.plan, child.type_name, value)
+        if row is not None:
+            return row
+        return await self._complete(
+            child.definition, child.nodes, child.details, child.parent_type, path, value
+        )
+
+    def _info(
+        self,
+        nodes: list[FieldNode],
+        definition: GraphQLField,
+        parent_type: GraphQLObjectType,
+        path: Path,
+        variables: VariableValues,
+    ) -> ResolveInfo:
         compiled = self.compiled
         return ResolveInfo(
-            field.nodes[0].name.value,
-            field.nodes,
-            field.definition.type,
-            compiled.root_type,
-            field.path,
+            nodes[0].name.value,
+            nodes,
+            definition.type,
+            parent_type,
+            path,
             self.schema,
             compiled.fragments,
             self.root_value,
@@ -290,24 +472,38 @@ class CompiledRun:
             self.operation_extensions,
         )
 
-    async def _complete(self, field: RootField, value: Any) -> Any:
+    async def _complete(
+        self,
+        definition: GraphQLField,
+        nodes: list[FieldNode],
+        details: FieldDetailsList,
+        parent_type: GraphQLObjectType,
+        path: Path,
+        value: Any,
+    ) -> Any:
         """`value` completed by a real executor (whose errors join the response's)."""
         executor = self._executor
         if executor is None:
             executor = self._executor = self.fallback()
-        info = executor.build_resolve_info(
-            field.definition, field.nodes, self.compiled.root_type, field.path
-        )
+        info = executor.build_resolve_info(definition, nodes, parent_type, path)
         try:
-            completed = executor.complete_value(
-                field.definition.type, field.details, info, field.path, value, None
-            )
+            completed = executor.complete_value(definition.type, details, info, path, value, None)
             if self.is_awaitable(completed):
                 completed = await completed
         except Exception as error:
-            executor.handle_field_error(error, field.definition.type, field.details, field.path)
+            executor.handle_field_error(error, definition.type, details, path)
             completed = None
         return completed
+
+
+def _child_arguments(child: ChildField, variables: VariableValues) -> dict[str, Any] | Exception:
+    """A child field's arguments, coerced once for all items (an error: each item's)."""
+    if child.static_arguments is not None:
+        return child.static_arguments
+    try:
+        return get_argument_values(child.definition, child.nodes[0], variables)
+    except Exception as error:
+        return error
 
 
 def _located(error: Exception, field: RootField) -> GraphQLError:
@@ -315,16 +511,14 @@ def _located(error: Exception, field: RootField) -> GraphQLError:
     return located_error(error, field.nodes, field.path.as_list())
 
 
-def _rows(field: RootField, value: Any) -> list[dict[str, Any]] | None:
-    """The completed rows of a list of records, or None to complete it the stock way."""
+def _parent_values(field: RootField, value: Any) -> list[Iterable[Any]] | None:
+    """The coerced plain columns of a list of records or dataclass objects, or None to
+    complete it the stock way."""
     if type(value) is not list:
         return None
     if not value:
-        return []
-    if not set(map(type, value)) <= {asyncpg.Record}:
-        return None
-    values = coerced_columns(value, field.columns, field.type_name)
-    return None if values is None else field.build_rows(zip(*values, strict=True))
+        return [[] for _ in field.keys]
+    return column_values(value, field.columns, field.type_name)
 
 
 _tracked: set[asyncio.Future[Any]] = set()

@@ -110,34 +110,8 @@ class FastExecutionContext(SharedEventsExecutionContext):
             self.middleware_manager is not None and self.middleware_manager.middlewares
         ):
             return None
-        names: Collection[str] | None = None  # a record's columns are looked up as read
-        if isinstance(result, asyncpg.Record):
-            read: Callable[[str], Any] = result.__getitem__
-        elif is_dataclass(result) and not isinstance(result, type):
-            names = _dataclass_fields(type(result))
-            read = partial(getattr, result)
-        else:
-            return None
         plan = self._object_plan(object_type, field_details_list)
-        if plan is None:
-            return None
-        completed: dict[str, Any] = {}
-        for key, column in plan:
-            if column is None:
-                completed[key] = object_type.name
-                continue
-            name, codec, nullable = column
-            if names is not None and name not in names:
-                return None
-            try:
-                value = read(name)
-            except KeyError:  # not a column of this record: stock reports it
-                return None
-            coerced = codec([value], nullable)
-            if coerced is None:
-                return None
-            completed[key] = coerced[0]
-        return completed
+        return None if plan is None else object_row(plan, object_type.name, result)
 
     def _object_plan(
         self, object_type: GraphQLObjectType, field_details_list: Any
@@ -220,7 +194,7 @@ class FastExecutionContext(SharedEventsExecutionContext):
         if not plan:  # every field skipped: stock execution gives an empty object per item
             return [{} for _ in result]
         keys, columns = zip(*plan, strict=True)
-        values = coerced_columns(result, columns, object_type.name)
+        values = column_values(result, columns, object_type.name)
         if values is None:
             return None
         return self.row_builders(keys)(zip(*values, strict=True))
@@ -282,27 +256,67 @@ def plain_columns(
     return columns
 
 
-def coerced_columns(
-    records: list[asyncpg.Record], columns: Sequence[Column | None], type_name: str
+def column_values(
+    items: list[Any], columns: Sequence[Column | None], type_name: str
 ) -> list[Iterable[Any]] | None:
-    """The values of each of `columns` across `records` (one statement's, so sharing their
-    columns; at least one), each coerced whole, `__typename` (None) as `type_name`; or None
-    when a column is missing or holds a value only stock completion may judge."""
-    names = list(records[0].keys())
-    by_column = list(zip(*records, strict=True))
+    """The values of each of `columns` across `items` (at least one), each coerced whole,
+    `__typename` (None) as `type_name`; or None when a column is missing or holds a value only
+    stock completion may judge. Items are records of one statement (so sharing their columns)
+    or objects of one dataclass type (a list of symbols), read as `read_field` reads them."""
+    names: Collection[str]
+    read: Callable[[str], Sequence[Any]]
+    if set(map(type, items)) <= {asyncpg.Record}:
+        keys = list(items[0].keys())
+        by_column = list(zip(*items, strict=True))
+        names, read = keys, lambda name: by_column[keys.index(name)]
+    else:
+        kind = type(items[0])
+        if not is_dataclass(kind) or any(type(item) is not kind for item in items):
+            return None
+        names, read = _dataclass_fields(kind), lambda name: [getattr(i, name) for i in items]
     values: list[Iterable[Any]] = []
     for column in columns:
         if column is None:
-            values.append(repeat(type_name, len(records)))
+            values.append(repeat(type_name, len(items)))
             continue
         name, codec, nullable = column
         if name not in names:
             return None
-        coerced = codec(by_column[names.index(name)], nullable)
+        coerced = codec(read(name), nullable)
         if coerced is None:
             return None
         values.append(coerced)
     return values
+
+
+def object_row(plan: ObjectPlan, type_name: str, result: Any) -> dict[str, Any] | None:
+    """One record (or dataclass) of plain columns completed as one row of `_direct_rows`
+    (a symbol's latest bar, its aggregate), or None for stock completion."""
+    names: Collection[str] | None = None  # a record's columns are looked up as read
+    if isinstance(result, asyncpg.Record):
+        read: Callable[[str], Any] = result.__getitem__
+    elif is_dataclass(result) and not isinstance(result, type):
+        names = _dataclass_fields(type(result))
+        read = partial(getattr, result)
+    else:
+        return None
+    completed: dict[str, Any] = {}
+    for key, column in plan:
+        if column is None:
+            completed[key] = type_name
+            continue
+        name, codec, nullable = column
+        if names is not None and name not in names:
+            return None
+        try:
+            value = read(name)
+        except KeyError:  # not a column of this record: stock reports it
+            return None
+        coerced = codec([value], nullable)
+        if coerced is None:
+            return None
+        completed[key] = coerced[0]
+    return completed
 
 
 @lru_cache(maxsize=64)

@@ -9,6 +9,7 @@ infinities, 33-bit Ints) — must give the same bytes as stock execution, errors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +31,13 @@ from schema.plans import PlannedSchema
 from schema.records import read_field
 from tests.resolvers.conftest import principal
 from tests.support.databases import Database
-from tests.support.documents import ODD, Document, compiled_documents
-from tests.support.graphql import error_codes, execute, make_services
+from tests.support.documents import (
+    ODD,
+    Document,
+    compiled_documents,
+    compiled_symbol_documents,
+)
+from tests.support.graphql import CountingPool, error_codes, execute, make_services
 from tests.support.market_cases import encoded, store_cases
 from tests.support.properties import check_each_drawn
 
@@ -41,6 +47,13 @@ REFUSED = (
     f' b: bars(ticker: "{ODD}", timeframe: D1) {{ vwap trades }} }}'
     " fragment F on Bar { time high low vwap trades qualityScore }"
 )
+CHILDREN = (
+    "query C($tf: Timeframe) {"
+    f' s0: symbols(tickers: ["X:BTCUSD", "{ODD}", "X:NONEUSD"]) {{ ticker __typename'
+    " latestBar(timeframe: $tf) { close } d: latestBar(timeframe: M1) { time vwap trades }"
+    ' aggregate(from: "2024-05-07T00:00:00Z", to: "2024-05-06T00:00:00Z") { close }'
+    ' w: aggregate(from: "2024-05-06T00:00:00Z", to: "2024-05-06T00:04:00Z") { high trades } } }'
+)  # errors of each kind: a null argument, a reversed window, refused values (ODD's NaN high)
 BARS = "query Q($t: String!) { r: bars(ticker: $t, timeframe: M1, limit: 2) { close } }"
 
 
@@ -62,51 +75,58 @@ def compiled_of(schema: strawberry.Schema, text: str) -> list[CompiledOperation 
 
 @dataclass
 class Tally:
+    """Drawn documents compared with stock execution, and what they covered."""
+
+    stock: strawberry.Schema
+    services: Services
+    shapes_of: Callable[[Document, dict[str, Any]], dict[str, bool]]
     examples: int = 0
     compiled: int = 0
     with_data: int = 0
     with_errors: int = 0
     shapes: set[str] = field(default_factory=set)
 
+    async def compare(self, document: Document) -> None:
+        """The document's answers, planned and then compiled, are stock execution's bytes."""
+        planned = build_schema()
+        run = (document.text, self.services, document.variables)
+        expected = encoded(await execute(self.stock, *run), errors_in_any_order=True)
+        for _ in range(2):  # planned on the first run, compiled (if simple enough) for the next
+            answer = await execute(planned, *run)
+            assert encoded(answer, errors_in_any_order=True) == expected, document
+        compiled = compiled_of(planned, document.text)
+        body = orjson.loads(expected)
+        self.examples += 1
+        self.compiled += len(compiled) == 1 and compiled[0] is not None
+        self.with_data += body.get("data") is not None
+        self.with_errors += "errors" in body
+        self.shapes.update(
+            shape for shape, present in self.shapes_of(document, body).items() if present
+        )
+
+
+def error_path_lengths(body: dict[str, Any]) -> set[int]:
+    return {len(error.get("path", ())) for error in body.get("errors", ())}
+
 
 async def test_compiled_answers_are_stock_answers(
     services: Services, stock: strawberry.Schema
 ) -> None:
-    tally = Tally()
+    def shapes(document: Document, body: dict[str, Any]) -> dict[str, bool]:
+        return {
+            "fragment": "fragment F" in document.text,
+            "variables": bool(document.variables),
+            "several roots": "r1:" in document.text,
+            "refused values": 3 in error_path_lengths(body),  # an error at [field, index, column]
+        }
 
-    async def compare(document: Document) -> None:
-        planned = build_schema()
-        expected = encoded(
-            await execute(stock, document.text, services, document.variables),
-            errors_in_any_order=True,
-        )
-        cold = await execute(planned, document.text, services, document.variables)
-        warm = await execute(planned, document.text, services, document.variables)
-        assert encoded(cold, errors_in_any_order=True) == expected, document
-        assert encoded(warm, errors_in_any_order=True) == expected, document
-        compiled = compiled_of(planned, document.text)
-        body = orjson.loads(expected)
-        errors = body.get("errors", [])  # a refused value: an error at [field, index, column]
-        tally.examples += 1
-        tally.compiled += len(compiled) == 1 and compiled[0] is not None
-        tally.with_data += body.get("data") is not None
-        tally.with_errors += "errors" in body
-        tally.shapes.update(
-            shape
-            for shape, present in (
-                ("fragment", "fragment F" in document.text),
-                ("variables", bool(document.variables)),
-                ("several roots", "r1:" in document.text),
-                ("refused values", any(len(e.get("path", ())) == 3 for e in errors)),
-            )
-            if present
-        )
+    tally = Tally(stock, services, shapes)
 
     # REFUSED is drawn now and then, and always run: refused values (NaN, infinities, a
     # 33-bit Int), under two roots and a fragment, with a variable
     await check_each_drawn(
         compiled_documents(),
-        compare,
+        tally.compare,
         always=[Document(REFUSED, {"t": ODD})],
         max_examples=EXAMPLES,
         deadline=None,
@@ -120,11 +140,97 @@ async def test_compiled_answers_are_stock_answers(
     assert tally.shapes == {"fragment", "variables", "several roots", "refused values"}, tally
 
 
+async def test_compiled_symbols_with_child_objects_answer_as_stock(
+    services: Services, stock: strawberry.Schema
+) -> None:
+    """Root `symbols` whose items' `latestBar` and `aggregate` the compiled operation resolves
+    together: the same bytes as stock execution, child errors and refused values included."""
+
+    def shapes(document: Document, body: dict[str, Any]) -> dict[str, bool]:
+        return {
+            "fragment": "fragment F" in document.text,
+            "variables": bool(document.variables),
+            "several roots": "s1:" in document.text,
+            "child errors": 3 in error_path_lengths(body),
+            "refused values": 4 in error_path_lengths(body),
+            "objects": any(
+                isinstance(value, dict)
+                for symbols in (body.get("data") or {}).values()
+                for symbol in symbols or ()
+                for value in symbol.values()
+            ),
+        }
+
+    tally = Tally(stock, services, shapes)
+    await check_each_drawn(
+        compiled_symbol_documents(),
+        tally.compare,
+        always=[Document(CHILDREN, {"tf": None})],
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    assert tally.examples >= EXAMPLES and tally.compiled >= EXAMPLES // 2, tally
+    assert tally.with_data >= EXAMPLES // 2 and tally.with_errors > 0, tally
+    assert tally.shapes == {
+        "fragment", "variables", "several roots", "child errors", "refused values", "objects"
+    }, tally  # fmt: skip
+
+
+async def test_each_kind_of_child_error_is_answered_as_stock(
+    services: Services, stock: strawberry.Schema
+) -> None:
+    planned = build_schema()
+    for _ in range(2):
+        answer = await execute(planned, CHILDREN, services, {"tf": None})
+    assert compiled_of(planned, CHILDREN) != [None]
+    expected = encoded(
+        await execute(stock, CHILDREN, services, {"tf": None}), errors_in_any_order=True
+    )
+    assert encoded(answer, errors_in_any_order=True) == expected
+    paths = {tuple(e["path"]) for e in orjson.loads(expected)["errors"]}
+    assert {(p[2], len(p)) for p in paths} == {("latestBar", 3), ("aggregate", 3), ("w", 4)}
+    assert ("s0", 1, "w", "high") in paths  # ODD's NaN high, refused; the others' answered
+    symbols = orjson.loads(expected)["data"]["s0"]
+    assert [symbol["w"] is None for symbol in symbols] == [False, True, True]  # no bars: null
+    assert [symbol["d"] is None for symbol in symbols] == [False, False, True]
+
+
+async def test_child_objects_of_all_items_are_read_in_one_statement_each(
+    services: Services, stock: strawberry.Schema, portable_db: Database
+) -> None:
+    """Every symbol's `latestBar` is one loader batch, and every `aggregate` another, as in
+    stock execution: the statement count does not grow with the symbols."""
+    tickers = ("X:BTCUSD", "X:ETHUSD", "X:NONEUSD", ODD)
+    counts = []
+    for some in (tickers[:1], tickers):
+        listed = ", ".join(f'"{t}"' for t in some)
+        query = (
+            f"{{ symbols(tickers: [{listed}]) {{ ticker latestBar(timeframe: M1) {{ close }}"
+            ' aggregate(from: "2024-05-06T00:00:00Z", to: "2024-05-07T00:00:00Z") { close } } }'
+        )
+        pool = CountingPool(portable_db.pool)
+        counting = make_services(pool, portable_db.backend)
+        planned = build_schema()
+        await execute(planned, query, counting)
+        before = len(pool.statements)
+        answer = await execute(planned, query, counting)
+        assert compiled_of(planned, query) != [None]
+        assert encoded(answer) == encoded(await execute(stock, query, services))
+        counts.append(len(pool.statements) - before)
+    found = [symbol["latestBar"] is not None for symbol in answer.data["symbols"]]  # type: ignore[index]
+    assert found == [True, True, False, True]
+    assert counts == [2, 2]  # latest bars, summaries
+
+
 @pytest.mark.parametrize(
     "query",
     [
         '{ bars(ticker: "AAPL") @include(if: true) { close } }',  # a directive
-        '{ symbols(tickers: ["AAPL"]) { latestBar { close } } }',  # a field with a resolver
+        '{ symbols(tickers: ["AAPL"]) { bars { close } } }',  # a child field giving a list
+        '{ symbols(tickers: ["AAPL"]) { market } }',  # an enum: not a plain column
+        '{ symbols(tickers: ["AAPL"]) { aggregate(from: "2024-05-06T00:00:00Z",'
+        ' to: "2024-05-07T00:00:00Z") { sourceTimeframe } } }',  # nor in a child object
         '{ barSeries(ticker: "AAPL") { close } }',  # not a list
         '{ bars(ticker: "AAPL") { close } __typename }',  # a root field without a resolver
         '{ a: bars(ticker: "AAPL") { close } b: symbol(ticker: "AAPL") { ticker } }',

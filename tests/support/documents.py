@@ -150,6 +150,20 @@ def documents(draw: st.DrawFn) -> Document:
     return Document(text, values)
 
 
+def bar_fragments(text: str, bodies: list[str]) -> str:
+    """The definitions of the fragments `F<i>` on Bar (bodies[i]) that `text` spreads, directly
+    or through other fragments."""
+    used = sorted({int(i) for i in re.findall(r"\.\.\.F(\d+)", text)})
+    while True:
+        more = sorted(
+            {int(i) for n in used for i in re.findall(r"\.\.\.F(\d+)", bodies[n])} - set(used)
+        )
+        if not more:
+            break
+        used = sorted({*used, *more})
+    return "\n".join(f"fragment F{i} on Bar {{ {bodies[i]} }}" for i in used)
+
+
 # Arguments a compiled operation (schema/compiled.py) takes as variables, with values of the
 # right type, of the wrong type (a variable error) and out of range (a resolver error).
 ARGUMENT_VARIABLES = {
@@ -161,16 +175,26 @@ ARGUMENT_VARIABLES = {
 
 
 @st.composite
-def compiled_documents(draw: st.DrawFn) -> Document:
-    """Documents a compiled operation answers: root `bars` fields only (aliased, several),
-    selections with aliases, fragments and `__typename` but no directive, and arguments given
-    as literals or variables (whose values may be wrong). Named or not."""
+def plain_fragments(draw: st.DrawFn, max_aliases: int) -> tuple[dict[str, str], list[str]]:
+    """Aliases of Bar fields, and bodies of up to two fragments on Bar (F0, F1) that use them,
+    without directives."""
     aliases = draw(
-        st.dictionaries(st.sampled_from(ALIAS_NAMES), st.sampled_from(BAR_FIELDS), max_size=4)
+        st.dictionaries(
+            st.sampled_from(ALIAS_NAMES), st.sampled_from(BAR_FIELDS), max_size=max_aliases
+        )
     )
     bodies = [
         draw(selection(aliases, i, with_directives=False)) for i in range(draw(st.integers(0, 2)))
     ]
+    return aliases, bodies
+
+
+@st.composite
+def compiled_documents(draw: st.DrawFn) -> Document:
+    """Documents a compiled operation answers: root `bars` fields only (aliased, several),
+    selections with aliases, fragments and `__typename` but no directive, and arguments given
+    as literals or variables (whose values may be wrong). Named or not."""
+    aliases, bodies = draw(plain_fragments(max_aliases=4))
     declared: dict[str, str] = {}
     values: dict[str, object] = {}
     roots = []
@@ -190,19 +214,65 @@ def compiled_documents(draw: st.DrawFn) -> Document:
         body = draw(selection(aliases, len(bodies), with_directives=False))
         roots.append(f"r{index}: bars({', '.join(parts)}) {{ {body} }}")
     text = "\n".join(roots)
-    used = sorted({int(i) for i in re.findall(r"\.\.\.F(\d+)", text)})
-    while True:  # fragments spread by used fragments
-        more = sorted(
-            {int(i) for n in used for i in re.findall(r"\.\.\.F(\d+)", bodies[n])} - set(used)
-        )
-        if not more:
-            break
-        used = sorted({*used, *more})
-    fragments = "\n".join(f"fragment F{i} on Bar {{ {bodies[i]} }}" for i in used)
+    fragments = bar_fragments(text, bodies)
     signature = ", ".join(f"${name}: {kind}" for name, kind in declared.items())
     name = draw(st.sampled_from(("", "query Q", "query")))
     head = f"{name or 'query'}{f'({signature})' if signature else ''}"
     if not name and not signature:
         head = ""
+    operation = "\n  ".join(roots)
+    return Document(f"{head} {{\n  {operation}\n}}\n{fragments}", values)
+
+
+AGGREGATE_FIELDS = (
+    "ticker", "from", "to", "open", "high", "low", "close", "volume", "vwap", "trades",
+    "barCount", "change", "changePercent", "firstBarTime", "lastBarTime", "__typename",
+)  # fmt: skip
+WINDOWS = (
+    ("2024-05-06T00:00:00Z", "2024-05-07T00:00:00Z"),  # a day
+    ("2024-05-06T00:00:00Z", "2024-05-06T00:04:00Z"),  # minutes, some of them refused values
+    ("2024-05-01T00:00:00Z", "2024-06-01T00:00:00Z"),  # a month
+    ("2024-05-07T00:00:00Z", "2024-05-06T00:00:00Z"),  # reversed: an error for each symbol
+)
+# the timeframe of `latestBar` as a variable: right, null (an argument error for each symbol:
+# the argument is non-null with a default), omitted (the default) and unknown (refused)
+TIMEFRAME_VALUES = ("M1", "D1", "H1", None, "omit", "X1")
+
+
+@st.composite
+def compiled_symbol_documents(draw: st.DrawFn) -> Document:
+    """Documents of root `symbols` fields whose items select plain columns and the objects of
+    `latestBar` and `aggregate` (the fields with resolvers of their own a compiled operation
+    resolves for all items at once): aliased, with fragments on Bar, over tickers with and
+    without bars and with refused values, literal or variable timeframes; no directives."""
+    aliases, bodies = draw(plain_fragments(max_aliases=3))
+    declared: dict[str, str] = {}
+    values: dict[str, object] = {}
+    roots = []
+    for index in range(draw(st.integers(1, 2))):
+        items = draw(st.lists(st.sampled_from(("ticker", "__typename", "t: ticker")), unique=True))
+        for key in draw(st.lists(st.sampled_from(("latestBar", "d: latestBar")), unique=True)):
+            timeframe = f"timeframe: {draw(st.sampled_from(TIMEFRAMES))}"
+            if draw(st.booleans()):
+                timeframe = f"timeframe: $tf{index}{key[0]}"
+                declared[f"tf{index}{key[0]}"] = "Timeframe"
+                value = draw(st.sampled_from(TIMEFRAME_VALUES))
+                if value != "omit":
+                    values[f"tf{index}{key[0]}"] = value
+            body = draw(selection(aliases, len(bodies), with_directives=False))
+            items.append(f"{key}({timeframe}) {{ {body} }}")
+        for key in draw(st.lists(st.sampled_from(("aggregate", "w: aggregate")), unique=True)):
+            start, end = draw(st.sampled_from(WINDOWS))
+            basis = draw(st.sampled_from(("", ", basis: M1", ", basis: D1")))
+            fields = draw(st.lists(st.sampled_from(AGGREGATE_FIELDS), min_size=1, unique=True))
+            items.append(f'{key}(from: "{start}", to: "{end}"{basis}) {{ {" ".join(fields)} }}')
+        tickers = draw(st.lists(st.sampled_from(TICKERS), min_size=1, max_size=4, unique=True))
+        listed = ", ".join(f'"{t}"' for t in tickers)
+        selected = " ".join(draw(st.permutations(items))) or "ticker"
+        roots.append(f"s{index}: symbols(tickers: [{listed}]) {{ {selected} }}")
+    text = "\n".join(roots)
+    fragments = bar_fragments(text, bodies)
+    signature = ", ".join(f"${name}: {kind}" for name, kind in declared.items())
+    head = f"query S({signature})" if signature else draw(st.sampled_from(("", "query S")))
     operation = "\n  ".join(roots)
     return Document(f"{head} {{\n  {operation}\n}}\n{fragments}", values)
