@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 import asyncpg
+from strawberry.dataloader import DataLoader
 
 from domain.records import Order, WindowSummary
 from domain.timeframes import Timeframe
 from resolvers import validation
 from resolvers.context import RequestContext
 from resolvers.loaders import AggregateKey, BarsKey, LatestKey
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 async def bars(
@@ -32,20 +38,26 @@ async def bars(
     return await context.loaders.bars.load(key)
 
 
-async def latest_bar(
-    context: RequestContext, ticker: str, timeframe: Timeframe
-) -> asyncpg.Record | None:
-    """The newest bar of a ticker at `timeframe` (None when it has none)."""
-    validation.ticker(ticker)
-    return await context.loaders.latest.load(LatestKey(ticker, timeframe))
+async def latest_bars(
+    context: RequestContext, tickers: Sequence[str], timeframe: Timeframe
+) -> list[asyncpg.Record | Exception | None]:
+    """The newest bar of each ticker at `timeframe` (None when it has none; an invalid ticker
+    is its own error), in one loader batch."""
+    keys = _keys(tickers, lambda ticker: LatestKey(ticker, timeframe))
+    return await _load_each(context.loaders.latest, keys)
 
 
-async def aggregate(
-    context: RequestContext, ticker: str, start: datetime, end: datetime, basis: Timeframe
-) -> WindowSummary | None:
-    """OHLCV over [start, end) of one ticker (None when it has no bars there)."""
-    validation.ticker(ticker)
-    return await _aggregate(context, ticker, start, end, basis)
+async def aggregate_each(
+    context: RequestContext,
+    tickers: Sequence[str],
+    start: datetime,
+    end: datetime,
+    basis: Timeframe,
+) -> list[WindowSummary | Exception | None]:
+    """OHLCV over [start, end) of each ticker (None when it has no bars there; a refused
+    ticker, basis or window is that ticker's error), in one loader batch."""
+    keys = _keys(tickers, lambda ticker: _aggregate_key(ticker, start, end, basis))
+    return await _load_each(context.loaders.aggregate, keys)
 
 
 async def aggregates(
@@ -64,6 +76,36 @@ async def aggregates(
 async def _aggregate(
     context: RequestContext, ticker: str, start: datetime, end: datetime, basis: Timeframe
 ) -> WindowSummary | None:
+    return await context.loaders.aggregate.load(_aggregate_key(ticker, start, end, basis))
+
+
+def _aggregate_key(ticker: str, start: datetime, end: datetime, basis: Timeframe) -> AggregateKey:
     validation.basis(basis)
     validation.bounded_range(start, end, "a summary")
-    return await context.loaders.aggregate.load(AggregateKey(ticker, start, end, basis))
+    return AggregateKey(ticker, start, end, basis)
+
+
+def _keys(tickers: Sequence[str], key: Callable[[str], K]) -> list[K | Exception]:
+    """Each ticker's loader key, or the error refusing the ticker or the key."""
+    keys: list[K | Exception] = []
+    for ticker in tickers:
+        try:
+            validation.ticker(ticker)
+            keys.append(key(ticker))
+        except Exception as error:
+            keys.append(error)
+    return keys
+
+
+async def _load_each(loader: DataLoader[K, V], keys: list[K | Exception]) -> list[V | Exception]:
+    """Each key's value (one batch: the loader's futures, no task each); an Exception in
+    place of a key is that place's outcome, and so is a batch's failure."""
+    futures = [loader.load(key) for key in keys if not isinstance(key, Exception)]
+    loaded = iter(await asyncio.gather(*futures, return_exceptions=True))
+    outcomes: list[V | Exception] = []
+    for key in keys:
+        outcome = key if isinstance(key, Exception) else next(loaded)
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome  # cancellation is not a field's error
+        outcomes.append(outcome)
+    return outcomes

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+import asyncpg
 import strawberry
 
 from domain.records import SymbolInfo, WindowSummary
 from domain.timeframes import Timeframe as StorageTimeframe
 from resolvers import bars as bar_service
+from resolvers.context import RequestContext
+from schema.batched import batched, one
 from schema.cost import DEFAULT_BARS_LIMIT
 from schema.info import Info
 from schema.records import as_bars
@@ -143,16 +147,21 @@ class Symbol:
         )
         return as_bars(rows)
 
-    @strawberry.field(description="The newest bar of this symbol at `timeframe`.")
+    @strawberry.field(
+        description="The newest bar of this symbol at `timeframe`.",
+        metadata=batched(lambda *batch: latest_bars(*batch)),
+    )
     async def latest_bar(
         self,
         info: Info,
         timeframe: Timeframe = StorageTimeframe.D1,  # type: ignore[valid-type]
     ) -> Bar | None:
-        row = await bar_service.latest_bar(info.context, self.ticker, timeframe)
-        return None if row is None else as_bars([row])[0]
+        return one(await latest_bars([self], info.context, {"timeframe": timeframe}))
 
-    @strawberry.field(description="OHLCV summary over [from, to), built on `basis` bars.")
+    @strawberry.field(
+        description="OHLCV summary over [from, to), built on `basis` bars.",
+        metadata=batched(lambda *batch: aggregates_of(*batch)),
+    )
     async def aggregate(
         self,
         info: Info,
@@ -160,5 +169,27 @@ class Symbol:
         to: datetime,
         basis: Timeframe = StorageTimeframe.M1,  # type: ignore[valid-type]
     ) -> Aggregate | None:
-        summary = await bar_service.aggregate(info.context, self.ticker, from_, to, basis)
-        return None if summary is None else Aggregate.of(summary, from_, to)
+        arguments = {"from": from_, "to": to, "basis": basis}
+        return one(await aggregates_of([self], info.context, arguments))
+
+
+async def latest_bars(
+    symbols: Sequence[Symbol], context: RequestContext, arguments: Mapping[str, Any]
+) -> list[Bar | Exception | None]:
+    """`Symbol.latestBar` of each symbol (schema/batched.py)."""
+    tickers = [symbol.ticker for symbol in symbols]
+    rows = await bar_service.latest_bars(context, tickers, arguments["timeframe"])
+    return [row if not isinstance(row, asyncpg.Record) else as_bars([row])[0] for row in rows]
+
+
+async def aggregates_of(
+    symbols: Sequence[Symbol], context: RequestContext, arguments: Mapping[str, Any]
+) -> list[Aggregate | Exception | None]:
+    """`Symbol.aggregate` of each symbol (schema/batched.py)."""
+    start, end = arguments["from"], arguments["to"]
+    tickers = [symbol.ticker for symbol in symbols]
+    found = await bar_service.aggregate_each(context, tickers, start, end, arguments["basis"])
+    return [
+        Aggregate.of(summary, start, end) if isinstance(summary, WindowSummary) else summary
+        for summary in found
+    ]
