@@ -12,8 +12,8 @@ operation), whether the response cache answered, and how many upstream calls it 
 from __future__ import annotations
 
 import logging
+import random
 import re
-import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -143,7 +143,11 @@ def incoming_trace_id(headers: dict[str, str]) -> str:
     if match:
         return match["trace"]
     given = headers.get("x-trace-id", "")
-    return given if _SAFE_ID.match(given) else secrets.token_hex(16)
+    if _SAFE_ID.match(given):
+        return given
+    # not a secret (it is sent back and logged): 128 random bits as OpenTelemetry makes them,
+    # without a system call per request (secrets.token_hex was 1.3 % of a small request)
+    return f"{random.getrandbits(128):032x}"
 
 
 class TraceMiddleware:
