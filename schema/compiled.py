@@ -1,24 +1,15 @@
-"""Compiled operations: a planned query of lists answered without graphql-core's executor.
+"""Compiled operations run: a planned query of lists answered without graphql-core's executor.
 
-A 1-bar query spent about 0.24 ms of Python around its 0.08 ms database read, most of it in
-machinery that gives the same answer for every request of one document: building an executor,
-collecting the root fields and each list's sub-selection, locating the field definitions and
-coercing literal arguments. For a document that is simple enough, all of that is done once
-(`compile_operation`, kept with the document's plan) and a request only coerces its variables,
+For a document compiled once (schema/compiling.py), a request only coerces its variables,
 calls each root field's own resolver (Strawberry's, so permissions, argument conversion and the
 resolvers themselves are exactly those of stock execution) and builds the rows as the fast path
-does (schema/fast_path.py).
+does (schema/fast_path.py). Child fields are resolved for all items at once — their arguments
+coerced once, not once per item, then one call of the field's batch resolver
+(schema/batched.py) or else its resolver called item by item as stock execution calls it;
+either way each loader reads all items in one statement — and the objects of all items are
+coerced column by column, as root rows are (50 symbols cost 10.0 ms CPU in-process through
+the executor; compiled, 7.0 item by item, 5.4 batched, 2.6 coerced by column).
 
-Simple enough means: a query without directives of any kind (none of @include, @skip, @defer,
-@stream can then change what is collected), whose root fields all return lists of one object
-type and select plain scalar columns of it (and `__typename`) and child fields that give one
-nullable object of plain columns: a watchlist's `symbols { ticker latestBar { .. } aggregate
-{ .. } }`. Child fields are resolved for all items at once — their arguments coerced once, not
-once per item, then one call of the field's batch resolver (schema/batched.py) or else its
-resolver called item by item as stock execution calls it; either way each loader reads all
-items in one statement — and the objects of all items are coerced column by column, as root
-rows are (50 symbols cost 10.0 ms CPU in-process through the executor; compiled, 7.0 item by
-item, 5.4 batched, 2.6 coerced by column). Anything else is not compiled and runs as before.
 At run time, whatever the rows cannot give exactly — a value a codec will not judge, items
 that are neither records nor objects of one dataclass — is completed by a real executor built
 for the request, and resolver errors are located and nulled as graphql-core does, so answers
@@ -30,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 from graphql import (
     ExecutionResult,
@@ -38,244 +29,25 @@ from graphql import (
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLField,
-    GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
     OperationDefinitionNode,
-    OperationType,
     located_error,
 )
-from graphql.execution.collect_fields import (
-    FieldDetailsList,
-    FragmentDetails,
-    collect_fields,
-    collect_subfields,
-)
+from graphql.execution.collect_fields import FieldDetailsList
 from graphql.execution.values import VariableValues, get_argument_values, get_variable_values
-from graphql.language import DocumentNode
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 
-from schema.batched import BatchResolver, batch_of
+from schema.compiling import NO_VARIABLES, ChildField, CompiledOperation, RootField
 from schema.fast_path import (
-    Column,
-    ObjectPlan,
-    RowBuilder,
-    column_spec,
     column_values,
     object_row,
-    plain_columns,
-    row_builder,
 )
 
 MAX_COERCION_ERRORS = 50  # graphql-core's default for `execute`
-_NO_VARIABLES = VariableValues({}, {})
 IsAwaitable = Callable[[Any], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class ChildField:
-    """A field of each item of a root field that has a resolver of its own and gives one
-    object of plain columns, or null: a symbol's `latestBar`, its `aggregate`."""
-
-    response_name: str
-    definition: GraphQLField
-    resolve: Callable[..., Any]
-    details: FieldDetailsList
-    nodes: list[FieldNode]
-    parent_type: GraphQLObjectType
-    type_name: str
-    plan: ObjectPlan  # the object's response keys and columns
-    columns: tuple[Column | None, ...]  # the same columns, for the objects of all items
-    build_rows: RowBuilder
-    static_arguments: dict[str, Any] | None  # coerced once when no variable is declared
-    batch: BatchResolver | None  # resolves all items in one call (schema/batched.py)
-
-
-@dataclass(frozen=True, slots=True)
-class RootField:
-    """One root field of a compiled operation, with everything its requests share."""
-
-    response_name: str
-    definition: GraphQLField
-    resolve: Callable[..., Any]
-    details: FieldDetailsList
-    nodes: list[FieldNode]
-    path: Path
-    columns: tuple[Column | None, ...]  # the plain columns of an item; None: __typename
-    children: tuple[ChildField, ...]
-    keys: tuple[Column | ChildField | None, ...]  # per response key of a row, in order
-    type_name: str
-    build_rows: RowBuilder
-    static_arguments: dict[str, Any] | None  # coerced once when no variable is declared
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledOperation:
-    """A query whose root fields are all `RootField`s."""
-
-    operation: OperationDefinitionNode
-    root_type: GraphQLObjectType
-    fragments: dict[str, FragmentDefinitionNode]
-    fields: tuple[RootField, ...]
-
-
-def compile_operation(
-    schema: GraphQLSchema, document: DocumentNode, text: str, operation_name: str | None
-) -> CompiledOperation | None:
-    """The compiled form of the operation `operation_name` chooses from a valid `document`
-    (whose source is `text`), or None when it is not simple enough (see above)."""
-    if "@" in text:  # a directive somewhere (or an @ in a string: then simply not compiled)
-        return None
-    operation = None
-    fragments: dict[str, FragmentDefinitionNode] = {}
-    for definition in document.definitions:
-        if isinstance(definition, FragmentDefinitionNode):
-            if definition.variable_definitions:
-                return None
-            fragments[definition.name.value] = definition
-        elif isinstance(definition, OperationDefinitionNode) and (
-            operation_name is None
-            or (definition.name is not None and definition.name.value == operation_name)
-        ):
-            if operation is not None and operation_name is None:
-                return None  # several operations and no name: stock execution refuses it
-            operation = definition
-    root_type = schema.query_type
-    if operation is None or operation.operation is not OperationType.QUERY or root_type is None:
-        return None
-    details = {name: FragmentDetails(fragment) for name, fragment in fragments.items()}
-    grouped = collect_fields(schema, details, _NO_VARIABLES, root_type, operation)
-    fields = []
-    for response_name, field_details in grouped.grouped_field_set.items():
-        field = _root_field(schema, details, operation, root_type, response_name, field_details)
-        if field is None:
-            return None
-        fields.append(field)
-    return CompiledOperation(operation, root_type, fragments, tuple(fields)) if fields else None
-
-
-def _root_field(
-    schema: GraphQLSchema,
-    fragments: dict[str, FragmentDetails],
-    operation: OperationDefinitionNode,
-    root_type: GraphQLObjectType,
-    response_name: str,
-    details: FieldDetailsList,
-) -> RootField | None:
-    node = details[0].node
-    definition = root_type.fields.get(node.name.value)
-    if definition is None or definition.resolve is None:
-        return None  # __typename and introspection among them
-    if isinstance(definition.type, GraphQLNonNull):
-        return None  # its error would null the whole answer: left to stock execution
-    item_type = _list_item_type(definition.type)
-    if item_type is None:
-        return None
-    collected = collect_subfields(schema, fragments, _NO_VARIABLES, operation, item_type, details)
-    if not collected.grouped_field_set or collected.new_defer_usages:
-        return None
-    keys: list[Column | ChildField | None] = []
-    for key, sub_details in collected.grouped_field_set.items():
-        name = sub_details[0].node.name.value
-        entry: Column | ChildField | None = None  # __typename
-        if name != "__typename":
-            entry = column_spec(item_type, name) or _child_field(
-                schema, fragments, operation, item_type, key, sub_details
-            )
-            if entry is None:
-                return None
-        keys.append(entry)
-    static_arguments = _static_arguments(operation, definition, node)
-    if static_arguments is False:
-        return None
-    return RootField(
-        response_name,
-        definition,
-        definition.resolve,
-        details,
-        _nodes(details),
-        Path(None, response_name, root_type.name),
-        tuple(entry for entry in keys if not isinstance(entry, ChildField)),
-        tuple(entry for entry in keys if isinstance(entry, ChildField)),
-        tuple(keys),
-        item_type.name,
-        row_builder(tuple(collected.grouped_field_set)),
-        static_arguments,
-    )
-
-
-def _child_field(
-    schema: GraphQLSchema,
-    fragments: dict[str, FragmentDetails],
-    operation: OperationDefinitionNode,
-    parent_type: GraphQLObjectType,
-    response_name: str,
-    details: FieldDetailsList,
-) -> ChildField | None:
-    """A field of `parent_type` with a resolver giving one nullable object whose selection
-    is plain columns, or None."""
-    node = details[0].node
-    definition = parent_type.fields.get(node.name.value)
-    object_type = definition.type if definition is not None else None
-    if (
-        definition is None
-        or definition.resolve is None
-        or not isinstance(object_type, GraphQLObjectType)  # null, list, non-null or leaf
-        or object_type.is_type_of is not None
-    ):
-        return None
-    collected = collect_subfields(schema, fragments, _NO_VARIABLES, operation, object_type, details)
-    names = [sub_details[0].node.name.value for sub_details in collected.grouped_field_set.values()]
-    columns = plain_columns(object_type, names)
-    static_arguments = _static_arguments(operation, definition, node)
-    if not columns or collected.new_defer_usages or static_arguments is False:
-        return None
-    return ChildField(
-        response_name,
-        definition,
-        definition.resolve,
-        details,
-        _nodes(details),
-        parent_type,
-        object_type.name,
-        tuple(zip(collected.grouped_field_set, columns, strict=True)),
-        tuple(columns),
-        row_builder(tuple(collected.grouped_field_set)),
-        static_arguments,
-        batch_of(definition),
-    )
-
-
-def _static_arguments(
-    operation: OperationDefinitionNode, definition: GraphQLField, node: FieldNode
-) -> dict[str, Any] | Literal[False] | None:
-    """A field's arguments coerced once when the operation declares no variable (None: per
-    request), or False when they cannot be (stock execution then reports it)."""
-    if operation.variable_definitions:
-        return None
-    try:
-        return get_argument_values(definition, node, _NO_VARIABLES)
-    except GraphQLError:
-        return False
-
-
-def _nodes(details: FieldDetailsList) -> list[FieldNode]:
-    return [detail.node for detail in details]
-
-
-def _list_item_type(field_type: GraphQLOutputType) -> GraphQLObjectType | None:
-    """The object type of a field typed `[T]` or `[T!]`, else None."""
-    if not isinstance(field_type, GraphQLList):
-        return None
-    item = field_type.of_type
-    if isinstance(item, GraphQLNonNull):
-        item = item.of_type
-    if not isinstance(item, GraphQLObjectType) or item.is_type_of is not None:
-        return None
-    return item
 
 
 class ResolveInfo(NamedTuple):
@@ -320,7 +92,7 @@ class CompiledRun:
     async def execute(self, raw_variables: dict[str, Any] | None) -> ExecutionResult:
         compiled = self.compiled
         definitions = compiled.operation.variable_definitions
-        variables = _NO_VARIABLES
+        variables = NO_VARIABLES
         if definitions:
             coerced = get_variable_values(
                 self.schema, definitions, raw_variables or {}, max_errors=MAX_COERCION_ERRORS

@@ -33,7 +33,8 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_first_operation
 
 from resolvers.context import RequestContext
-from schema.compiled import CompiledOperation, CompiledRun
+from schema.compiled import CompiledRun
+from schema.compiling import CompiledOperation
 from schema.cost import CostPlans, refusal
 from schema.errors import coded_errors
 from schema.notices import notices

@@ -29,7 +29,7 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_operation_type
 
-from schema.compiled import CompiledOperation, compile_operation
+from schema.compiling import CompiledOperation, compile_operation
 
 DEFAULT_PLANS = 256
 _INTROSPECTION = ("__schema", "__type")  # `__typename` contains `__type`: the rule decides
@@ -47,7 +47,7 @@ class OperationPlan:
     def compiled_for(
         self, schema: GraphQLSchema, text: str, operation_name: str | None
     ) -> CompiledOperation | None:
-        """The operation `operation_name` chooses, compiled (schema/compiled.py) the first time
+        """The operation `operation_name` chooses, compiled (schema/compiling.py) the first time
         it is asked for; None when it is not simple enough."""
         try:
             return self.compiled[operation_name]

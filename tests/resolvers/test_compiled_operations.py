@@ -23,7 +23,7 @@ from strawberry.schema.config import StrawberryConfig
 from domain.access import Scope
 from resolvers.context import Services
 from schema import build_schema
-from schema.compiled import CompiledOperation
+from schema.compiling import CompiledOperation
 from schema.cost import CostPlans
 from schema.direct import DirectPath, DirectSchema
 from schema.fast_path import fast_execution_context
