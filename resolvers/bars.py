@@ -98,14 +98,24 @@ def _keys(tickers: Sequence[str], key: Callable[[str], K]) -> list[K | Exception
 
 
 async def _load_each(loader: DataLoader[K, V], keys: list[K | Exception]) -> list[V | Exception]:
-    """Each key's value (one batch: the loader's futures, no task each); an Exception in
-    place of a key is that place's outcome, and so is a batch's failure."""
-    futures = [loader.load(key) for key in keys if not isinstance(key, Exception)]
-    loaded = iter(await asyncio.gather(*futures, return_exceptions=True))
+    """Each key's value; an Exception in place of a key is that place's outcome, and so is a
+    batch's failure. Every key is asked for before any is awaited, so they share one batch;
+    then they are awaited in turn, which suspends once for the batch and not at all for the
+    futures it settled (no task, no gather callback per key)."""
+    futures = [key if isinstance(key, Exception) else loader.load(key) for key in keys]
     outcomes: list[V | Exception] = []
-    for key in keys:
-        outcome = key if isinstance(key, Exception) else next(loaded)
-        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-            raise outcome  # cancellation is not a field's error
-        outcomes.append(outcome)
+    try:
+        for future in futures:
+            if isinstance(future, Exception):
+                outcomes.append(future)
+                continue
+            try:
+                outcomes.append(await future)
+            except Exception as error:
+                outcomes.append(error)
+    except BaseException:  # cancelled: so are the others, as gather would (and an unwanted
+        for future in futures:  # batch is skipped by the loader)
+            if isinstance(future, asyncio.Future):
+                future.cancel()
+        raise
     return outcomes
