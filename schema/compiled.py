@@ -3,12 +3,9 @@
 For a document compiled once (schema/compiling.py), a request only coerces its variables,
 calls each root field's own resolver (Strawberry's, so permissions, argument conversion and the
 resolvers themselves are exactly those of stock execution) and builds the rows as the fast path
-does (schema/fast_path.py). Child fields are resolved for all items at once — their arguments
-coerced once, not once per item, then one call of the field's batch resolver
-(schema/batched.py) or else its resolver called item by item as stock execution calls it;
-either way each loader reads all items in one statement — and the objects of all items are
-coerced column by column, as root rows are (50 symbols cost 10.0 ms CPU in-process through
-the executor; compiled, 7.0 item by item, 5.4 batched, 2.6 coerced by column).
+does (schema/fast_path.py). Child fields are resolved for all items at once
+(schema/compiled_children.py: 50 symbols cost 10.0 ms CPU in-process through the executor;
+compiled, 7.0 item by item, 5.4 batched, 2.6 coerced by column).
 
 At run time, whatever the rows cannot give exactly — a value a codec will not judge, items
 that are neither records nor objects of one dataclass — is completed by a real executor built
@@ -40,10 +37,10 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 
-from schema.compiling import NO_VARIABLES, ChildField, CompiledOperation, RootField
+from schema.compiled_children import resolve_children
+from schema.compiling import NO_VARIABLES, CompiledOperation, RootField
 from schema.fast_path import (
     column_values,
-    object_row,
 )
 
 MAX_COERCION_ERRORS = 50  # graphql-core's default for `execute`
@@ -108,7 +105,7 @@ class CompiledRun:
                 arguments = field.static_arguments
                 if arguments is None:
                     arguments = get_argument_values(field.definition, field.nodes[0], variables)
-                info = self._info(
+                info = self.info(
                     field.nodes, field.definition, compiled.root_type, field.path, variables
                 )
                 result = field.resolve(self.root_value, info, **arguments)
@@ -142,7 +139,7 @@ class CompiledRun:
                 continue
             values = _parent_values(field, value)
             if values is None:
-                data[field.response_name] = await self._complete(
+                data[field.response_name] = await self.complete(
                     field.definition, field.nodes, field.details, compiled.root_type,
                     field.path, value,
                 )  # fmt: skip
@@ -151,7 +148,7 @@ class CompiledRun:
             else:
                 parents.append((field, value, values))
         if parents:
-            await self._children(parents, variables, errors, data)
+            await resolve_children(self, parents, variables, errors, data)
         if self._executor is not None:
             errors.extend(self._executor.collected_errors.errors)
             release = getattr(self._executor, "release", None)  # schema/acyclic.py
@@ -159,129 +156,7 @@ class CompiledRun:
                 release()
         return ExecutionResult(data, errors or None)
 
-    async def _children(
-        self,
-        parents: list[tuple[RootField, list[Any], list[Iterable[Any]]]],
-        variables: VariableValues,
-        errors: list[GraphQLError],
-        data: dict[str, Any],
-    ) -> None:
-        """The child fields of every item of `parents` resolved together — by their batch
-        resolver (schema/batched.py), else item by item as stock execution calls them, so each
-        loader still gets one batch — then completed, and each root field's rows built."""
-        slots: list[list[Any]] = []  # per child of each field: per item, its outcome
-        pending: list[tuple[list[Any], int | None]] = []  # where an awaited outcome goes
-        awaitables: list[Awaitable[Any]] = []
-        for field, items, _ in parents:
-            calls: list[tuple[ChildField, dict[str, Any], list[Any]]] = []
-            for child in field.children:
-                arguments = _child_arguments(child, variables)
-                outcomes: list[Any] = [arguments] * len(items)  # an error: each item's
-                slots.append(outcomes)
-                if isinstance(arguments, Exception):
-                    continue
-                if child.batch is None:
-                    calls.append((child, arguments, outcomes))
-                    continue
-                pending.append((outcomes, None))
-                awaitables.append(child.batch(items, self.context, arguments))
-            for index, item in enumerate(items):
-                for child, arguments, outcomes in calls:
-                    path = _child_path(field, index, child)
-                    try:
-                        info = self._info(
-                            child.nodes, child.definition, child.parent_type, path, variables
-                        )
-                        result = child.resolve(item, info, **arguments)
-                    except Exception as error:
-                        result = error
-                    outcomes[index] = result
-                    if self.is_awaitable(result):
-                        pending.append((outcomes, index))
-                        awaitables.append(result)
-        if awaitables:
-            results = await asyncio.gather(*awaitables, return_exceptions=True)
-            for (outcomes, at), result in zip(pending, results, strict=True):
-                if isinstance(result, BaseException) and not isinstance(result, Exception):
-                    raise result  # cancellation and exits are not field errors
-                if at is not None:
-                    outcomes[at] = result
-                elif isinstance(result, Exception):  # the batch failed: each item's error
-                    outcomes[:] = [result] * len(outcomes)
-                elif len(result) == len(outcomes):
-                    outcomes[:] = result
-                else:
-                    raise RuntimeError(
-                        f"a batch resolver gave {len(result)} outcomes for {len(outcomes)} sources"
-                    )
-        slot = iter(slots)
-        for field, _, values in parents:
-            objects = [
-                await self._child_objects(field, child, next(slot), errors)
-                for child in field.children
-            ]
-            plain, nested = iter(values), iter(objects)
-            ordered = [
-                next(nested) if isinstance(key, ChildField) else next(plain) for key in field.keys
-            ]
-            data[field.response_name] = field.build_rows(zip(*ordered, strict=True))
-
-    async def _child_objects(
-        self, field: RootField, child: ChildField, outcomes: list[Any], errors: list[GraphQLError]
-    ) -> list[Any]:
-        """Each item's object of a child field: all coerced column by column when they are
-        records or objects of one dataclass (one codec call per column, not per object),
-        else each completed on its own."""
-        present = [
-            (index, outcome)
-            for index, outcome in enumerate(outcomes)
-            if outcome is not None and not isinstance(outcome, Exception)
-        ]
-        values = (
-            column_values([outcome for _, outcome in present], child.columns, child.type_name)
-            if present
-            else None
-        )
-        if values is None:
-            return [
-                await self._child_value(field, index, child, outcome, errors)
-                for index, outcome in enumerate(outcomes)
-            ]
-        objects: list[Any] = [None] * len(outcomes)
-        for (index, _), row in zip(
-            present, child.build_rows(zip(*values, strict=True)), strict=True
-        ):
-            objects[index] = row
-        for index, outcome in enumerate(outcomes):
-            if isinstance(outcome, Exception):
-                await self._child_value(field, index, child, outcome, errors)
-        return objects
-
-    async def _child_value(
-        self,
-        field: RootField,
-        index: int,
-        child: ChildField,
-        value: Any,
-        errors: list[GraphQLError],
-    ) -> Any:
-        """Item `index`'s object of a child field, completed (directly when its columns
-        allow), or null with its error located as graphql-core locates it."""
-        if value is None:
-            return None
-        if not isinstance(value, Exception):  # raised, or returned: stock raises both
-            row = object_row(child.plan, child.type_name, value)
-            if row is not None:
-                return row
-        path = _child_path(field, index, child)
-        if isinstance(value, Exception):
-            errors.append(located_error(value, child.nodes, path.as_list()))
-            return None
-        return await self._complete(
-            child.definition, child.nodes, child.details, child.parent_type, path, value
-        )
-
-    def _info(
+    def info(
         self,
         nodes: list[FieldNode],
         definition: GraphQLField,
@@ -308,7 +183,7 @@ class CompiledRun:
             self.operation_extensions,
         )
 
-    async def _complete(
+    async def complete(
         self,
         definition: GraphQLField,
         nodes: list[FieldNode],
@@ -330,20 +205,6 @@ class CompiledRun:
             executor.handle_field_error(error, definition.type, details, path)
             completed = None
         return completed
-
-
-def _child_path(field: RootField, index: int, child: ChildField) -> Path:
-    return Path(Path(field.path, index, None), child.response_name, child.parent_type.name)
-
-
-def _child_arguments(child: ChildField, variables: VariableValues) -> dict[str, Any] | Exception:
-    """A child field's arguments, coerced once for all items (an error: each item's)."""
-    if child.static_arguments is not None:
-        return child.static_arguments
-    try:
-        return get_argument_values(child.definition, child.nodes[0], variables)
-    except Exception as error:
-        return error
 
 
 def _located(error: Exception, field: RootField) -> GraphQLError:
