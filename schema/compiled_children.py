@@ -19,7 +19,7 @@ from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path
 
 from schema.compiling import ChildField, RootField
-from schema.fast_path import column_values, object_row
+from schema.fast_path import column_values
 
 if TYPE_CHECKING:
     from schema.compiled import CompiledRun
@@ -107,18 +107,14 @@ async def _child_objects(
         for index, outcome in enumerate(outcomes)
         if outcome is not None and not isinstance(outcome, Exception)
     ]
-    values = (
-        column_values([outcome for _, outcome in present], child.columns, child.type_name)
-        if present
-        else None
-    )
-    if values is None:
+    rows = _rows(child, [outcome for _, outcome in present]) if present else None
+    if rows is None:
         return [
             await _child_value(run, field, index, child, outcome, errors)
             for index, outcome in enumerate(outcomes)
         ]
     objects: list[Any] = [None] * len(outcomes)
-    for (index, _), row in zip(present, child.build_rows(zip(*values, strict=True)), strict=True):
+    for (index, _), row in zip(present, rows, strict=True):
         objects[index] = row
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, Exception):
@@ -139,9 +135,9 @@ async def _child_value(
     if value is None:
         return None
     if not isinstance(value, Exception):  # raised, or returned: stock raises both
-        row = object_row(child.plan, child.type_name, value)
-        if row is not None:
-            return row
+        rows = _rows(child, [value])
+        if rows is not None:
+            return rows[0]
     path = _child_path(field, index, child)
     if isinstance(value, Exception):
         errors.append(located_error(value, child.nodes, path.as_list()))
@@ -163,3 +159,10 @@ def _child_arguments(child: ChildField, variables: VariableValues) -> dict[str, 
         return get_argument_values(child.definition, child.nodes[0], variables)
     except Exception as error:
         return error
+
+
+def _rows(child: ChildField, objects: list[Any]) -> list[dict[str, Any]] | None:
+    """The completed rows of a child field's objects (at least one), coerced column by
+    column, or None when the codecs leave one of them to stock completion."""
+    values = column_values(objects, child.columns, child.type_name)
+    return None if values is None else child.build_rows(zip(*values, strict=True))

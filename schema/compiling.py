@@ -45,7 +45,6 @@ from graphql.pyutils import Path
 from schema.batched import BatchResolver, batch_of
 from schema.fast_path import (
     Column,
-    ObjectPlan,
     RowBuilder,
     column_spec,
     plain_columns,
@@ -67,8 +66,7 @@ class ChildField:
     nodes: list[FieldNode]
     parent_type: GraphQLObjectType
     type_name: str
-    plan: ObjectPlan  # the object's response keys and columns
-    columns: tuple[Column | None, ...]  # the same columns, for the objects of all items
+    columns: tuple[Column | None, ...]  # the object's plain columns; None: __typename
     build_rows: RowBuilder
     static_arguments: dict[str, Any] | None  # coerced once when no variable is declared
     batch: BatchResolver | None  # resolves all items in one call (schema/batched.py)
@@ -221,7 +219,6 @@ def _child_field(
         _nodes(details),
         parent_type,
         object_type.name,
-        tuple(zip(collected.grouped_field_set, columns, strict=True)),
         tuple(columns),
         row_builder(tuple(collected.grouped_field_set)),
         static_arguments,

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import fields, is_dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
@@ -292,31 +292,13 @@ def column_values(
 def object_row(plan: ObjectPlan, type_name: str, result: Any) -> dict[str, Any] | None:
     """One record (or dataclass) of plain columns completed as one row of `_direct_rows`
     (a symbol's latest bar, its aggregate), or None for stock completion."""
-    names: Collection[str] | None = None  # a record's columns are looked up as read
-    if isinstance(result, asyncpg.Record):
-        read: Callable[[str], Any] = result.__getitem__
-    elif is_dataclass(result) and not isinstance(result, type):
-        names = _dataclass_fields(type(result))
-        read = partial(getattr, result)
-    else:
+    values = column_values([result], [column for _, column in plan], type_name)
+    if values is None:
         return None
-    completed: dict[str, Any] = {}
-    for key, column in plan:
-        if column is None:
-            completed[key] = type_name
-            continue
-        name, codec, nullable = column
-        if names is not None and name not in names:
-            return None
-        try:
-            value = read(name)
-        except KeyError:  # not a column of this record: stock reports it
-            return None
-        coerced = codec([value], nullable)
-        if coerced is None:
-            return None
-        completed[key] = coerced[0]
-    return completed
+    if not plan:  # every field skipped: an empty object, as stock execution gives
+        return {}
+    (row,) = zip(*values, strict=True)
+    return dict(zip((key for key, _ in plan), row, strict=True))
 
 
 @lru_cache(maxsize=64)
