@@ -20,8 +20,9 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
 
-FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
-"""What a Redis command raises when the server is down, slow or gone."""
+FAILURES: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError, ValueError)
+"""What a Redis command raises when the server is down, slow or gone, or when what answers on
+REDIS_URL does not speak RESP (redis-py's parser then raises `ValueError`)."""
 
 
 class RedisLink:
@@ -73,12 +74,16 @@ class RedisLink:
             self._on_change(True)
 
     async def ping(self) -> bool:
-        """Whether Redis answers now (updates the state either way)."""
+        """Whether Redis answers now (updates the state either way). Never raises: the
+        readiness probe and the background probe must outlive whatever the client does."""
         try:
-            if not self.up:  # connections from before an outage are dead: start afresh
-                await self.client.connection_pool.disconnect()
+            if not self.up:  # idle connections from before an outage are dead: start afresh
+                # (in-use ones are left to their command: closing them under it races)
+                await self.client.connection_pool.disconnect(inuse_connections=False)
             await self.client.ping()
-        except FAILURES as exc:
+        except Exception as exc:
+            if not isinstance(exc, FAILURES):
+                log.exception("Redis ping failed unexpectedly")
             self.failed(exc)
             return False
         self._back()

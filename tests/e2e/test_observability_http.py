@@ -19,6 +19,7 @@ from storage import api_keys
 from storage.bars_write import upsert_bars
 from storage.features import RollupBackend
 from tests.e2e.test_gateway_http import FETCH, aapl_days, stock_days
+from tests.fakes.garbled_redis import garbled_redis
 from tests.fakes.polygon_server import FakePolygon
 from tests.support.databases import Database, Server, Template, cloned_database
 from tests.support.live_server import serve_in_thread
@@ -236,3 +237,21 @@ async def test_a_zero_ttl_turns_the_cache_off(obs_db: Database) -> None:
                 assert "etag" not in answer.headers
             cache = (await client.get("/api/v1/performance/cache")).json()["cache"]
     assert (cache["hits"], cache["misses"], cache["max_size"]) == (0, 0, 0)
+
+
+async def test_a_redis_that_answers_garbage_costs_no_probe_and_no_request_its_answer(
+    obs_db: Database,
+) -> None:
+    """Redis only shares state: readiness reports it unreachable, requests fall back."""
+    reader = await key(obs_db, Scope.READ)
+    with garbled_redis() as redis_url:
+        app = create_app(settings(obs_db, redis_url=redis_url))
+        with serve_in_thread(app, lifespan="on") as url:
+            async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": reader}) as client:
+                ready = await client.get("/readyz")
+                answers = [await client.post("/graphql", json={"query": NAMED}) for _ in range(2)]
+    assert (ready.status_code, ready.json()) == (
+        200, {"status": "ready", "database": "ok", "redis": "unreachable"}
+    )  # fmt: skip
+    assert [a.status_code for a in answers] == [200, 200]
+    assert [len(a.json()["data"]["bars"]) for a in answers] == [2, 2]
