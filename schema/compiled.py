@@ -75,6 +75,7 @@ class CompiledRun:
 
     `fallback` builds a real executor for this request (variables, context, operation) when a
     value must be completed the stock way; it is built at most once and only then.
+    `helpers` are the schema's `resolve_helpers()`.
     """
 
     compiled: CompiledOperation
@@ -84,6 +85,7 @@ class CompiledRun:
     is_awaitable: IsAwaitable
     operation_extensions: dict[str, Any] | None
     fallback: Callable[[], Any]
+    helpers: GraphQLResolveInfoHelpers
     _executor: Any = None
 
     async def execute(self, raw_variables: dict[str, Any] | None) -> ExecutionResult:
@@ -179,7 +181,7 @@ class CompiledRun:
             self.context,
             self.is_awaitable,
             None,
-            _HELPERS,
+            self.helpers,
             self.operation_extensions,
         )
 
@@ -222,20 +224,22 @@ def _parent_values(field: RootField, value: Any) -> list[Iterable[Any]] | None:
     return column_values(value, field.columns, field.type_name)
 
 
-_tracked: set[asyncio.Future[Any]] = set()
-
-
 async def _gather(values: Sequence[Awaitable[Any]]) -> list[Any]:
     return await gather_with_cancel(*values)
 
 
-def _track(values: Sequence[Any]) -> None:
-    """Awaitables a resolver leaves behind, settled in the background as the executor does."""
-    for value in values:
-        if asyncio.isfuture(value) or asyncio.iscoroutine(value):
-            future = asyncio.ensure_future(value)
-            _tracked.add(future)
-            future.add_done_callback(_tracked.discard)
+def resolve_helpers() -> GraphQLResolveInfoHelpers:
+    """The `async_helpers` compiled runs give resolvers: `track` settles awaitables a resolver
+    leaves behind in the background, as the executor does, holding them in a set of its own
+    until they are done (the event loop keeps only weak references to tasks). Made once per
+    schema, not per request: helpers bound to a run would make every run cyclic garbage."""
+    background: set[asyncio.Future[Any]] = set()
 
+    def track(values: Sequence[Any]) -> None:
+        for value in values:
+            if asyncio.isfuture(value) or asyncio.iscoroutine(value):
+                future = asyncio.ensure_future(value)
+                background.add(future)
+                future.add_done_callback(background.discard)
 
-_HELPERS = GraphQLResolveInfoHelpers(gather=_gather, track=_track)
+    return GraphQLResolveInfoHelpers(gather=_gather, track=track)

@@ -33,7 +33,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.operation import get_first_operation
 
 from resolvers.context import RequestContext
-from schema.compiled import CompiledRun
+from schema.compiled import CompiledRun, resolve_helpers
 from schema.compiling import CompiledOperation
 from schema.cost import CostPlans, refusal
 from schema.errors import coded_errors
@@ -59,6 +59,7 @@ class DirectSchema(PlannedSchema):
     def __init__(self, *args: Any, direct: DirectPath | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.direct = direct
+        self._helpers = resolve_helpers()
 
     async def execute(
         self,
@@ -182,5 +183,6 @@ class DirectSchema(PlannedSchema):
             optimized_is_awaitable,
             operation_extensions,
             executor,
+            self._helpers,
         )
         return await run.execute(variables)
