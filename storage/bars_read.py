@@ -63,12 +63,18 @@ def bars_sql(
     has_end: bool,
     columns: Collection[str] | None = None,
     has_min_quality: bool = False,
+    one_symbol: bool = False,
 ) -> str:
     """The statement behind `fetch_bars`; exposed for EXPLAIN and statement counting.
 
     Parameters: $1 symbols, $2 limit, then start, end and the minimum quality score when
     given. Open bounds are left out of the SQL rather than written as ±infinity, which
     TimescaleDB's real-time aggregates mishandle.
+
+    `one_symbol` (base timeframes only): $1 is one symbol, and the statement is the plain
+    index scan, without the unnest, lateral join and sort that many symbols need. The common
+    1-bar query then costs the server what a hand-written one does (measured: 117 µs a
+    statement against 159 µs, the bare `SELECT ... WHERE symbol = $1` 128 µs).
     """
     label = _label(timeframe)
     direction = "ASC" if order == "asc" else "DESC"
@@ -87,8 +93,16 @@ def bars_sql(
     order_limit = f"ORDER BY r.time {direction} LIMIT $2"
     if timeframe in BASE_TIMEFRAMES:
         select = _select(_BASE_COLUMNS, label, columns)
+        if one_symbol:
+            return f"""
+                SELECT $1::text AS symbol, {select}
+                FROM bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = $1::text{where}
+                {order_limit}
+            """
         source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{where}"
     else:
+        if one_symbol:
+            raise ValueError("one_symbol is for base timeframes only")
         select = _select(_ROLLUP_COLUMNS, label, columns)
         rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, direction, "$2")
         source = f"{rows} r"
@@ -152,8 +166,11 @@ async def fetch_bars(
     if columns is not None and not set(columns) <= set(BAR_COLUMNS):
         raise ValueError(f"unknown columns: {sorted(set(columns) - set(BAR_COLUMNS))}")
     extra = [v for v in (start, end, min_quality) if v is not None]
-    sql = bars_sql(tf, order, start is not None, end is not None, columns, min_quality is not None)
-    return await pool.fetch(sql, list(symbols), limit, *extra)
+    one = len(symbols) == 1 and tf in BASE_TIMEFRAMES
+    sql = bars_sql(
+        tf, order, start is not None, end is not None, columns, min_quality is not None, one
+    )
+    return await pool.fetch(sql, symbols[0] if one else list(symbols), limit, *extra)
 
 
 @idempotent_read
