@@ -67,36 +67,59 @@ async def _grouped(
 ) -> list[Any]:
     """Run `load` once per group of keys (concurrently); map results back to keys in order.
 
-    A ServiceError fails its group's keys only; anything else is a bug and fails the batch.
+    What a key gets does not depend on which other keys shared its batch (stock execution
+    batches by event-loop tick, compiled operations all children at once): see `_load_group`.
     """
     groups: dict[G, list[str]] = {}
     for key in keys:
         groups.setdefault(group_of(key), []).append(key.symbol)
-    loaded: list[Any]
+    loaded: list[dict[str, Any] | Exception]
     if len(groups) == 1:  # the common case, without a task per group
         ((group, symbols),) = groups.items()
-        try:
-            loaded = [await load(group, list(dict.fromkeys(symbols)))]
-        except ServiceError as error:
-            loaded = [error]
+        loaded = [await _load_group(load, group, list(dict.fromkeys(symbols)))]
     else:
         loaded = await asyncio.gather(
-            *(load(group, list(dict.fromkeys(symbols))) for group, symbols in groups.items()),
-            return_exceptions=True,
+            *(_load_group(load, group, list(dict.fromkeys(s))) for group, s in groups.items())
         )
-    for outcome in loaded:
-        if isinstance(outcome, BaseException) and not isinstance(outcome, ServiceError):
-            raise outcome
     results = dict(zip(groups, loaded, strict=True))
     out: list[Any] = []
     for key in keys:
         found = results[group_of(key)]
-        if isinstance(found, BaseException):
+        if isinstance(found, Exception):
             out.append(found)
         else:
             value = found.get(key.symbol, None)
             out.append(missing() if value is None else value)
     return out
+
+
+async def _load_group(
+    load: Callable[[G, list[str]], Awaitable[dict[str, Any]]], group: G, symbols: list[str]
+) -> dict[str, Any] | Exception:
+    """One group's values by symbol, or the error that fails all of them.
+
+    A ServiceError (database unreachable, statement timeout) is every symbol's. Any other
+    error is a statement that failed on some symbol's data (a sum overflowing, say): each
+    symbol is then read alone, so one symbol's bad rows fail that symbol only and the others
+    answer as they would have alone. That costs a statement per symbol, on failure only.
+    """
+    try:
+        return await load(group, symbols)
+    except ServiceError as error:
+        return error
+    except Exception as error:
+        if len(symbols) == 1:
+            return error
+    alone = await asyncio.gather(*(load(group, [s]) for s in symbols), return_exceptions=True)
+    merged: dict[str, Any] = {}
+    for symbol, outcome in zip(symbols, alone, strict=True):
+        if isinstance(outcome, dict):
+            merged.update(outcome)
+        elif isinstance(outcome, Exception):
+            merged[symbol] = outcome
+        else:
+            raise outcome  # cancellation and exits are not a symbol's outcome
+    return merged
 
 
 def _split(rows: list[asyncpg.Record], symbols: list[str]) -> dict[str, list[asyncpg.Record]]:
