@@ -56,7 +56,12 @@ async def aggregate_each(
 ) -> list[WindowSummary | Exception | None]:
     """OHLCV over [start, end) of each ticker (None when it has no bars there; a refused
     ticker, basis or window is that ticker's error), in one loader batch."""
-    keys = _keys(tickers, lambda ticker: _aggregate_key(ticker, start, end, basis))
+    try:  # the window is every ticker's: checked once (per ticker only when it is refused)
+        _check_window(start, end, basis)
+    except Exception:
+        keys = _keys(tickers, lambda ticker: _aggregate_key(ticker, start, end, basis))
+    else:
+        keys = _keys(tickers, lambda ticker: AggregateKey(ticker, start, end, basis))
     return await _load_each(context.loaders.aggregate, keys)
 
 
@@ -80,9 +85,13 @@ async def _aggregate(
 
 
 def _aggregate_key(ticker: str, start: datetime, end: datetime, basis: Timeframe) -> AggregateKey:
+    _check_window(start, end, basis)
+    return AggregateKey(ticker, start, end, basis)
+
+
+def _check_window(start: datetime, end: datetime, basis: Timeframe) -> None:
     validation.basis(basis)
     validation.bounded_range(start, end, "a summary")
-    return AggregateKey(ticker, start, end, basis)
 
 
 def _keys(tickers: Sequence[str], key: Callable[[str], K]) -> list[K | Exception]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Annotated, Any
 
 import asyncpg
@@ -33,6 +34,10 @@ class Market(enum.Enum):
     CRYPTO = "crypto"
     FX = "fx"
     INDICES = "indices"
+
+
+_MARKETS: Mapping[str, Market] = MappingProxyType({market.value: market for market in Market})
+"""Markets by stored name: a dict lookup, where `Market(name)` costs an enum call a symbol."""
 
 
 @strawberry.enum(description="Time order of returned bars.")
@@ -116,14 +121,11 @@ class Symbol:
 
     @classmethod
     def of(cls, info: SymbolInfo) -> Symbol:
-        try:
-            market = Market(info.market)
-        except ValueError:
-            market = Market.STOCKS  # Polygon's "otc" and other equity markets
         return cls(
             ticker=info.ticker,
             name=info.name,
-            market=market,
+            # Polygon's "otc" and other equity markets are stocks
+            market=_MARKETS.get(info.market, Market.STOCKS),
             primary_exchange=info.primary_exchange,
             currency=info.currency,
             active=info.active,
