@@ -109,3 +109,17 @@ def test_kept_samples_are_not_left_for_the_cycle_collector_to_walk() -> None:
     gc.collect()
     assert len(gc.get_objects()) - before < 100
     assert len(window.samples()) == 10_000  # still all there
+
+
+def test_minutes_past_the_window_are_let_go_under_steady_traffic() -> None:
+    clock = FakeTime(T0)
+    window = RequestWindow(clock=clock.clock)
+    day = int(DAY_SECONDS // 60)
+    kept = []
+    for _ in range(2 * day):  # two days, a request every 30 s
+        for _ in range(2):
+            window.record("GET /livez", 200, 1.0, None, False)
+            clock.advance(30)
+        kept.append(window.minutes_kept)
+    assert max(kept) == day  # the minute now and those wholly inside the window
+    assert kept[-1] == day
