@@ -22,9 +22,22 @@ QUERIES = (
 
 
 async def test_answered_requests_leave_no_cyclic_garbage(gateway: Gateway) -> None:
+    """Garbage left by requests shows in every window of them. The collector is process-wide,
+    so a window may also catch what other work left meanwhile (seen once in a full run: a
+    failed connection attempt's exception and frames): one clean window of three is proof."""
     for query in QUERIES:  # planned, compiled, statements prepared, caches filled
         for _ in range(2):
             assert (await execute(gateway.schema, query, gateway.services)).errors is None
+    windows = []
+    for _ in range(3):
+        windows.append(await _garbage_of_requests(gateway))
+        if not windows[-1]:
+            break
+    assert not windows[-1], [window.most_common(10) for window in windows]
+
+
+async def _garbage_of_requests(gateway: Gateway) -> Counter[str]:
+    """Types of the objects only the cycle collector could free after 5 rounds of QUERIES."""
     gc.collect()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
@@ -32,8 +45,7 @@ async def test_answered_requests_leave_no_cyclic_garbage(gateway: Gateway) -> No
             for query in QUERIES:
                 await execute(gateway.schema, query, gateway.services)
         gc.collect()
-        left = Counter(type(item).__qualname__ for item in gc.garbage)
+        return Counter(type(item).__qualname__ for item in gc.garbage)
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
-    assert not left, left.most_common(10)
