@@ -29,6 +29,7 @@ bench: setup
 	$(VENV)/bin/python bench/graphql.py
 	$(VENV)/bin/python bench/cache.py
 	$(VENV)/bin/python bench/shared_state.py
+	$(VENV)/bin/python bench/loop_stalls.py
 
 # Re-pin the Python lock file after changing dependencies in pyproject.toml.
 lock:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from gateway.observability import stats
 from gateway.observability.alerts import AlertCenter
 from gateway.observability.upstream_calls import UpstreamCalls
-from gateway.observability.window import RequestWindow
+from gateway.observability.window import RequestWindow, Row
 
 log = logging.getLogger(__name__)
 RECENT_SECONDS = 300.0
 MIN_REQUESTS = 20  # fewer requests than this say nothing about rates or percentiles
+SORTED_PIECE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +41,10 @@ class Rules:
 
 async def check(rules: Rules, watched: Watched, alerts: AlertCenter) -> None:
     """Fire an alert for each threshold crossed over the last five minutes."""
-    recent = watched.window.samples(RECENT_SECONDS)
-    faults = sum(s.fault for s in recent)
+    recent = watched.window.rows(RECENT_SECONDS)
+    # 100,000 samples took 100 ms to sum and sort on the event loop, every ALERT_INTERVAL_SECONDS:
+    # in a thread, the loop gets the GIL back every few ms and goes on answering
+    faults, p95 = await asyncio.to_thread(_faults_and_p95, recent)
     error_rate = stats.rate_pct(faults, len(recent))
     minutes = {"window_seconds": RECENT_SECONDS, "requests": len(recent)}
     if len(recent) >= MIN_REQUESTS and error_rate > rules.thresholds.error_rate_pct:
@@ -49,7 +55,6 @@ async def check(rules: Rules, watched: Watched, alerts: AlertCenter) -> None:
             f"(threshold {rules.thresholds.error_rate_pct} %)",
             {**minutes, "error_rate_pct": error_rate, "errors": faults},
         )  # fmt: skip
-    p95 = stats.percentile(sorted(s.duration_ms for s in recent), 95)
     if len(recent) >= MIN_REQUESTS and p95 > rules.thresholds.p95_ms:
         await alerts.fire(
             "latency_p95", "warning", "Latency high",
@@ -74,6 +79,23 @@ async def check(rules: Rules, watched: Watched, alerts: AlertCenter) -> None:
             "database_unreachable", "critical", "Database unreachable",
             "the database did not answer a ping: requests fail with UNAVAILABLE",
         )  # fmt: skip
+
+
+def _faults_and_p95(rows: list[Row]) -> tuple[int, float]:
+    """Server-side failures among `rows`, and their p95 duration in ms (nearest rank).
+
+    Sorted in pieces and merged: one `sorted` of 100,000 floats holds the GIL, and so the
+    event loop, for 12 ms; a piece of SORTED_PIECE for about 1 ms.
+    """
+    faults = sum(fault for _, _, _, _, _, fault in rows)
+    if not rows:
+        return faults, 0.0
+    durations = [ms for _, _, _, ms, _, _ in rows]
+    pieces = [
+        sorted(durations[i : i + SORTED_PIECE]) for i in range(0, len(durations), SORTED_PIECE)
+    ]
+    rank = max(1, math.ceil(0.95 * len(durations)))
+    return faults, next(itertools.islice(heapq.merge(*pieces), rank - 1, None))
 
 
 @contextlib.asynccontextmanager

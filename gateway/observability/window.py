@@ -9,10 +9,12 @@ One window per process: with several workers each reports its own requests (Prom
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from domain.clocks import Monotonic
 
@@ -112,6 +114,15 @@ class RequestWindow:
         self._kept_from = first_kept
         for minute in [m for m in self._minutes if m < first_kept]:
             del self._minutes[minute]
+
+    def rows(self, within: float | None = None) -> list[Row]:
+        """The rows of `samples`, as kept (no object made per sample): a snapshot that another
+        thread may read while requests go on being recorded."""
+        now = self._clock()
+        self._expire(now)
+        since = now - (self.window_seconds if within is None else within)
+        kept = list(self._samples)  # one C-level copy, oldest first
+        return kept[bisect.bisect_left(kept, since, key=itemgetter(0)) :]
 
     def samples(self, within: float | None = None) -> list[Sample]:
         """Samples of the last `within` seconds (default: the whole window), oldest first."""

@@ -15,7 +15,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.observability import stats
 from gateway.observability.alert_email import EmailAlerts
-from gateway.observability.alert_rules import Rules, Watched, check, checking
+from gateway.observability.alert_rules import SORTED_PIECE, Rules, Watched, check, checking
 from gateway.observability.alerts import AlertCenter, log_alert
 from gateway.observability.metrics import Metrics
 from gateway.observability.upstream_calls import UpstreamCalls
@@ -130,6 +130,25 @@ async def test_rules_fire_for_each_threshold_crossed() -> None:
     time.advance(600)  # all of that is older than the 5 minutes the rules look at
     await check(rules, watched(window, upstream, db_ok=True, breaker="closed"), quiet)
     assert quiet.history() == []
+
+
+@pytest.mark.parametrize("count", [SORTED_PIECE - 1, SORTED_PIECE, 2 * SORTED_PIECE + 1])
+async def test_the_p95_alerted_on_is_the_nearest_rank_p95_of_every_recent_request(
+    count: int,
+) -> None:
+    """However many requests there are (the check sorts them in pieces off the loop)."""
+    time = FakeTime(1_800_000_000)
+    window = RequestWindow(clock=time.clock)
+    durations = [float((i * 7919) % count) for i in range(count)]  # a permutation of 0..count-1
+    for ms in durations:
+        window.record("GET /x", 200, ms, None, False)
+    center = AlertCenter()
+    rules = Rules(stats.Thresholds(p95_ms=1))
+    await check(rules, watched(window, UpstreamCalls(Metrics()), True, "closed"), center)
+    (alert,) = center.history()
+    assert alert["type"] == "latency_p95"
+    assert alert["metadata"]["p95_ms"] == stats.percentile(sorted(durations), 95)
+    assert alert["metadata"]["requests"] == count
 
 
 async def test_the_checks_run_periodically_while_the_app_runs() -> None:
