@@ -10,8 +10,10 @@ statements run concurrently (as the loaders run them) by a plain route, for 1 an
 whose ratio bounds what any GraphQL layer can reach. Targets: (b) <= 2x (a), (c)/(b) >= 10.
 
 `--case small` (bench/small.py): one 1-bar query at 32 connections with `wrk`, against a floor
-(Starlette + asyncpg + orjson), marketgraph anonymous, with a key, via an APQ hash, and stock
-Strawberry, each in its own uvicorn process: requests/s, p50, p99, RSS, ratios to the floor.
+(Starlette + asyncpg + orjson), the floor's handler inside marketgraph's app (its middleware:
+the most any GraphQL layer there can reach), marketgraph anonymous, with a key, via an APQ
+hash, and stock Strawberry, each in its own uvicorn process: requests/s, p50, p99, RSS, ratios
+to the floor.
 
 Run: `.venv/bin/python bench/graphql.py [--case small|bulk|all] [--database-url URL]
 [--repeats N] [--seconds S] [--rounds R]` (embedded PostgreSQL when no URL is given).

@@ -27,6 +27,9 @@ SMALL = (
     '{ bars(ticker:"AAPL", timeframe:M1, order:DESC, limit:1) { time open high low close volume } }'
 )
 CONNECTIONS = 32
+LAYERS = "floor inside marketgraph's layers"
+"""The floor's handler served by marketgraph's app (bench/small_apps.py `layers`): the most a
+GraphQL layer inside marketgraph's middleware could reach."""
 
 
 @dataclass
@@ -74,6 +77,7 @@ def targets(key: str) -> list[Target]:
         Target(
             "floor: Starlette + asyncpg + orjson", "floor", Request("POST", "/graphql", floor_body)
         ),
+        Target(LAYERS, "layers", Request("POST", "/graphql", floor_body)),
         Target("marketgraph, anonymous", "marketgraph", Request("POST", "/graphql", body)),
         Target(
             "marketgraph, with a key",
@@ -91,21 +95,20 @@ def server_commands(database_url: str) -> dict[str, tuple[list[str], dict[str, s
     python = sys.executable
     marketgraph = str(Path(python).with_name("marketgraph"))
     plain = {"BENCH_DATABASE_URL": database_url}
+    settings = {
+        "DATABASE_URL": database_url,
+        "ANONYMOUS_READS": "true",
+        "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
+        "DEFAULT_RATE_LIMIT_PER_MINUTE": "0",
+        "CACHE_TTL_SECONDS": "0",
+        "INTROSPECTION": "public",
+        "LOG_FORMAT": "json",
+    }
     return {
         "floor": ([python, str(HERE / "small_apps.py"), "floor"], plain),
+        "layers": ([python, str(HERE / "small_apps.py"), "layers"], plain | settings),
         "stock": ([python, str(HERE / "small_apps.py"), "stock"], plain),
-        "marketgraph": (
-            [marketgraph, "serve", "--host", "127.0.0.1", "--port"],
-            {
-                "DATABASE_URL": database_url,
-                "ANONYMOUS_READS": "true",
-                "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "0",
-                "DEFAULT_RATE_LIMIT_PER_MINUTE": "0",
-                "CACHE_TTL_SECONDS": "0",
-                "INTROSPECTION": "public",
-                "LOG_FORMAT": "json",
-            },
-        ),
+        "marketgraph": ([marketgraph, "serve", "--host", "127.0.0.1", "--port"], settings),
     }
 
 
@@ -174,6 +177,16 @@ def report(measured: list[Target], seconds: float, rounds: int) -> None:
             f" {p99:7.2f} {p99 / floor_p99:9.2f} {cpu:10.3f} {floor_cpu / cpu:9.2f}"
             f" {target.rss_mb:6.0f}"
         )
+    layers = [t for t in measured if t.name == LAYERS]
+    if layers:
+        ceiling = layers[0].median("requests_per_second")
+        shares = ", ".join(
+            f"{t.name.removeprefix('marketgraph, ')}"
+            f" {t.median('requests_per_second') / ceiling:.2f}x"
+            for t in measured
+            if t.server == "marketgraph"
+        )
+        print(f"  against the floor inside marketgraph's layers: {shares}")
     errors = {t.name: sum(load.socket_errors for load in t.loads) for t in measured}
     if any(errors.values()):
         print(f"  socket errors (wrk): {errors}")

@@ -2,9 +2,12 @@
 
 - `floor`: a bare Starlette route that fetches the same row with asyncpg and dumps it with
   orjson in the same `{"data": {"bars": [...]}}` shape: the least any server can do;
-- `stock`: stock Strawberry on a minimal schema (one `bars` field reading the same row).
+- `stock`: stock Strawberry on a minimal schema (one `bars` field reading the same row);
+- `layers`: marketgraph's own app (its middleware, routing, lifespan, logging and uvicorn
+  protocol) with `POST /graphql` answered by the floor's handler: what marketgraph costs
+  before any GraphQL runs, so the most any GraphQL layer inside it can reach.
 
-Both read `BENCH_DATABASE_URL` and run on uvicorn (httptools, one worker) like marketgraph.
+All read `BENCH_DATABASE_URL` and run on uvicorn (httptools, one worker) like marketgraph.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 # this folder holds a graphql.py: it must not shadow the graphql package
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -27,9 +31,12 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, request_response
 from strawberry.asgi import GraphQL
 from strawberry.types import Info
+
+from gateway.app import serve_app
+from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
 
 ROW_SQL = (
     "SELECT time, open, high, low, close, volume FROM bars"
@@ -94,8 +101,30 @@ def stock_app() -> Starlette:
     return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])], lifespan=_pool)
 
 
-APPS = {"floor": floor_app, "stock": stock_app}
+def layers_app() -> Starlette:
+    """marketgraph as `marketgraph serve` builds it, its GraphQL route swapped for the floor's
+    handler (reading through a pool of its own, as the floor does)."""
+    app = serve_app()
+    (route,) = [r for r in app.router.routes if isinstance(r, Route) and r.path == "/graphql"]
+    route.app = request_response(_floor)
+    started = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with started(app), _pool(app):
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+APPS = {"floor": floor_app, "stock": stock_app, "layers": layers_app}
 
 if __name__ == "__main__":
     name, port = sys.argv[1], int(sys.argv[2])
-    uvicorn.run(APPS[name](), host="127.0.0.1", port=port, log_level="warning", http="httptools")
+    if name == "layers":  # served as `marketgraph serve` serves (gateway/cli.py)
+        options: dict[str, Any] = {"log_config": None, "access_log": False,
+                                   "http": HeadDeadlineHttpToolsProtocol}  # fmt: skip
+    else:
+        options = {"log_level": "warning", "http": "httptools"}
+    uvicorn.run(APPS[name](), host="127.0.0.1", port=port, **options)

@@ -31,7 +31,10 @@ async def answer(services: Services, tickers: list[str], runs: int = 1) -> dict[
     query = SUMMARIES % (orjson.dumps(tickers).decode(), WINDOW)
     for _ in range(runs):
         result = await execute(schema, query, services)
-    errors = [{"path": e.path, "code": (e.extensions or {}).get("code")} for e in result.errors or []]
+    errors = [
+        {"path": error.path, "code": (error.extensions or {}).get("code")}
+        for error in result.errors or []
+    ]
     return {"data": result.data, "errors": errors}
 
 
