@@ -13,6 +13,7 @@ import pytest
 from domain.access import Principal, Scope
 from domain.errors import NotFound
 from storage import api_keys
+from storage.api_keys import AUDIT_COPY_ROWS
 from storage.usage import UsageRecorder
 from tests.support.databases import Database
 from tests.support.time import FakeTime
@@ -158,6 +159,29 @@ async def test_flushers_of_several_workers_add_up(portable_db: Database) -> None
         await worker.flush()
 
     assert (await api_keys.get_key(portable_db.pool, record.id)).request_count == 6
+
+
+async def test_a_flush_writes_all_its_audit_rows_or_none(portable_db: Database) -> None:
+    """Audit rows go in COPYs of AUDIT_COPY_ROWS, inside the flush's one transaction."""
+    record, _ = await api_keys.create_key(portable_db.pool, "busy")
+    recorder = UsageRecorder(portable_db.pool)
+
+    def requests(count: int, status: int = 200) -> None:
+        for i in range(count):
+            recorder.record(record.id, endpoint=f"/{i}", method="GET", status_code=status,
+                            duration_ms=1)  # fmt: skip
+
+    for count in (AUDIT_COPY_ROWS, AUDIT_COPY_ROWS + 1):  # one COPY, then two
+        requests(count)
+        assert (await recorder.flush()).audit_written == count
+    written = 2 * AUDIT_COPY_ROWS + 1
+    assert (await api_keys.audit_entries(portable_db.pool, record.id))[1] == written
+    requests(AUDIT_COPY_ROWS)
+    requests(1, status=70_000)  # past smallint: the second COPY fails
+    with pytest.raises(OverflowError):  # asyncpg's encoder refuses it
+        await recorder.flush()
+    assert (await api_keys.audit_entries(portable_db.pool, record.id))[1] == written
+    assert recorder.pending == AUDIT_COPY_ROWS + 1  # kept for the next flush
 
 
 class _FailingOnce:
