@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from operator import itemgetter
 
 from gateway.observability import stats
 from gateway.observability.alerts import AlertCenter
@@ -19,7 +18,8 @@ from gateway.observability.window import RequestWindow, Row
 log = logging.getLogger(__name__)
 RECENT_SECONDS = 300.0
 MIN_REQUESTS = 20  # fewer requests than this say nothing about rates or percentiles
-SORTED_PIECE = 8192
+P95_SAMPLE = 10_000
+_DURATION_MS, _FAULT = itemgetter(3), itemgetter(5)  # of a window Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +42,7 @@ class Rules:
 async def check(rules: Rules, watched: Watched, alerts: AlertCenter) -> None:
     """Fire an alert for each threshold crossed over the last five minutes."""
     recent = watched.window.rows(RECENT_SECONDS)
-    # 100,000 samples took 100 ms to sum and sort on the event loop, every ALERT_INTERVAL_SECONDS:
-    # in a thread, the loop gets the GIL back every few ms and goes on answering
-    faults, p95 = await asyncio.to_thread(_faults_and_p95, recent)
+    faults, p95 = _faults_and_p95(recent)
     error_rate = stats.rate_pct(faults, len(recent))
     minutes = {"window_seconds": RECENT_SECONDS, "requests": len(recent)}
     if len(recent) >= MIN_REQUESTS and error_rate > rules.thresholds.error_rate_pct:
@@ -82,20 +80,18 @@ async def check(rules: Rules, watched: Watched, alerts: AlertCenter) -> None:
 
 
 def _faults_and_p95(rows: list[Row]) -> tuple[int, float]:
-    """Server-side failures among `rows`, and their p95 duration in ms (nearest rank).
+    """Server-side failures among `rows` (exact), and their p95 duration in ms: nearest rank
+    over every row up to P95_SAMPLE of them, over P95_SAMPLE rows evenly spread beyond.
 
-    Sorted in pieces and merged: one `sorted` of 100,000 floats holds the GIL, and so the
-    event loop, for 12 ms; a piece of SORTED_PIECE for about 1 ms.
+    The window keeps at most 100,000 rows; summing and sorting them all took the worker's one
+    core 20-100 ms every ALERT_INTERVAL_SECONDS (p99 under load rose from 13 to 60-75 ms). On
+    10,000 rows the p95 lands within about half a percentile of the exact one: enough to alert.
     """
-    faults = sum(fault for _, _, _, _, _, fault in rows)
-    if not rows:
-        return faults, 0.0
-    durations = [ms for _, _, _, ms, _, _ in rows]
-    pieces = [
-        sorted(durations[i : i + SORTED_PIECE]) for i in range(0, len(durations), SORTED_PIECE)
-    ]
-    rank = max(1, math.ceil(0.95 * len(durations)))
-    return faults, next(itertools.islice(heapq.merge(*pieces), rank - 1, None))
+    faults = int(sum(map(_FAULT, rows)))
+    count = len(rows)
+    if count > P95_SAMPLE:
+        rows = [rows[i * count // P95_SAMPLE] for i in range(P95_SAMPLE)]
+    return faults, stats.percentile(sorted(map(_DURATION_MS, rows)), 95)
 
 
 @contextlib.asynccontextmanager

@@ -15,7 +15,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway.observability import stats
 from gateway.observability.alert_email import EmailAlerts
-from gateway.observability.alert_rules import SORTED_PIECE, Rules, Watched, check, checking
+from gateway.observability.alert_rules import P95_SAMPLE, Rules, Watched, check, checking
 from gateway.observability.alerts import AlertCenter, log_alert
 from gateway.observability.metrics import Metrics
 from gateway.observability.upstream_calls import UpstreamCalls
@@ -132,23 +132,33 @@ async def test_rules_fire_for_each_threshold_crossed() -> None:
     assert quiet.history() == []
 
 
-@pytest.mark.parametrize("count", [SORTED_PIECE - 1, SORTED_PIECE, 2 * SORTED_PIECE + 1])
-async def test_the_p95_alerted_on_is_the_nearest_rank_p95_of_every_recent_request(
-    count: int,
-) -> None:
-    """However many requests there are (the check sorts them in pieces off the loop)."""
+def p95_alerted(count: int) -> tuple[float, list[float]]:
+    """The p95 the check alerts on over `count` recent requests of 0..count-1 ms (shuffled),
+    and those durations."""
     time = FakeTime(1_800_000_000)
-    window = RequestWindow(clock=time.clock)
+    window = RequestWindow(clock=time.clock, max_samples=count)
     durations = [float((i * 7919) % count) for i in range(count)]  # a permutation of 0..count-1
     for ms in durations:
         window.record("GET /x", 200, ms, None, False)
     center = AlertCenter()
-    rules = Rules(stats.Thresholds(p95_ms=1))
-    await check(rules, watched(window, UpstreamCalls(Metrics()), True, "closed"), center)
+    rules = Rules(stats.Thresholds(p95_ms=0.5))
+    asyncio.run(check(rules, watched(window, UpstreamCalls(Metrics()), True, "closed"), center))
     (alert,) = center.history()
-    assert alert["type"] == "latency_p95"
-    assert alert["metadata"]["p95_ms"] == stats.percentile(sorted(durations), 95)
-    assert alert["metadata"]["requests"] == count
+    assert (alert["type"], alert["metadata"]["requests"]) == ("latency_p95", count)
+    return alert["metadata"]["p95_ms"], durations
+
+
+@pytest.mark.parametrize("count", [P95_SAMPLE - 1, P95_SAMPLE])
+def test_the_p95_alerted_on_is_exact_up_to_the_sample_size(count: int) -> None:
+    p95, durations = p95_alerted(count)
+    assert p95 == stats.percentile(sorted(durations), 95)
+
+
+@pytest.mark.parametrize("count", [P95_SAMPLE + 1, 100_000])
+def test_beyond_it_the_p95_is_read_off_an_even_spread_of_requests(count: int) -> None:
+    p95, durations = p95_alerted(count)
+    ordered = sorted(durations)  # 0..count-1: a value is its own rank
+    assert stats.percentile(ordered, 94.5) <= p95 <= stats.percentile(ordered, 95.5)
 
 
 async def test_the_checks_run_periodically_while_the_app_runs() -> None:
