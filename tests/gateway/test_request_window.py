@@ -45,6 +45,7 @@ def test_percentiles_and_rates_of_a_known_mix() -> None:
     queries = stats.query_performance(window, stats.Thresholds())["stats"]
     assert (queries["min_ms"], queries["median_ms"], queries["max_ms"]) == (1.0, 50.5, 100.0)
     assert (queries["p95_ms"], queries["p99_ms"]) == (95.0, 99.0)
+    assert (queries["mean_ms"], queries["stdev_ms"]) == (50.5, 29.01)  # sample stdev of 1..100
     assert (queries["successful"], queries["failed"], queries["error_rate_pct"]) == (90, 10, 10.0)
     one = stats.query_performance(window, stats.Thresholds(), "POST /graphql:Bars")["stats"]
     assert (one["total"], one["failed"], one["max_ms"]) == (50, 0, 99.0)
@@ -52,10 +53,10 @@ def test_percentiles_and_rates_of_a_known_mix() -> None:
 
 def test_bottlenecks_name_slow_and_failing_endpoints_worst_first() -> None:
     window = mixed_window(FakeTime(T0))
-    found = stats.bottlenecks(window.samples(), stats.Thresholds(error_rate_pct=15, p95_ms=96))
+    found = stats.bottlenecks(window.rows(), stats.Thresholds(error_rate_pct=15, p95_ms=96))
     # symbols: p95 96 ms (not over 96) but errors 20 % > 15 %; Bars: p95 95 ms, no errors
     assert [(b["query_type"], b["reason"]) for b in found] == [("GET /api/v1/symbols", "errors")]
-    found = stats.bottlenecks(window.samples(), stats.Thresholds(error_rate_pct=50, p95_ms=90))
+    found = stats.bottlenecks(window.rows(), stats.Thresholds(error_rate_pct=50, p95_ms=90))
     assert [b["query_type"] for b in found] == ["GET /api/v1/symbols", "POST /graphql:Bars"]
 
 
