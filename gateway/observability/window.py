@@ -23,18 +23,6 @@ MINUTE = 60
 HOUR = 3600
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One answered request."""
-
-    at: float  # wall-clock seconds
-    endpoint: str
-    status: int
-    duration_ms: float
-    code: str | None  # its error code, None when it succeeded
-    fault: bool  # a server-side failure (5xx or a server error code)
-
-
 @dataclass(slots=True)
 class Tally:
     """Counts of one endpoint over one minute (or summed over many)."""
@@ -62,9 +50,10 @@ class Tally:
 
 
 Row = tuple[float, str, int, float, str | None, bool]
-"""A Sample as kept: a plain tuple of atomic values, which the cycle collector stops tracking
-after its first pass (100,000 Sample objects were traversed by every full collection: pauses
-of 10-100 ms in the latency tail)."""
+"""One answered request: (wall-clock seconds, endpoint, status, duration in ms, its error code
+or None, whether it was a server-side failure). A plain tuple of atomic values, which the cycle
+collector stops tracking after its first pass (100,000 objects were traversed by every full
+collection: pauses of 10-100 ms in the latency tail), read without making an object per row."""
 
 
 class RequestWindow:
@@ -116,26 +105,13 @@ class RequestWindow:
             del self._minutes[minute]
 
     def rows(self, within: float | None = None) -> list[Row]:
-        """The rows of `samples`, as kept (no object made per sample): a snapshot that another
-        thread may read while requests go on being recorded."""
+        """The rows of the last `within` seconds (default: the whole window), oldest first: a
+        snapshot that another thread may read while requests go on being recorded."""
         now = self._clock()
         self._expire(now)
         since = now - (self.window_seconds if within is None else within)
         kept = list(self._samples)  # one C-level copy, oldest first
         return kept[bisect.bisect_left(kept, since, key=itemgetter(0)) :]
-
-    def samples(self, within: float | None = None) -> list[Sample]:
-        """Samples of the last `within` seconds (default: the whole window), oldest first."""
-        now = self._clock()
-        self._expire(now)
-        since = now - (self.window_seconds if within is None else within)
-        recent: list[Sample] = []
-        for row in reversed(self._samples):  # newest first: stop at the first one too old
-            if row[0] < since:
-                break
-            recent.append(Sample(*row))
-        recent.reverse()
-        return recent
 
     def tallies(self, within: float | None = None) -> dict[str, Tally]:
         """Exact counts per endpoint over the last `within` seconds (whole minutes)."""

@@ -75,7 +75,7 @@ def test_the_window_rolls_over_after_24_hours() -> None:
     body = stats.observability_metrics(window, stats.Thresholds())
     assert body["summary"]["total_requests"] == 1
     assert list(body["endpoints"]) == ["GET /livez"]
-    assert len(window.samples()) == 1
+    assert len(window.rows()) == 1
     clock.advance(DAY_SECONDS)
     assert stats.observability_metrics(window, stats.Thresholds())["health_status"] == "idle"
 
@@ -94,7 +94,7 @@ def test_samples_are_bounded_but_counts_stay_exact() -> None:
     window = RequestWindow(max_samples=10, clock=FakeTime(T0).clock)
     for _ in range(25):
         window.record("GET /livez", 200, 1.0, None, False)
-    assert len(window.samples()) == 10
+    assert len(window.rows()) == 10
     assert (
         stats.observability_metrics(window, stats.Thresholds())["summary"]["total_requests"] == 25
     )
@@ -109,7 +109,7 @@ def test_kept_samples_are_not_left_for_the_cycle_collector_to_walk() -> None:
         window.record("POST /graphql:Bars", 200, float(ms), None, False)
     gc.collect()
     assert len(gc.get_objects()) - before < 100
-    assert len(window.samples()) == 10_000  # still all there
+    assert len(window.rows()) == 10_000  # still all there
 
 
 def test_minutes_past_the_window_are_let_go_under_steady_traffic() -> None:
