@@ -3,7 +3,7 @@
 Plain functions returning plain dicts in the JSON shapes of the older API (COMPAT.md), so
 any handler (these routes, the REST router, the alert rules) can call them. They read the
 window's raw rows, mostly through C-level `map`/`sorted`: over a full window (100,000 rows)
-making a Sample object each took 80 ms, and the dashboard asks every 15 s.
+making an object of each took 80 ms, and the dashboard asks every 15 s.
 """
 
 from __future__ import annotations
