@@ -159,11 +159,23 @@ def run_small(database_url: str, key: str, *, seconds: float, rounds: int) -> li
     return chosen
 
 
+def per_round(target: Target, base: Target) -> float:
+    """The median over rounds of `target`'s requests/s against `base`'s in the same round.
+
+    The machine's speed drifts from minute to minute (the floor alone ran 5,312-6,361
+    requests/s in five runs of one evening); targets within a round ran seconds apart, so
+    a ratio taken round by round drifts far less than a ratio of medians."""
+    return statistics.median(
+        mine.requests_per_second / theirs.requests_per_second
+        for mine, theirs in zip(target.loads, base.loads, strict=True)
+    )
+
+
 def report(measured: list[Target], seconds: float, rounds: int) -> None:
     """Requests/s and latency depend on what else the machine runs; the server's CPU time per
-    request much less so (it is what a request costs), hence both."""
+    request much less so (it is what a request costs), hence both. `x floor` is `per_round`."""
     floor = measured[0]
-    floor_rps, floor_p99 = floor.median("requests_per_second"), floor.median("p99_ms")
+    floor_p99 = floor.median("p99_ms")
     floor_cpu = statistics.median(floor.cpu_ms)
     print(f"small request, {CONNECTIONS} connections, median of {rounds} x {seconds:g} s (wrk):")
     print(f"  {SMALL}")
@@ -173,16 +185,15 @@ def report(measured: list[Target], seconds: float, rounds: int) -> None:
         rps, p99 = target.median("requests_per_second"), target.median("p99_ms")
         cpu = statistics.median(target.cpu_ms)
         print(
-            f"  {target.name:36} {rps:7.0f} {rps / floor_rps:7.2f} {target.median('p50_ms'):7.2f}"
+            f"  {target.name:36} {rps:7.0f} {per_round(target, floor):7.2f}"
+            f" {target.median('p50_ms'):7.2f}"
             f" {p99:7.2f} {p99 / floor_p99:9.2f} {cpu:10.3f} {floor_cpu / cpu:9.2f}"
             f" {target.rss_mb:6.0f}"
         )
     layers = [t for t in measured if t.name == LAYERS]
     if layers:
-        ceiling = layers[0].median("requests_per_second")
         shares = ", ".join(
-            f"{t.name.removeprefix('marketgraph, ')}"
-            f" {t.median('requests_per_second') / ceiling:.2f}x"
+            f"{t.name.removeprefix('marketgraph, ')} {per_round(t, layers[0]):.2f}x"
             for t in measured
             if t.server == "marketgraph"
         )
