@@ -124,6 +124,7 @@ if __name__ == "__main__":
     name, port = sys.argv[1], int(sys.argv[2])
     if name == "layers":  # served as `marketgraph serve` serves (gateway/cli.py)
         options: dict[str, Any] = {"log_config": None, "access_log": False,
+                                   "proxy_headers": False,  # FORWARDED_ALLOW_IPS is empty
                                    "http": HeadDeadlineHttpToolsProtocol}  # fmt: skip
     else:
         options = {"log_level": "warning", "http": "httptools"}
