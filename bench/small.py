@@ -163,7 +163,7 @@ def per_round(target: Target, base: Target) -> float:
     """The median over rounds of `target`'s requests/s against `base`'s in the same round.
 
     The machine's speed drifts from minute to minute (the floor alone ran 5,312-6,361
-    requests/s in five runs of one evening); targets within a round ran seconds apart, so
+    requests/s in nine runs of one evening); targets within a round ran seconds apart, so
     a ratio taken round by round drifts far less than a ratio of medians."""
     return statistics.median(
         mine.requests_per_second / theirs.requests_per_second

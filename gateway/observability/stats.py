@@ -11,16 +11,23 @@ from __future__ import annotations
 import math
 import operator
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
-from gateway.observability.window import HOUR, RequestWindow, Row, Tally, total
+from gateway.observability.window import (
+    DURATION_MS,
+    ENDPOINT,
+    FAULT,
+    HOUR,
+    RequestWindow,
+    Row,
+    Tally,
+    total,
+)
 
 MAX_BOTTLENECKS = 5
-_ENDPOINT, _DURATION_MS, _FAULT = itemgetter(1), itemgetter(3), itemgetter(5)  # of a Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +56,8 @@ def _ms(value: float) -> float:
 
 def duration_stats(rows: Sequence[Row], query_type: str | None = None) -> dict[str, Any]:
     """`stats` of `/performance/queries`: counts and duration spread of `rows`."""
-    durations = sorted(map(_DURATION_MS, rows))
-    failed = int(sum(map(_FAULT, rows)))
+    durations = sorted(map(DURATION_MS, rows))
+    failed = failures(rows)
     count = len(durations)
     mean = math.fsum(durations) / count if count else 0.0
     return {
@@ -69,6 +76,11 @@ def duration_stats(rows: Sequence[Row], query_type: str | None = None) -> dict[s
     }
 
 
+def failures(rows: Iterable[Row]) -> int:
+    """How many of `rows` were server-side failures."""
+    return int(sum(map(FAULT, rows)))
+
+
 def _stdev(values: list[float], mean: float) -> float:
     """The sample standard deviation, from exactly rounded sums (statistics.stdev works in
     exact fractions: 0.3 s for 100,000 values)."""
@@ -80,7 +92,7 @@ def bottlenecks(rows: Sequence[Row], thresholds: Thresholds) -> list[dict[str, A
     """Endpoints whose p95 or error rate is over its threshold, worst p95 first (at most 5)."""
     by_endpoint: dict[str, list[Row]] = {}
     for row in rows:
-        by_endpoint.setdefault(row[1], []).append(row)
+        by_endpoint.setdefault(ENDPOINT(row), []).append(row)
     found = []
     for endpoint, group in by_endpoint.items():
         stats = duration_stats(group, endpoint)
@@ -118,7 +130,7 @@ def observability_metrics(window: RequestWindow, thresholds: Thresholds) -> dict
     """The body of `GET /api/v1/observability/metrics`."""
     tallies = window.tallies()
     day, hour = total(tallies.values()), total(window.tallies(HOUR).values())
-    hour_durations = sorted(map(_DURATION_MS, window.rows(HOUR)))
+    hour_durations = sorted(map(DURATION_MS, window.rows(HOUR)))
     return {
         "timestamp": _timestamp(window),
         "health_status": health_status(hour, percentile(hour_durations, 95), thresholds),
@@ -148,12 +160,12 @@ def query_performance(
 ) -> dict[str, Any]:
     """The body of `GET /api/v1/performance/queries` (`query_type`: one endpoint)."""
     rows = window.rows()
-    chosen = rows if query_type is None else [row for row in rows if row[1] == query_type]
+    chosen = rows if query_type is None else [row for row in rows if ENDPOINT(row) == query_type]
     return {
         "timestamp": _timestamp(window),
         "stats": duration_stats(chosen, query_type),
         "bottlenecks": bottlenecks(rows, thresholds),
-        "query_types": sorted(set(map(_ENDPOINT, rows))),
+        "query_types": sorted(set(map(ENDPOINT, rows))),
     }
 
 
