@@ -26,6 +26,7 @@ from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.client_address import client_address
+from gateway.line_batch import LineBatch
 from gateway.observability.facts import RequestFacts, current_facts
 from gateway.redaction import RedactedRecord, RedactingFilter, install_redaction, redact
 from gateway.scope_headers import scope_headers
@@ -161,6 +162,7 @@ class TraceMiddleware:
         self._record = record
         # the access line's recurring values (method, path, client, endpoint) redacted once
         self._redacted = lru_cache(maxsize=REDACTED_VALUES)(redact)
+        self._lines = LineBatch()  # written once per turn of the event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -197,7 +199,7 @@ class TraceMiddleware:
     def _log(self, scope: Scope, status: int, seconds: float, facts: RequestFacts) -> None:
         """The access line (its fields are not even gathered when it would not be written);
         every string in it redacted here, so the RedactingFilter lets it pass as it is.
-        Written straight to the JSON handler when nothing else would see the record."""
+        Batched straight to the JSON handler when nothing else would see the record."""
         if not self.log.isEnabledFor(logging.INFO):
             return
         query = scope["query_string"]
@@ -215,16 +217,14 @@ class TraceMiddleware:
         }
         handler = json_handler_alone(self.log)
         if handler is not None:
+            formatter = cast(JsonFormatter, handler.formatter)
             try:
-                write_line(
-                    handler,
-                    cast(JsonFormatter, handler.formatter).info_line(
-                        self.log.name, "request", fields
-                    ),
-                )
-                return
+                line = formatter.info_line(self.log.name, "request", fields)
             except Exception:  # the stock way below writes it, or says why not (handleError)
                 pass
+            else:
+                self._lines.add(handler, line)
+                return
         record = RedactedRecord(self.log.name, logging.INFO, __file__, 0, "request", (), None)
         record.__dict__.update(fields)
         self.log.handle(record)
@@ -253,13 +253,3 @@ def json_handler_alone(logger: logging.Logger) -> logging.StreamHandler[Any] | N
     ):
         return None
     return found
-
-
-def write_line(handler: logging.StreamHandler[Any], line: str) -> None:
-    """What `StreamHandler.emit` does with a formatted line: written and flushed at once."""
-    handler.acquire()
-    try:
-        handler.stream.write(line + handler.terminator)
-        handler.stream.flush()
-    finally:
-        handler.release()

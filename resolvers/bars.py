@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
 import asyncpg
-from strawberry.dataloader import DataLoader
 
 from domain.records import Order, WindowSummary
 from domain.timeframes import Timeframe
 from resolvers import validation
+from resolvers.batch_loader import BatchLoader
 from resolvers.context import RequestContext
 from resolvers.loaders import AggregateKey, BarsKey, LatestKey
 
-K = TypeVar("K")
+K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
@@ -106,25 +106,9 @@ def _keys(tickers: Sequence[str], key: Callable[[str], K]) -> list[K | Exception
     return keys
 
 
-async def _load_each(loader: DataLoader[K, V], keys: list[K | Exception]) -> list[V | Exception]:
+async def _load_each(loader: BatchLoader[K, V], keys: list[K | Exception]) -> list[V | Exception]:
     """Each key's value; an Exception in place of a key is that place's outcome, and so is a
-    batch's failure. Every key is asked for before any is awaited, so they share one batch;
-    then they are awaited in turn, which suspends once for the batch and not at all for the
-    futures it settled (no task, no gather callback per key)."""
-    futures = [key if isinstance(key, Exception) else loader.load(key) for key in keys]
-    outcomes: list[V | Exception] = []
-    try:
-        for future in futures:
-            if isinstance(future, Exception):
-                outcomes.append(future)
-                continue
-            try:
-                outcomes.append(await future)
-            except Exception as error:
-                outcomes.append(error)
-    except BaseException:  # cancelled: so are the others, as gather would (and an unwanted
-        for future in futures:  # batch is skipped by the loader)
-            if isinstance(future, asyncio.Future):
-                future.cancel()
-        raise
-    return outcomes
+    batch's failure. The keys are asked for in one call: one batch, one wait."""
+    wanted = [key for key in keys if not isinstance(key, Exception)]
+    loaded = iter(await loader.outcomes(wanted))
+    return [key if isinstance(key, Exception) else next(loaded) for key in keys]

@@ -1,7 +1,7 @@
 """What every service function receives: long-lived services and one request's context.
 
 `Services` is built once by the app's lifespan; `RequestContext` (principal, fetch gate,
-DataLoaders) is made fresh for every request by `make_context`, so batching and caching
+batch loaders) is made fresh for every request by `make_context`, so batching and caching
 never leak between callers. Nothing here knows about HTTP or GraphQL.
 """
 

@@ -1,4 +1,5 @@
-"""Per-request DataLoaders: N symbols cost one SQL statement per distinct argument set.
+"""Per-request batch loaders (resolvers/batch_loader.py): N symbols cost one SQL statement
+per distinct argument set.
 
 Each batch function groups its keys by their non-symbol arguments and makes one storage call
 per group (groups run concurrently), returning one item per key in key order — a
@@ -15,11 +16,11 @@ from operator import itemgetter
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 import asyncpg
-from strawberry.dataloader import DataLoader
 
 from domain.errors import ServiceError
 from domain.records import Order, SymbolInfo, WindowSummary
 from domain.timeframes import Timeframe
+from resolvers.batch_loader import BatchLoader
 from resolvers.fetch_gate import FetchGate
 from resolvers.read_route import ReadRoute
 from storage.bars_read import fetch_bars, latest_bars, window_summary
@@ -149,10 +150,10 @@ class Loaders:
 
     def __init__(self, reads: ReadRoute, fetch: FetchGate) -> None:
         self._sources = _Sources(reads, fetch)
-        self._bars: DataLoader[BarsKey, list[asyncpg.Record]] | None = None
-        self._latest: DataLoader[LatestKey, asyncpg.Record | None] | None = None
-        self._aggregate: DataLoader[AggregateKey, WindowSummary | None] | None = None
-        self._symbol: DataLoader[str, SymbolInfo | None] | None = None
+        self._bars: BatchLoader[BarsKey, list[asyncpg.Record]] | None = None
+        self._latest: BatchLoader[LatestKey, asyncpg.Record | None] | None = None
+        self._aggregate: BatchLoader[AggregateKey, WindowSummary | None] | None = None
+        self._symbol: BatchLoader[str, SymbolInfo | None] | None = None
 
     @classmethod
     def create(cls, reads: ReadRoute, fetch: FetchGate) -> Loaders:
@@ -161,27 +162,27 @@ class Loaders:
         return cls(reads, fetch)
 
     @property
-    def bars(self) -> DataLoader[BarsKey, list[asyncpg.Record]]:
+    def bars(self) -> BatchLoader[BarsKey, list[asyncpg.Record]]:
         if self._bars is None:
-            self._bars = DataLoader(_batched(_rest, self._sources.bars, list))
+            self._bars = BatchLoader(_batched(_rest, self._sources.bars, list))
         return self._bars
 
     @property
-    def latest(self) -> DataLoader[LatestKey, asyncpg.Record | None]:
+    def latest(self) -> BatchLoader[LatestKey, asyncpg.Record | None]:
         if self._latest is None:
-            self._latest = DataLoader(_batched(_timeframe, self._sources.latest, _none))
+            self._latest = BatchLoader(_batched(_timeframe, self._sources.latest, _none))
         return self._latest
 
     @property
-    def aggregate(self) -> DataLoader[AggregateKey, WindowSummary | None]:
+    def aggregate(self) -> BatchLoader[AggregateKey, WindowSummary | None]:
         if self._aggregate is None:
-            self._aggregate = DataLoader(_batched(_rest, self._sources.aggregate, _none))
+            self._aggregate = BatchLoader(_batched(_rest, self._sources.aggregate, _none))
         return self._aggregate
 
     @property
-    def symbol(self) -> DataLoader[str, SymbolInfo | None]:
+    def symbol(self) -> BatchLoader[str, SymbolInfo | None]:
         if self._symbol is None:
-            self._symbol = DataLoader(self._sources.symbols)
+            self._symbol = BatchLoader(self._sources.symbols)
         return self._symbol
 
 

@@ -6,17 +6,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from strawberry.dataloader import DataLoader
 
 from resolvers.bars import _load_each
+from resolvers.batch_loader import BatchLoader
 
 
-def tens(calls: list[list[int]]) -> DataLoader[int, int]:
+def tens(calls: list[list[int]]) -> BatchLoader[int, int]:
     async def load(keys: list[int]) -> list[int | Exception]:
         calls.append(list(keys))
         return [LookupError(f"no {k}") if k == 2 else k * 10 for k in keys]
 
-    return DataLoader(load)
+    return BatchLoader(load)
 
 
 async def test_every_key_comes_from_one_batch_with_its_own_outcome() -> None:
@@ -33,7 +33,7 @@ async def test_a_failed_batch_is_each_keys_outcome() -> None:
     async def broken(keys: list[int]) -> list[int]:
         raise ConnectionError("database gone")
 
-    outcomes = await _load_each(DataLoader(broken), [1, 2])
+    outcomes = await _load_each(BatchLoader(broken), [1, 2])
     assert [type(o) for o in outcomes] == [ConnectionError, ConnectionError]
 
 

@@ -1,0 +1,121 @@
+"""The batch loader: keys of one turn in one batch, each key's own outcome, kept for the request,
+and nothing read for callers that went away first."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from resolvers.batch_loader import BatchLoader
+
+
+class Tens:
+    """A batch function that remembers its calls: k -> 10k, 2 -> an error of its own."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+        self.gate: asyncio.Event | None = None  # set: batches wait for it
+
+    async def __call__(self, keys: list[int]) -> list[int | Exception]:
+        self.calls.append(list(keys))
+        if self.gate is not None:
+            await self.gate.wait()
+        return [LookupError(f"no {k}") if k == 2 else k * 10 for k in keys]
+
+
+async def test_keys_asked_for_in_one_turn_share_one_batch() -> None:
+    tens = Tens()
+    loader = BatchLoader(tens)
+    one, many = await asyncio.gather(loader.load(1), loader.outcomes([3, 4, 1]))
+    assert one == 10 and many == [30, 40, 10]
+    assert tens.calls == [[1, 3, 4]]  # each key once
+
+
+async def test_an_error_is_its_key_s_outcome_only() -> None:
+    loader = BatchLoader(Tens())
+    outcomes = await loader.outcomes([1, 2, 3])
+    assert outcomes[0] == 10 and outcomes[2] == 30
+    assert isinstance(outcomes[1], LookupError) and str(outcomes[1]) == "no 2"
+    with pytest.raises(LookupError, match="no 2"):
+        await loader.load(2)
+    with pytest.raises(LookupError, match="no 2"):
+        await loader.load_many([1, 2])
+    assert await loader.load_many([3, 1]) == [30, 10]
+
+
+async def test_a_key_s_outcome_is_kept_for_the_request() -> None:
+    tens = Tens()
+    loader = BatchLoader(tens)
+    first = await loader.outcomes([1, 2])
+    again = await loader.outcomes([2, 1, 5])
+    assert again[0] is first[1]  # the same error, not a second load
+    assert again[1:] == [10, 50]
+    assert tens.calls == [[1, 2], [5]]  # only the new key is loaded
+
+
+async def test_a_failed_batch_is_every_key_s_outcome() -> None:
+    async def broken(keys: list[int]) -> list[int | Exception]:
+        raise ConnectionError("database gone")
+
+    outcomes = await BatchLoader(broken).outcomes([1, 2])
+    assert [type(o) for o in outcomes] == [ConnectionError, ConnectionError]
+
+
+async def test_a_batch_function_answering_the_wrong_number_of_values_fails_the_batch() -> None:
+    async def short(keys: list[int]) -> list[int | Exception]:
+        return [1]
+
+    outcomes = await BatchLoader(short).outcomes([1, 2])
+    assert all(isinstance(o, ValueError) and "1 values for 2 keys" in str(o) for o in outcomes)
+
+
+async def test_keys_already_loading_are_waited_for_beside_a_new_batch() -> None:
+    tens = Tens()
+    tens.gate = asyncio.Event()
+    loader = BatchLoader(tens)
+    first = asyncio.create_task(loader.outcomes([1, 3]))
+    await asyncio.sleep(0.01)  # the first batch runs, held at the gate
+    second = asyncio.create_task(loader.outcomes([3, 4]))  # 3 is loading; 4 is new
+    await asyncio.sleep(0.01)
+    assert tens.calls == [[1, 3], [4]]
+    tens.gate.set()
+    assert await first == [10, 30] and await second == [30, 40]
+
+
+async def test_a_batch_nobody_waits_for_any_more_is_skipped_and_forgotten() -> None:
+    tens = Tens()
+    loader = BatchLoader(tens)
+    task = asyncio.create_task(loader.outcomes([1, 2, 3]))
+    await asyncio.sleep(0)  # the keys are asked for; the batch is due on the next turn
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.01)  # the batch's turn
+    assert tens.calls == []
+    assert await loader.outcomes([3]) == [30] and tens.calls == [[3]]
+
+
+async def test_a_batch_still_wanted_by_one_caller_runs() -> None:
+    tens = Tens()
+    loader = BatchLoader(tens)
+    leaving = asyncio.create_task(loader.outcomes([1]))
+    staying = asyncio.create_task(loader.outcomes([1, 3]))
+    await asyncio.sleep(0)
+    leaving.cancel()
+    assert await staying == [10, 30] and tens.calls == [[1, 3]]
+
+
+async def test_a_batch_cancelled_while_it_runs_cancels_its_waiters_and_keeps_nothing() -> None:
+    tens = Tens()
+    tens.gate = asyncio.Event()
+    loader = BatchLoader(tens)
+    waiting = asyncio.create_task(loader.outcomes([1]))
+    await asyncio.sleep(0.01)
+    running = [t for t in asyncio.all_tasks() if "BatchLoader._run" in repr(t.get_coro())]
+    (batch,) = running
+    batch.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    tens.gate.set()
+    assert await loader.outcomes([1]) == [10] and tens.calls == [[1], [1]]
