@@ -7,6 +7,7 @@ One pattern accepts every ticker form Polygon uses: stocks (`AAPL`, `BRK.B`), cr
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 from domain.errors import InvalidInput
 
@@ -14,6 +15,7 @@ TICKER_PATTERN = re.compile(r"(?:[XCI]:[A-Z0-9]{2,16}|[A-Z][A-Z0-9]{0,9}(?:[.\-]
 
 
 MAX_TICKER_LENGTH = 20
+_MARKET_OF_PREFIX = MappingProxyType({"X:": "crypto", "C:": "fx", "I:": "indices"})
 
 
 def validate_ticker(ticker: str) -> str:
@@ -34,4 +36,4 @@ def trades_around_the_clock(ticker: str) -> bool:
 
 def market_of(ticker: str) -> str:
     """Polygon's market name for a ticker, from its prefix."""
-    return {"X:": "crypto", "C:": "fx", "I:": "indices"}.get(ticker[:2], "stocks")
+    return _MARKET_OF_PREFIX.get(ticker[:2], "stocks")
