@@ -90,7 +90,12 @@ class RequestWindow:
         at = self._clock()
         self._samples.append((at, endpoint, status, duration_ms, code, fault))
         minute = int(at // MINUTE)
-        tally = self._minutes.setdefault(minute, {}).setdefault(endpoint, Tally())
+        tallies = self._minutes.get(minute)
+        if tallies is None:
+            tallies = self._minutes[minute] = {}
+        tally = tallies.get(endpoint)
+        if tally is None:  # not `setdefault(endpoint, Tally())`: a Tally and two Counters
+            tally = tallies[endpoint] = Tally()  # made and dropped on every request
         tally.count(status, duration_ms, code, fault)
         self._expire(at)
 
