@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from functools import lru_cache
 
 import asyncpg
 
@@ -22,6 +23,8 @@ from domain.timeframes import (
 from storage.pool import Executor
 from storage.rollup_reads import rollup_order, rollup_rows_sql
 from storage.unavailable import idempotent_read
+
+STATEMENTS_KEPT = 1024  # distinct bar statements remembered (shapes of requests)
 
 # Weekly and monthly buckets are computed on UTC dates; for symbols that follow the New York
 # exchange day they are labelled, like their daily bars, at midnight New York time.
@@ -139,6 +142,12 @@ def ranges_sql(timeframe: Timeframe) -> str:
     """
 
 
+_statement = lru_cache(maxsize=STATEMENTS_KEPT)(bars_sql)
+"""`bars_sql` made once per shape of request, not per request (its arguments name a shape:
+timeframe, order, which bounds, which columns), as a prepared statement is kept per text."""
+_KNOWN_COLUMNS = frozenset(BAR_COLUMNS)
+
+
 @idempotent_read
 async def fetch_bars(
     pool: Executor,
@@ -163,11 +172,13 @@ async def fetch_bars(
     # the arguments were validated by the service layer; these two shape the SQL text itself
     if order not in ("asc", "desc"):
         raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
-    if columns is not None and not set(columns) <= set(BAR_COLUMNS):
-        raise ValueError(f"unknown columns: {sorted(set(columns) - set(BAR_COLUMNS))}")
+    if columns is not None:
+        columns = frozenset(columns)
+        if not columns <= _KNOWN_COLUMNS:
+            raise ValueError(f"unknown columns: {sorted(columns - _KNOWN_COLUMNS)}")
     extra = [v for v in (start, end, min_quality) if v is not None]
     one = len(symbols) == 1 and tf in BASE_TIMEFRAMES
-    sql = bars_sql(
+    sql = _statement(
         tf, order, start is not None, end is not None, columns, min_quality is not None, one
     )
     return await pool.fetch(sql, symbols[0] if one else list(symbols), limit, *extra)
