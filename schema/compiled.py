@@ -103,14 +103,18 @@ class CompiledRun:
         data: dict[str, Any] = {}
         pending: list[tuple[RootField, Awaitable[Any]]] = []
         for field in compiled.fields:
+            result: Any
             try:
-                arguments = field.static_arguments
-                if arguments is None:
-                    arguments = get_argument_values(field.definition, field.nodes[0], variables)
                 info = self.info(
                     field.nodes, field.definition, compiled.root_type, field.path, variables
                 )
-                result = field.resolve(self.root_value, info, **arguments)
+                if field.call is not None:  # literal arguments, converted once
+                    result = field.call(self.root_value, info)
+                else:
+                    arguments = field.static_arguments
+                    if arguments is None:
+                        arguments = get_argument_values(field.definition, field.nodes[0], variables)
+                    result = field.resolve(self.root_value, info, **arguments)
             except Exception as error:
                 result = None
                 errors.append(_located(error, field))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import strawberry
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -43,6 +44,7 @@ from graphql.language import DocumentNode
 from graphql.pyutils import Path
 
 from schema.batched import BatchResolver, batch_of
+from schema.direct_call import DirectCall, direct_call
 from schema.fast_path import (
     Column,
     RowBuilder,
@@ -88,6 +90,7 @@ class RootField:
     type_name: str
     build_rows: RowBuilder
     static_arguments: dict[str, Any] | None  # coerced once when no variable is declared
+    call: DirectCall | None = None  # the resolver called without Strawberry's chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +104,16 @@ class CompiledOperation:
 
 
 def compile_operation(
-    schema: GraphQLSchema, document: DocumentNode, text: str, operation_name: str | None
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    text: str,
+    operation_name: str | None,
+    strawberry_schema: strawberry.Schema | None = None,
 ) -> CompiledOperation | None:
     """The compiled form of the operation `operation_name` chooses from a valid `document`
-    (whose source is `text`), or None when it is not simple enough (see above)."""
+    (whose source is `text`), or None when it is not simple enough (see above). With the
+    `strawberry_schema`, root fields with literal arguments are called directly
+    (schema/direct_call.py)."""
     if "@" in text:  # a directive somewhere (or an @ in a string: then simply not compiled)
         return None
     operation = None
@@ -128,7 +137,9 @@ def compile_operation(
     grouped = collect_fields(schema, details, NO_VARIABLES, root_type, operation)
     fields = []
     for response_name, field_details in grouped.grouped_field_set.items():
-        field = _root_field(schema, details, operation, root_type, response_name, field_details)
+        field = _root_field(
+            schema, details, operation, root_type, response_name, field_details, strawberry_schema
+        )
         if field is None:
             return None
         fields.append(field)
@@ -142,6 +153,7 @@ def _root_field(
     root_type: GraphQLObjectType,
     response_name: str,
     details: FieldDetailsList,
+    strawberry_schema: strawberry.Schema | None = None,
 ) -> RootField | None:
     node = details[0].node
     definition = root_type.fields.get(node.name.value)
@@ -182,6 +194,9 @@ def _root_field(
         item_type.name,
         row_builder(tuple(collected.grouped_field_set)),
         static_arguments,
+        None
+        if strawberry_schema is None
+        else direct_call(strawberry_schema, definition, static_arguments),
     )
 
 

@@ -122,7 +122,7 @@ class DirectSchema(PlannedSchema):
             )
             if result is None:
                 compiled = (
-                    plan.compiled_for(self._schema, query, operation_name)
+                    plan.compiled_for(self._schema, query, operation_name, self)
                     if direct.compiled
                     else None
                 )

@@ -14,7 +14,9 @@ from strawberry.permission import BasePermission
 from domain.access import Scope
 
 
-class _Requires(BasePermission):
+class ScopeCheck(BasePermission):
+    """A field open to callers holding `scope`: passes or raises, never answers False."""
+
     scope: ClassVar[Scope]
     message = "not permitted"
 
@@ -23,13 +25,13 @@ class _Requires(BasePermission):
         return True
 
 
-class CanRead(_Requires):
+class CanRead(ScopeCheck):
     """Reading stored data: a key with `read` (or anyone, with ANONYMOUS_READS)."""
 
     scope = Scope.READ
 
 
-class IsAdmin(_Requires):
+class IsAdmin(ScopeCheck):
     """Key administration: a key with `admin`."""
 
     scope = Scope.ADMIN

@@ -45,14 +45,20 @@ class OperationPlan:
     compiled: dict[str | None, CompiledOperation | None] = field(default_factory=dict)
 
     def compiled_for(
-        self, schema: GraphQLSchema, text: str, operation_name: str | None
+        self,
+        schema: GraphQLSchema,
+        text: str,
+        operation_name: str | None,
+        strawberry_schema: strawberry.Schema | None = None,
     ) -> CompiledOperation | None:
         """The operation `operation_name` chooses, compiled (schema/compiling.py) the first time
         it is asked for; None when it is not simple enough."""
         try:
             return self.compiled[operation_name]
         except KeyError:
-            compiled = compile_operation(schema, self.document, text, operation_name)
+            compiled = compile_operation(
+                schema, self.document, text, operation_name, strawberry_schema
+            )
             self.compiled[operation_name] = compiled
             return compiled
 

@@ -11,7 +11,7 @@ from storage.bars_read import bars_sql
 ROLLUPS = [tf for tf in Timeframe if tf not in BASE_TIMEFRAMES]
 
 
-@pytest.mark.parametrize("timeframe", sorted(BASE_TIMEFRAMES, key=lambda tf: tf.value))
+@pytest.mark.parametrize("timeframe", BASE_TIMEFRAMES, ids=[tf.value for tf in BASE_TIMEFRAMES])
 def test_a_base_timeframe_reads_one_symbol_without_the_lateral_join(timeframe: Timeframe) -> None:
     sql = bars_sql(timeframe, "desc", True, True, one_symbol=True)
     assert "unnest" not in sql and "LATERAL" not in sql

@@ -1,0 +1,167 @@
+"""Root fields of compiled operations with literal arguments are called directly
+(schema/direct_call.py): arguments converted once, the same answers, errors and permission
+checks as stock execution, and any field whose Strawberry chain does more goes through it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest_asyncio
+import strawberry
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import BasePermission
+from strawberry.schema.config import StrawberryConfig
+
+from domain.access import Scope
+from resolvers.context import Services
+from schema import build_schema
+from schema.compiling import CompiledOperation, RootField
+from schema.cost import CostPlans
+from schema.direct import DirectPath, DirectSchema
+from schema.fast_path import fast_execution_context
+from schema.permissions import CanRead
+from schema.plans import PlannedSchema
+from schema.records import read_field
+from tests.resolvers.conftest import principal
+from tests.support.databases import Database
+from tests.support.graphql import error_codes, execute, make_services
+from tests.support.market_cases import encoded, store_cases
+
+LITERAL = '{ r: bars(ticker: "X:BTCUSD", timeframe: M1, limit: 2, order: DESC) { time close } }'
+VARIABLES = "query Q($t: String!) { r: bars(ticker: $t, timeframe: M1, limit: 2) { close } }"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def closed(portable_db: Database) -> Services:
+    """The store's cases, readable with a `read` key only."""
+    await store_cases(portable_db)
+    return make_services(portable_db.pool, portable_db.backend, anonymous_reads=False)
+
+
+def root_fields(schema: strawberry.Schema, text: str) -> list[RootField]:
+    """The root fields of the document's compiled operation (it must have been compiled)."""
+    assert isinstance(schema, PlannedSchema)
+    plan = schema.plans.get(text)
+    assert plan is not None
+    (compiled,) = plan.compiled.values()
+    assert isinstance(compiled, CompiledOperation), "the document was not compiled"
+    return list(compiled.fields)
+
+
+async def test_a_literal_query_is_called_directly_and_checks_each_caller(closed: Services) -> None:
+    planned, stock = build_schema(), build_schema(fast_path=False, plans=0)
+    reader = principal(Scope.READ)
+    for _ in range(2):
+        allowed = await execute(planned, LITERAL, closed, principal=reader)
+    (field,) = root_fields(planned, LITERAL)
+    assert field.call is not None
+    assert encoded(allowed) == encoded(await execute(stock, LITERAL, closed, principal=reader))
+    assert [bar["close"] for bar in allowed.data["r"]] and len(allowed.data["r"]) == 2  # type: ignore[index]
+    for caller, code in ((None, "UNAUTHENTICATED"), (principal(), "FORBIDDEN")):
+        refused = await execute(planned, LITERAL, closed, principal=caller)
+        assert refused.data == {"r": None}
+        assert error_codes(orjson.loads(encoded(refused))) == [code]
+        assert encoded(refused) == encoded(await execute(stock, LITERAL, closed, principal=caller))
+
+
+async def test_arguments_with_variables_go_through_strawberry(closed: Services) -> None:
+    planned = build_schema()
+    for _ in range(2):
+        answer = await execute(planned, VARIABLES, closed, {"t": "X:BTCUSD"}, principal=principal())
+    (field,) = root_fields(planned, VARIABLES)
+    assert field.call is None
+    assert error_codes(orjson.loads(encoded(answer))) == ["FORBIDDEN"]
+
+
+class Answers(BasePermission):
+    """A permission that answers False instead of raising: only Strawberry's chain knows what
+    to do with that."""
+
+    message = "no"
+
+    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
+        return False
+
+
+class Doubling(FieldExtension):
+    """An extension the direct call would skip."""
+
+    async def resolve_async(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        return [*(await next_(source, info, **kwargs)), *(await next_(source, info, **kwargs))]
+
+
+@strawberry.type
+class Item:
+    name: str
+
+
+@strawberry.input
+class Filter:
+    prefix: str
+
+
+seen: list[Any] = []
+
+
+@strawberry.type
+class TinyQuery:
+    @strawberry.field(permission_classes=[CanRead])  # type: ignore[untyped-decorator]
+    async def grow(self, info: strawberry.Info[Any, None], names: list[str]) -> list[Item] | None:
+        """Changes its own argument: the next request must not see the change."""
+        seen.append((list(names), info.field_name, info.path.as_list()))
+        names.append("added")
+        return [Item(name=name) for name in names]
+
+    @strawberry.field(permission_classes=[Answers])  # type: ignore[untyped-decorator]
+    async def guarded(self) -> list[Item] | None:
+        return [Item(name="never")]
+
+    @strawberry.field(extensions=[Doubling()])  # type: ignore[untyped-decorator]
+    async def doubled(self) -> list[Item] | None:
+        return [Item(name="once")]
+
+    @strawberry.field
+    async def filtered(self, where: Filter) -> list[Item] | None:
+        return [Item(name=where.prefix)]
+
+
+def tiny_schema() -> DirectSchema:
+    return DirectSchema(
+        query=TinyQuery,
+        config=StrawberryConfig(default_resolver=read_field),
+        execution_context_class=fast_execution_context(),
+        direct=DirectPath(CostPlans(), suggestions=True),
+    )
+
+
+async def test_a_list_argument_is_the_resolver_s_own_copy_each_time(closed: Services) -> None:
+    tiny, query = tiny_schema(), '{ g: grow(names: ["a", "b"]) { name } }'
+    seen.clear()
+    answers = [
+        await execute(tiny, query, closed, principal=principal(Scope.READ)) for _ in range(3)
+    ]
+    (field,) = root_fields(tiny, query)
+    assert field.call is not None
+    names = [{"name": "a"}, {"name": "b"}, {"name": "added"}]
+    assert [a.data for a in answers] == [{"g": names}] * 3
+    assert seen == [(["a", "b"], "grow", ["g"])] * 3  # what the resolver saw, every time
+    refused = await execute(tiny, query, closed)
+    assert error_codes(orjson.loads(encoded(refused))) == ["UNAUTHENTICATED"]
+
+
+async def test_fields_whose_chain_does_more_are_left_to_strawberry(closed: Services) -> None:
+    tiny = tiny_schema()
+    for query, expected in (
+        ("{ guarded { name } }", None),
+        ("{ doubled { name } }", {"doubled": [{"name": "once"}, {"name": "once"}]}),
+        ('{ filtered(where: {prefix: "p"}) { name } }', {"filtered": [{"name": "p"}]}),
+    ):
+        for _ in range(2):
+            answer = await execute(tiny, query, closed)
+        (field,) = root_fields(tiny, query)
+        assert field.call is None, query
+        if expected is None:
+            assert answer.errors and answer.data == {"guarded": None}
+        else:
+            assert answer.data == expected and not answer.errors
