@@ -9,7 +9,6 @@ text/plain.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, overload
@@ -86,11 +85,15 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         except PersistedQueryNotFound as exc:
             sub_response.headers["Cache-Control"] = NOT_FOUND_CACHE_CONTROL
             return ExecutionResult(data=None, errors=[as_graphql_error(exc)])
-        data = (
-            request_data
-            if resolved.query is request_data.query
-            else replace(request_data, query=resolved.query)
-        )
+        data = request_data
+        if resolved.query is not request_data.query:  # not dataclasses.replace: 2 µs of a request
+            data = GraphQLRequestData(
+                resolved.query,
+                request_data.variables,
+                request_data.operation_name,
+                request_data.extensions,
+                request_data.protocol,
+            )
         run = super().execute_single
         result = await cached_execution(
             request,
