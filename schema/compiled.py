@@ -108,12 +108,12 @@ class CompiledRun:
                 info = self.info(
                     field.nodes, field.definition, compiled.root_type, field.path, variables
                 )
-                if field.call is not None:  # literal arguments, converted once
-                    result = field.call(self.root_value, info)
+                arguments = field.static_arguments
+                if arguments is None:
+                    arguments = get_argument_values(field.definition, field.nodes[0], variables)
+                if field.call is not None:  # arguments converted once (schema/direct_call.py)
+                    result = field.call(self.root_value, info, arguments)
                 else:
-                    arguments = field.static_arguments
-                    if arguments is None:
-                        arguments = get_argument_values(field.definition, field.nodes[0], variables)
                     result = field.resolve(self.root_value, info, **arguments)
             except Exception as error:
                 result = None

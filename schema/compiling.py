@@ -44,7 +44,7 @@ from graphql.language import DocumentNode
 from graphql.pyutils import Path
 
 from schema.batched import BatchResolver, batch_of
-from schema.direct_call import DirectCall, direct_call
+from schema.direct_call import DirectCall, direct_call, unchangeable
 from schema.fast_path import (
     Column,
     RowBuilder,
@@ -244,14 +244,18 @@ def _child_field(
 def _static_arguments(
     operation: OperationDefinitionNode, definition: GraphQLField, node: FieldNode
 ) -> dict[str, Any] | Literal[False] | None:
-    """A field's arguments coerced once when the operation declares no variable (None: per
-    request), or False when they cannot be (stock execution then reports it)."""
+    """A field's arguments coerced once when the operation declares no variable and their
+    values cannot be changed in place (None: per request), or False when they cannot be
+    coerced (stock execution then reports it)."""
     if operation.variable_definitions:
         return None
     try:
-        return get_argument_values(definition, node, NO_VARIABLES)
+        coerced = get_argument_values(definition, node, NO_VARIABLES)
     except GraphQLError:
         return False
+    # shared by every request: only values no resolver can change in place (a custom
+    # scalar's dict is coerced afresh for each request, as stock execution does)
+    return coerced if unchangeable(coerced) else None
 
 
 def _nodes(details: FieldDetailsList) -> list[FieldNode]:

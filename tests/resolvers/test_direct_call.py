@@ -4,9 +4,10 @@ checks as stock execution, and any field whose Strawberry chain does more goes t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NewType
 
 import orjson
+import pytest
 import pytest_asyncio
 import strawberry
 from strawberry.extensions.field_extension import FieldExtension
@@ -15,7 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from domain.access import Scope
 from resolvers.context import Services
-from schema import build_schema
+from schema import build_schema, direct_call
 from schema.compiling import CompiledOperation, RootField
 from schema.cost import CostPlans
 from schema.direct import DirectPath, DirectSchema
@@ -65,13 +66,24 @@ async def test_a_literal_query_is_called_directly_and_checks_each_caller(closed:
         assert encoded(refused) == encoded(await execute(stock, LITERAL, closed, principal=caller))
 
 
-async def test_arguments_with_variables_go_through_strawberry(closed: Services) -> None:
-    planned = build_schema()
-    for _ in range(2):
-        answer = await execute(planned, VARIABLES, closed, {"t": "X:BTCUSD"}, principal=principal())
+async def test_arguments_from_variables_are_converted_once_per_set(
+    closed: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(direct_call, "MEMO_SIZE", 2)
+    planned, stock = build_schema(), build_schema(fast_path=False, plans=0)
+    reader = principal(Scope.READ)
+    tickers = ["X:BTCUSD", "X:BTCUSD", "X:ETHUSD", "X:BTCUSD", "X:NONEUSD"]
+    for ticker in tickers:
+        variables = {"t": ticker}
+        answer = await execute(planned, VARIABLES, closed, variables, principal=reader)
+        expected = await execute(stock, VARIABLES, closed, variables, principal=reader)
+        assert encoded(answer) == encoded(expected), ticker
     (field,) = root_fields(planned, VARIABLES)
-    assert field.call is None
-    assert error_codes(orjson.loads(encoded(answer))) == ["FORBIDDEN"]
+    assert field.call is not None
+    kept = [value for key in field.call.memo for name, _, value in key if name == "ticker"]  # type: ignore[attr-defined]
+    assert kept == ["X:BTCUSD", "X:NONEUSD"]  # two sets: ETHUSD, the least recently used, went
+    refused = await execute(planned, VARIABLES, closed, {"t": "X:BTCUSD"}, principal=principal())
+    assert error_codes(orjson.loads(encoded(refused))) == ["FORBIDDEN"]  # checked per caller
 
 
 class Answers(BasePermission):
@@ -104,6 +116,15 @@ class Filter:
 seen: list[Any] = []
 
 
+Bag = NewType("Bag", dict[str, Any])
+BAG = strawberry.scalar(
+    name="Bag",
+    serialize=dict,
+    parse_value=dict,
+    description="A scalar whose values can be changed in place: never shared between requests.",
+)
+
+
 @strawberry.type
 class TinyQuery:
     @strawberry.field(permission_classes=[CanRead])  # type: ignore[untyped-decorator]
@@ -125,11 +146,18 @@ class TinyQuery:
     async def filtered(self, where: Filter) -> list[Item] | None:
         return [Item(name=where.prefix)]
 
+    @strawberry.field
+    async def take(self, bag: Bag) -> list[Item] | None:
+        """Changes its own argument: the next request must not see the change."""
+        names = sorted(bag)
+        bag["taken"] = True
+        return [Item(name=name) for name in names]
+
 
 def tiny_schema() -> DirectSchema:
     return DirectSchema(
         query=TinyQuery,
-        config=StrawberryConfig(default_resolver=read_field),
+        config=StrawberryConfig(default_resolver=read_field, scalar_map={Bag: BAG}),
         execution_context_class=fast_execution_context(),
         direct=DirectPath(CostPlans(), suggestions=True),
     )
@@ -165,3 +193,16 @@ async def test_fields_whose_chain_does_more_are_left_to_strawberry(closed: Servi
             assert answer.errors and answer.data == {"guarded": None}
         else:
             assert answer.data == expected and not answer.errors
+
+
+async def test_values_that_can_change_in_place_are_never_shared(closed: Services) -> None:
+    tiny = tiny_schema()
+    for query, variables in (
+        ("query T($b: Bag!) { take(bag: $b) { name } }", {"b": {"a": 1}}),
+        ("{ take(bag: {a: 1}) { name } }", None),  # a literal, coerced afresh each time too
+    ):
+        answers = [await execute(tiny, query, closed, variables) for _ in range(3)]
+        assert [a.data for a in answers] == [{"take": [{"name": "a"}]}] * 3, query
+        (field,) = root_fields(tiny, query)
+        assert field.static_arguments is None
+        assert field.call is not None and field.call.memo == {}  # converted for each request
