@@ -71,6 +71,8 @@ BAR_COLUMNS = (
     "quality_score", "gap_detected", "volume_anomaly", "validation_notes", "source", "fetched_at",
 )  # fmt: skip
 """Every column a bar record may carry, in select-list order (reads ask for a subset)."""
+BAR_COLUMN_SET = frozenset(BAR_COLUMNS)
+"""The same columns, for membership tests."""
 
 
 Order = Literal["asc", "desc"]

@@ -105,12 +105,12 @@ class CompiledRun:
         for field in compiled.fields:
             result: Any
             try:
-                info = self.info(
-                    field.nodes, field.definition, compiled.root_type, field.path, variables
-                )
                 arguments = field.static_arguments
                 if arguments is None:
                     arguments = get_argument_values(field.definition, field.nodes[0], variables)
+                info = self.info(
+                    field.nodes, field.definition, compiled.root_type, field.path, variables
+                )
                 if field.call is not None:  # arguments converted once (schema/direct_call.py)
                     result = field.call(self.root_value, info, arguments)
                 else:

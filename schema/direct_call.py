@@ -5,8 +5,8 @@ Strawberry converts a field's arguments to Python values on every call (`convert
 as a chain of wrappers around the resolver. For a compiled operation (schema/compiling.py),
 literal arguments are the same for every request: they are converted once, with Strawberry's
 own `convert_arguments`; arguments given by variables are converted once per distinct set
-(kept for the MEMO_SIZE sets used last). Each request then does what the chain does, directly: the
-field's permission checks, then its resolver.
+(kept for the MEMO_SIZE sets used last). Each request then does what the chain does,
+directly: the field's permission checks, then its resolver.
 
 Only fields whose chain is known to do exactly that are called this way: an async resolver
 (no root or parent parameter), no extension but Strawberry's PermissionExtension, whose

@@ -20,10 +20,9 @@ from graphql import (
     SelectionNode,
 )
 
-from domain.records import BAR_COLUMNS
+from domain.records import BAR_COLUMN_SET
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
-BAR_COLUMN_SET = frozenset(BAR_COLUMNS)
 
 
 @lru_cache(maxsize=1024)  # field names of executed (valid) documents: the schema's own

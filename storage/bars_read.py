@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import asyncpg
 
-from domain.records import BAR_COLUMNS, Order, WindowSummary
+from domain.records import BAR_COLUMN_SET, BAR_COLUMNS, Order, WindowSummary
 from domain.timeframes import (
     BASE_TIMEFRAMES,
     ROLLUP_BY_TIMEFRAME,
@@ -145,7 +145,6 @@ def ranges_sql(timeframe: Timeframe) -> str:
 _statement = lru_cache(maxsize=STATEMENTS_KEPT)(bars_sql)
 """`bars_sql` made once per shape of request, not per request (its arguments name a shape:
 timeframe, order, which bounds, which columns), as a prepared statement is kept per text."""
-_KNOWN_COLUMNS = frozenset(BAR_COLUMNS)
 
 
 @idempotent_read
@@ -174,8 +173,8 @@ async def fetch_bars(
         raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
     if columns is not None:
         columns = frozenset(columns)
-        if not columns <= _KNOWN_COLUMNS:
-            raise ValueError(f"unknown columns: {sorted(columns - _KNOWN_COLUMNS)}")
+        if not columns <= BAR_COLUMN_SET:
+            raise ValueError(f"unknown columns: {sorted(columns - BAR_COLUMN_SET)}")
     extra = [v for v in (start, end, min_quality) if v is not None]
     one = len(symbols) == 1 and tf in BASE_TIMEFRAMES
     sql = _statement(
