@@ -135,6 +135,14 @@ BAG = strawberry.scalar(
     description="A scalar whose values can be changed in place: never shared between requests.",
 )
 
+Raw = NewType("Raw", object)
+RAW = strawberry.scalar(
+    name="Raw",
+    serialize=lambda value: value,
+    parse_value=lambda value: value,
+    description="A scalar passed on as sent: True, 1 and 1.0 are equal in Python, not here.",
+)
+
 
 @strawberry.type
 class TinyQuery:
@@ -158,6 +166,10 @@ class TinyQuery:
         return [Item(name=where.prefix)]
 
     @strawberry.field
+    async def kind(self, value: Raw) -> list[Item] | None:
+        return [Item(name=f"{type(value).__name__} {value!r}")]
+
+    @strawberry.field
     async def take(self, bag: Bag) -> list[Item] | None:
         """Changes its own argument: the next request must not see the change."""
         names = sorted(bag)
@@ -168,7 +180,7 @@ class TinyQuery:
 def tiny_schema() -> DirectSchema:
     return DirectSchema(
         query=TinyQuery,
-        config=StrawberryConfig(default_resolver=read_field, scalar_map={Bag: BAG}),
+        config=StrawberryConfig(default_resolver=read_field, scalar_map={Bag: BAG, Raw: RAW}),
         execution_context_class=fast_execution_context(),
         direct=DirectPath(CostPlans(), suggestions=True),
     )
@@ -217,3 +229,14 @@ async def test_values_that_can_change_in_place_are_never_shared(closed: Services
         (field,) = root_fields(tiny, query)
         assert field.static_arguments is None
         assert field.call is not None and field.call.memo == {}  # converted for each request
+
+
+async def test_argument_sets_that_python_holds_equal_are_converted_apart(closed: Services) -> None:
+    tiny, query = tiny_schema(), "query K($v: Raw!) { kind(value: $v) { name } }"
+    for _ in range(2):  # the second time round, each set comes from the memo
+        answers = [await execute(tiny, query, closed, {"v": v}) for v in (True, 1, 1.0)]
+        assert [a.data for a in answers] == [
+            {"kind": [{"name": name}]} for name in ("bool True", "int 1", "float 1.0")
+        ]
+    (field,) = root_fields(tiny, query)
+    assert field.call is not None and len(field.call.memo) == 3
