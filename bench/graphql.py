@@ -15,9 +15,13 @@ the most any GraphQL layer there can reach), marketgraph anonymous, with a key, 
 hash, and stock Strawberry, each in its own uvicorn process: requests/s, p50, p99, RSS, ratios
 to the floor.
 
-Run: `.venv/bin/python bench/graphql.py [--case small|bulk|all] [--database-url URL]
-[--repeats N] [--seconds S] [--rounds R]` (embedded PostgreSQL when no URL is given).
-The small case needs `wrk` (`apt-get install wrk`).
+`--case instructions` (bench/instructions.py): the small case's targets counted in
+instructions per request under valgrind's callgrind, which machine noise does not move; not in
+`all` (valgrind).
+
+Run: `.venv/bin/python bench/graphql.py [--case small|bulk|all|instructions] [--database-url
+URL] [--repeats N] [--seconds S] [--rounds R] [--requests N]` (embedded PostgreSQL when no URL
+is given). The small case needs `wrk` (`apt-get install wrk`), instructions `valgrind`.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from starlette.routing import Route
 # this file is named graphql.py: its folder must not shadow the graphql package
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
+from bench.instructions import count_instructions, report_instructions
 from bench.small import report, run_small
 from domain.access import Scope
 from domain.records import WindowSummary
@@ -193,6 +198,11 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
             report(measured, args.seconds, args.rounds)
         if args.case in ("bulk", "all"):
             await run_bulk(url, tickers, args.repeats)
+        if args.case == "instructions":
+            counted = await asyncio.to_thread(
+                count_instructions, url, key, requests=args.requests, warmup=args.warmup
+            )
+            report_instructions(counted, args.requests)
     finally:
         conn = await asyncpg.connect(admin_url)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -262,10 +272,12 @@ def _summary(summary: WindowSummary | None) -> dict[str, Any] | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", help="server to use (default: an embedded one)")
-    parser.add_argument("--case", choices=("small", "bulk", "all"), default="all")
+    parser.add_argument("--case", choices=("small", "bulk", "all", "instructions"), default="all")
     parser.add_argument("--repeats", type=int, default=15, help="bulk: requests per probe")
     parser.add_argument("--seconds", type=float, default=5, help="small: seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="small: wrk runs per target")
+    parser.add_argument("--requests", type=int, default=320, help="instructions: counted")
+    parser.add_argument("--warmup", type=int, default=50, help="instructions: not counted")
     args = parser.parse_args()
     if args.database_url:
         asyncio.run(run(args.database_url, args))

@@ -73,8 +73,11 @@ def _cpus() -> tuple[list[str], list[str]]:
 
 
 @contextlib.contextmanager
-def server(command: list[str], env: Mapping[str, str], port: int) -> Iterator[psutil.Process]:
-    """Run `command` (a server on 127.0.0.1:`port`) until the block ends; yields its process."""
+def server(
+    command: list[str], env: Mapping[str, str], port: int, *, start_seconds: float = 60
+) -> Iterator[psutil.Process]:
+    """Run `command` (a server on 127.0.0.1:`port`) until the block ends; yields its process
+    once it listens (within `start_seconds`)."""
     pin, _ = _cpus()
     process = subprocess.Popen(
         [*pin, *command],
@@ -83,7 +86,7 @@ def server(command: list[str], env: Mapping[str, str], port: int) -> Iterator[ps
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_seconds
         while True:
             if process.poll() is not None:
                 raise RuntimeError(f"{command} exited with {process.returncode}")
