@@ -24,10 +24,15 @@ from schema import scalars
 
 Codec = Callable[[Sequence[Any], bool], Sequence[Any] | None]
 """(column values, field is nullable) -> values as the scalar serializes them, or None."""
+OneValue = Callable[[Any, bool], Any]
+"""A codec for one value: (value, field is nullable) -> the value serialized, or UNJUDGED."""
+UNJUDGED: Any = object()
+"""What a one-value codec answers for a value only stock completion may judge."""
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _tzinfo = attrgetter("tzinfo")
 _NONE = type(None)
+_UTC = frozenset({UTC})
 
 
 def _present(values: Sequence[Any], nullable: bool, kind: type) -> Sequence[Any] | None:
@@ -77,13 +82,60 @@ def datetimes(values: Sequence[Any], nullable: bool) -> Sequence[Any] | None:
     return encoded
 
 
+def _null(value: Any, nullable: bool) -> Any:
+    """A value not of the codec's type: a null where nulls are allowed, else unjudged."""
+    return None if value is None and nullable else UNJUDGED
+
+
+def one_float(value: Any, nullable: bool) -> Any:
+    """`floats` for one value."""
+    if type(value) is float:
+        return value if math.isfinite(value) else UNJUDGED
+    return _null(value, nullable)
+
+
+def one_int(value: Any, nullable: bool) -> Any:
+    """`ints` for one value."""
+    if type(value) is int:
+        return value if _INT_MIN <= value <= _INT_MAX else UNJUDGED
+    return _null(value, nullable)
+
+
+def _one_exactly(kind: type) -> OneValue:
+    def one(value: Any, nullable: bool) -> Any:
+        return value if type(value) is kind else _null(value, nullable)
+
+    return one
+
+
+def one_datetime(value: Any, nullable: bool) -> Any:
+    """`datetimes` for one value (orjson's text without its quotes)."""
+    if type(value) is datetime:
+        if value.tzinfo not in _UTC:
+            return UNJUDGED
+        return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-1].decode()
+    return _null(value, nullable)
+
+
+_STRINGS, _BOOLEANS = _exactly(str), _exactly(bool)
 CODECS: Mapping[Callable[..., Any], Codec] = MappingProxyType(
     {
         GraphQLFloat.coerce_output_value: floats,
         GraphQLInt.coerce_output_value: ints,
-        GraphQLString.coerce_output_value: _exactly(str),
-        GraphQLBoolean.coerce_output_value: _exactly(bool),
+        GraphQLString.coerce_output_value: _STRINGS,
+        GraphQLBoolean.coerce_output_value: _BOOLEANS,
         scalars.serialize: datetimes,
     }
 )
 """Codecs by the scalar output coercer they reproduce; other scalars take the stock path."""
+ONE_VALUE: Mapping[Codec, OneValue] = MappingProxyType(
+    {
+        floats: one_float,
+        ints: one_int,
+        _STRINGS: _one_exactly(str),
+        _BOOLEANS: _one_exactly(bool),
+        datetimes: one_datetime,
+    }
+)
+"""Each codec's one-value form: for a single item (a 1-bar query, one symbol's latest bar) the
+column checks (a set of types, a sum) cost more than the value they judge."""

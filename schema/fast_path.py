@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import fields, is_dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import repeat
 from typing import Any
 
@@ -42,7 +42,7 @@ from graphql import (
 )
 from graphql.pyutils import AwaitableOrValue, Path
 
-from schema.columns import CODECS, Codec
+from schema.columns import CODECS, ONE_VALUE, UNJUDGED, Codec
 from schema.records import read_field
 from schema.shared_events import SharedEventsExecutionContext
 
@@ -263,6 +263,8 @@ def column_values(
     `__typename` (None) as `type_name`; or None when a column is missing or holds a value only
     stock completion may judge. Items are records of one statement (so sharing their columns)
     or objects of one dataclass type (a list of symbols), read as `read_field` reads them."""
+    if len(items) == 1:
+        return _one_item_values(items[0], columns, type_name)
     names: Collection[str]
     read: Callable[[str], Sequence[Any]]
     if set(map(type, items)) <= {asyncpg.Record}:
@@ -289,6 +291,34 @@ def column_values(
     return values
 
 
+def _one_item_values(
+    item: Any, columns: Sequence[Column | None], type_name: str
+) -> list[Iterable[Any]] | None:
+    """`column_values` of a single item, each value judged by its codec's one-value form."""
+    kind = type(item)
+    names: Collection[str]
+    read: Callable[[str], Any]
+    if kind is asyncpg.Record:
+        names, read = item, item.__getitem__  # `in` a record looks at its keys
+    elif is_dataclass(kind):
+        names, read = _dataclass_fields(kind), partial(getattr, item)
+    else:
+        return None
+    values: list[Iterable[Any]] = []
+    for column in columns:
+        if column is None:
+            values.append((type_name,))
+            continue
+        name, codec, nullable = column
+        if name not in names:
+            return None
+        value = ONE_VALUE[codec](read(name), nullable)  # every codec of CODECS has one
+        if value is UNJUDGED:
+            return None
+        values.append((value,))
+    return values
+
+
 def object_row(plan: ObjectPlan, type_name: str, result: Any) -> dict[str, Any] | None:
     """One record (or dataclass) of plain columns completed as one row of `_direct_rows`
     (a symbol's latest bar, its aggregate), or None for stock completion."""
@@ -302,6 +332,7 @@ def object_row(plan: ObjectPlan, type_name: str, result: Any) -> dict[str, Any] 
 
 
 @lru_cache(maxsize=64)
+@lru_cache(maxsize=64)  # one entry per dataclass type the schema returns
 def _dataclass_fields(kind: type) -> frozenset[str]:
     """The fields of a dataclass type: plain attributes (not properties) `read_field` reads."""
     return frozenset(f.name for f in fields(kind))

@@ -324,6 +324,10 @@ async def test_a_null_in_a_non_null_field_propagates_as_in_stock(
     body, _ = await tiny(pool, "strictRows", sql)
     assert body["data"] is None
     assert [e["path"] for e in body["errors"]] == [["strictRows", 1, "open"]]
+
+    body, _ = await tiny(pool, "rows", values_sql(CLEAN_ROW.replace("1.5::float8", "NULL::float8")))
+    assert body["data"] == {"rows": None}  # a single row: the same
+    assert [(e["message"], e["path"]) for e in body["errors"]] == [(message, ["rows", 0, "open"])]
     assert completions.stock > 0  # the fast path gave these lists to stock completion
 
 
@@ -345,10 +349,12 @@ async def test_a_refused_value_gives_the_stock_error(
     # the refused value is in the middle row; the others are clean
     sql = values_sql("1.5::float8, 2.5::float8, 3::bigint, NULL::timestamptz, NULL::text", row,
                      "1.5, 2.5, 3, NULL, NULL")  # fmt: skip
+    alone = values_sql(row.replace("NULL, NULL", "NULL::timestamptz, NULL::text"))
     for field_name in ("rows", "maybeRows", "strictRows"):
-        body, _ = await tiny(pool, field_name, sql)
-        assert len(body["errors"]) == 1 and error in body["errors"][0]["message"], body
-        assert body["errors"][0]["path"][:2] == [field_name, 1]
+        for rows, index in ((sql, 1), (alone, 0)):  # one row: each value judged on its own
+            body, _ = await tiny(pool, field_name, rows)
+            assert len(body["errors"]) == 1 and error in body["errors"][0]["message"], body
+            assert body["errors"][0]["path"][:2] == [field_name, index]
     assert completions.stock > 0
 
 
@@ -369,9 +375,10 @@ async def test_values_only_stock_coercion_accepts_answer_the_same(
 ) -> None:
     sql = values_sql(row, row)  # two of each: the float column sums beyond float range
     for field_name in ("rows", "maybeRows", "strictRows"):
-        body, _ = await tiny(pool, field_name, sql)
-        assert "errors" not in body, body
-        assert len(body["data"][field_name]) == 2
+        for rows, count in ((sql, 2), (values_sql(row), 1)):  # one row: judged value by value
+            body, _ = await tiny(pool, field_name, rows)
+            assert "errors" not in body, body
+            assert len(body["data"][field_name]) == count
 
 
 async def test_a_list_of_enum_values_answers_as_in_stock(market: Market) -> None:
