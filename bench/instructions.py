@@ -4,7 +4,8 @@ Requests/s on a shared machine drift from minute to minute (the floor alone ran 
 requests/s within one hour on one machine, 4,219-5,664 on another), so a few per cent between
 two targets is often below what wrk can tell apart. Valgrind's callgrind counts the instructions
 a process executes: the same request costs the same count whatever else the machine runs (two
-runs of 200 requests on marketgraph, one at a time, differed by 0.5 %).
+runs of this case, the second beside a test suite taking both cores, differed by at most 0.5 %
+per target, 1.4 % for stock Strawberry).
 
 Each server of the small case (bench/small.py) runs under callgrind, one at a time, with
 instrumentation off while it starts. For each of its targets: `warmup` requests, then
@@ -46,6 +47,7 @@ class Counted:
 
 
 def callgrind(pid: int, *arguments: str) -> None:
+    """Tell the callgrind run of process `pid` what to do (zero, dump, instrument or not)."""
     subprocess.run(["callgrind_control", *arguments, str(pid)], check=True, capture_output=True)
 
 
