@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from bench.load import Request, check, free_port, server
-from bench.small import CONNECTIONS, LAYERS, Target, server_commands, targets
+from bench.small import ANONYMOUS, CONNECTIONS, LAYERS, Target, server_commands, targets
 
 VALGRIND_MISSING = (
     "the instructions case needs valgrind's callgrind: `apt-get install valgrind` on Debian"
@@ -121,7 +121,7 @@ def count_instructions(database_url: str, key: str, *, requests: int, warmup: in
 def report_instructions(counted: list[Counted], requests: int) -> None:
     floor = counted[0].instructions
     by_name = {c.target.name: c.instructions for c in counted}
-    anonymous = by_name.get("marketgraph, anonymous")
+    anonymous = by_name.get(ANONYMOUS)
     layers = by_name.get(LAYERS)
     print(f"small request, instructions per request (callgrind, {requests} requests over "
           f"{CONNECTIONS} connections):")  # fmt: skip

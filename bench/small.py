@@ -27,6 +27,7 @@ SMALL = (
     '{ bars(ticker:"AAPL", timeframe:M1, order:DESC, limit:1) { time open high low close volume } }'
 )
 CONNECTIONS = 32
+ANONYMOUS = "marketgraph, anonymous"
 LAYERS = "floor inside marketgraph's layers"
 """The floor's handler served by marketgraph's app (bench/small_apps.py `layers`): the most a
 GraphQL layer inside marketgraph's middleware could reach."""
@@ -78,7 +79,7 @@ def targets(key: str) -> list[Target]:
             "floor: Starlette + asyncpg + orjson", "floor", Request("POST", "/graphql", floor_body)
         ),
         Target(LAYERS, "layers", Request("POST", "/graphql", floor_body)),
-        Target("marketgraph, anonymous", "marketgraph", Request("POST", "/graphql", body)),
+        Target(ANONYMOUS, "marketgraph", Request("POST", "/graphql", body)),
         Target(
             "marketgraph, with a key",
             "marketgraph",

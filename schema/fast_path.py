@@ -332,7 +332,6 @@ def object_row(plan: ObjectPlan, type_name: str, result: Any) -> dict[str, Any] 
 
 
 @lru_cache(maxsize=64)
-@lru_cache(maxsize=64)  # one entry per dataclass type the schema returns
 def _dataclass_fields(kind: type) -> frozenset[str]:
     """The fields of a dataclass type: plain attributes (not properties) `read_field` reads."""
     return frozenset(f.name for f in fields(kind))
