@@ -3,14 +3,17 @@ answer as depending on `Origin`."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.app import create_app
 from gateway.cors import CorsMiddleware, RawHeaders
@@ -60,27 +63,70 @@ async def _headers_of(app: ASGIApp, request_headers: RawHeaders) -> RawHeaders:
     return list(sent[0]["headers"])
 
 
-@pytest.mark.parametrize(
-    "answered",
-    [[], [(b"vary", b"Accept-Encoding")], [(b"x-a", b"1"), (b"vary", b"A"), (b"x-b", b"2"),
-     (b"vary", b"B, C")]],
+HEADER_NAMES = [b"vary", b"access-control-allow-origin", b"access-control-expose-headers",
+                b"content-type", b"x-a"]  # fmt: skip
+OPTIONS = st.fixed_dictionaries(
+    {
+        "allow_origins": st.sampled_from([[], ["*"], [ORIGIN], [ORIGIN, "https://b.example.com"]]),
+        "allow_origin_regex": st.sampled_from([None, r"https://.*\.example\.org"]),
+        "allow_credentials": st.booleans(),
+        "allow_methods": st.just(["GET", "POST"]),
+        "allow_headers": st.sampled_from([[], ["Content-Type", "X-API-Key"]]),
+        "expose_headers": st.sampled_from([[], ["X-Trace-Id"], ["X-Trace-Id", "Retry-After"]]),
+    }
+)
+ORIGINS = st.sampled_from([ORIGIN, "https://b.example.com", "https://x.example.org", "null"])
+REQUESTS = st.fixed_dictionaries(
+    {
+        "method": st.sampled_from(["GET", "POST", "OPTIONS"]),
+        "headers": st.lists(
+            st.tuples(
+                st.sampled_from([b"origin", b"access-control-request-method", b"x-b"]),
+                ORIGINS.map(str.encode) | st.just(b"POST"),
+            ),
+            max_size=3,
+        ),
+    }
+)
+ANSWERED = st.lists(
+    st.tuples(st.sampled_from(HEADER_NAMES), st.sampled_from([b"A", b"B, C", b"*", b"Origin"])),
+    max_size=4,
+)
+
+
+async def _sent(app: ASGIApp, method: str, headers: RawHeaders) -> list[Message]:
+    scope = {"type": "http", "method": method, "path": "/", "headers": headers}
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+@settings(max_examples=300)
+@given(options=OPTIONS, request=REQUESTS, answered=ANSWERED)
+@example(
+    options={"allow_origins": [ORIGIN], "allow_origin_regex": None, "allow_credentials": True,
+             "allow_methods": ["GET"], "allow_headers": [], "expose_headers": ["X-Trace-Id"]},
+    request={"method": "POST", "headers": [(b"origin", ORIGIN.encode())]},
+    answered=[(b"x-a", b"1"), (b"vary", b"A"), (b"content-type", b"B"), (b"vary", b"B, C")],
 )  # fmt: skip
-@pytest.mark.parametrize("origin", [None, ORIGIN, "https://elsewhere.example.com"])
-async def test_answers_carry_the_headers_starlette_s_cors_gives_them(
-    answered: RawHeaders, origin: str | None
+def test_answers_carry_the_headers_starlette_s_cors_gives_them(
+    options: dict[str, Any], request: dict[str, Any], answered: RawHeaders
 ) -> None:
-    """Without `Origin` (the common request) only `Vary: Origin` is added, merged with the
-    answer's own `Vary` as Starlette merges it; with one, Starlette's middleware answers."""
+    """Every answer (no `Origin`, an allowed one, another one; preflights; answers with their
+    own `Vary` and CORS headers) gets exactly the messages Starlette's middleware sends."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": list(answered)})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    options: dict[str, Any] = {
-        "allow_origins": [ORIGIN], "allow_credentials": True, "allow_methods": ["GET"],
-        "expose_headers": ["X-Trace-Id"],
-    }  # fmt: skip
-    sent = [(b"origin", origin.encode())] if origin else []
-    ours = await _headers_of(CorsMiddleware(app, **options), sent)
-    assert ours == await _headers_of(CORSMiddleware(app, **options), sent)
-    assert b"Origin" in dict(ours)[b"vary"]
+    method, headers = request["method"], request["headers"]
+    ours = asyncio.run(_sent(CorsMiddleware(app, **options), method, headers))
+    assert ours == asyncio.run(_sent(CORSMiddleware(app, **options), method, headers))
+    assert b"Origin" in dict(ours[0]["headers"]).get(b"vary", b"Origin")
