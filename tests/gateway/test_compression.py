@@ -13,7 +13,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.compression import GzipWhenAccepted
-from tests.support.asgi import asgi_get
+from tests.support.asgi import asgi_call, asgi_get
 
 BIG = b'{"bars": [' + b'{"close": 143.21},' * 200 + b"]}"
 
@@ -96,22 +96,13 @@ async def _through(middleware: type[GZipMiddleware], response: dict[str, Any]) -
         for message in _messages(response):
             await send(message)
 
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
     scope = {
         "type": "http",
         "method": "GET",
         "path": "/",
         "headers": [(b"accept-encoding", b"gzip")],
     }
-    await middleware(app, minimum_size=MINIMUM, compresslevel=1)(scope, receive, send)
-    return sent
+    return await asgi_call(middleware(app, minimum_size=MINIMUM, compresslevel=1), scope)
 
 
 def _json(*chunks: int) -> dict[str, Any]:

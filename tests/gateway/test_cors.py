@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.app import create_app
 from gateway.cors import CorsMiddleware, RawHeaders
 from gateway.settings import Settings
-from tests.support.asgi import asgi_get
+from tests.support.asgi import asgi_call, asgi_get
 
 ORIGIN = "https://app.example.com"
 
@@ -95,17 +95,7 @@ ANSWERED = st.lists(
 
 
 async def _sent(app: ASGIApp, method: str, headers: RawHeaders) -> list[Message]:
-    scope = {"type": "http", "method": method, "path": "/", "headers": headers}
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
+    return await asgi_call(app, {"type": "http", "method": method, "path": "/", "headers": headers})
 
 
 @settings(max_examples=300)

@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Collection, Iterator
 
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp, Message, Scope
 
 
 async def asgi_get(
@@ -24,6 +24,11 @@ async def asgi_get(
         "query_string": query.encode(), "headers": [(b"host", b"gw"), *headers],
         "client": (client, 1), "server": ("gw", 80),
     }  # fmt: skip
+    return await asgi_call(app, scope)
+
+
+async def asgi_call(app: ASGIApp, scope: Scope) -> list[Message]:
+    """`scope` (with an empty request body) through the ASGI interface; the messages sent."""
     sent: list[Message] = []
 
     async def receive() -> Message:
