@@ -28,6 +28,20 @@ SMALL = (
 )
 CONNECTIONS = 32
 ANONYMOUS = "marketgraph, anonymous"
+BROWSER_HEADERS = {
+    "Accept": "application/graphql-response+json, application/json",
+    "Accept-Encoding": "gzip, deflate, br, zstd",
+    "Accept-Language": "en-GB,en;q=0.9",
+    "Origin": "http://127.0.0.1:8000",
+    "Referer": "http://127.0.0.1:8000/dashboard/",
+    "Sec-Fetch-Dest": "empty",
+    "Sec-Fetch-Mode": "cors",
+    "Sec-Fetch-Site": "same-origin",
+    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/156.0 Safari/537.36",
+}
+"""What a page's `fetch` POST sends besides its body (Chromium's, trimmed): an `Origin` on every
+POST and gzip accepted, so the CORS and gzip layers do real work, unlike for wrk's bare
+requests."""
 LAYERS = "floor inside marketgraph's layers"
 """The floor's handler served by marketgraph's app (bench/small_apps.py `layers`): the most a
 GraphQL layer inside marketgraph's middleware could reach."""
@@ -86,6 +100,11 @@ def targets(key: str) -> list[Target]:
             Request("POST", "/graphql", body, {"X-API-Key": key}),
         ),
         *([apq] if apq else []),
+        Target(
+            "marketgraph, from a browser page",
+            "marketgraph",
+            Request("POST", "/graphql", body, BROWSER_HEADERS),
+        ),
         Target("stock Strawberry, minimal schema", "stock", Request("POST", "/graphql", body)),
     ]
 
