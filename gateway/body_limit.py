@@ -6,13 +6,13 @@ business: logged at debug, never as an error with a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.errors import ErrorCode
+from gateway.body_deadline import BodyDeadline, BodyTooSlow
 from gateway.responses import error_response
 
 log = logging.getLogger(__name__)
@@ -20,10 +20,6 @@ log = logging.getLogger(__name__)
 
 class BodyTooLarge(Exception):
     """Raised inside the receive wrapper when a streamed body passes the limit."""
-
-
-class BodyTooSlow(Exception):
-    """Raised inside the receive wrapper when the body is not complete by its deadline."""
 
 
 class BodyLimitMiddleware:
@@ -46,22 +42,20 @@ class BodyLimitMiddleware:
         seen = 0
         started = False
         complete = False
-        deadline: float | None = None
+        deadline: BodyDeadline | None = None
 
         async def guarded_receive() -> Message:
             nonlocal seen, complete, deadline
             if complete:  # e.g. waiting for a disconnect while streaming: no deadline
                 return await receive()
             if deadline is None:
-                deadline = asyncio.get_running_loop().time() + self.read_timeout
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise BodyTooSlow from None
+                deadline = BodyDeadline(self.read_timeout)
+            message = await deadline.read(receive)
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 complete = not message.get("more_body", False)
+                if complete:
+                    deadline.cancel()
                 if seen > self.max_bytes:
                     raise BodyTooLarge
             return message
@@ -81,6 +75,9 @@ class BodyLimitMiddleware:
                 await self._refuse(scope, receive, send, ErrorCode.BAD_USER_INPUT)
         except ClientDisconnect:
             log.debug("client disconnected while sending its request body")
+        finally:
+            if deadline is not None:
+                deadline.cancel()
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, code: ErrorCode) -> None:
         if code is ErrorCode.PAYLOAD_TOO_LARGE:
