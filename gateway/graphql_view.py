@@ -166,7 +166,10 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
             if isinstance(request, Request) and context is UNSET and root_value is UNSET:
                 streams = self._get_stream_transport_from_headers
                 plain = await plain_post(request, self.decode_json, streams)
-                response = None if plain is None else await self._answer(request, plain)
+                if isinstance(plain, Request):
+                    request = plain  # the stock way (its body, if read, handed out again)
+                else:
+                    response = await self._answer(request, plain)
             if response is None:
                 response = await super().run(request, context, root_value)
             if isinstance(request, Request) and isinstance(response, Response):
