@@ -189,10 +189,11 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
             if isinstance(request, Request) and context is UNSET and root_value is UNSET:
                 streams = self._get_stream_transport_from_headers
                 plain = await plain_post(request, self.decode_json, streams)
-                if isinstance(plain, Request):
-                    request = plain  # the stock way (its body, if read, handed out again)
-                else:
+                # (a dataclass: Request's isinstance goes through ABCMeta, a Mapping's)
+                if isinstance(plain, GraphQLRequestData):
                     response = await self._answer(request, plain)
+                else:
+                    request = plain  # the stock way (its body, if read, handed out again)
             if response is None:
                 response = await super().run(request, context, root_value)
             if isinstance(request, Request) and isinstance(response, Response):

@@ -85,7 +85,7 @@ class JsonFormatter(OrjsonFormatter):
             **fields,
             "trace_id": trace_id_var.get(),
         }
-        return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(line, default=str).decode()  # every key is a str: no option needed
 
 
 class TextFormatter(logging.Formatter):
