@@ -20,6 +20,8 @@ from __future__ import annotations
 from starlette.middleware.gzip import GZipMiddleware, GZipResponder
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.scope_headers import first_value
+
 
 class GzipWhenAccepted(GZipMiddleware):
     """Starlette's GZipMiddleware (same options) for requests whose `Accept-Encoding` names
@@ -75,7 +77,5 @@ def _small_and_whole(message: Message, minimum_size: int) -> bool:
 
 def accepts_gzip(headers: list[tuple[bytes, bytes]]) -> bool:
     """Starlette's test: the first `Accept-Encoding` header mentions gzip."""
-    for name, value in headers:
-        if name == b"accept-encoding":
-            return b"gzip" in value
-    return False
+    encodings = first_value(headers, b"accept-encoding")
+    return encodings is not None and b"gzip" in encodings

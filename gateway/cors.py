@@ -17,6 +17,8 @@ from typing import Any
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.scope_headers import first_value
+
 RawHeaders = list[tuple[bytes, bytes]]
 _ALLOW_ORIGIN = b"access-control-allow-origin"
 
@@ -60,14 +62,6 @@ class CorsMiddleware(CORSMiddleware):
             not self.allow_all_origins and self.is_allowed_origin(origin=text)
         )
         return [*self._simple, (_ALLOW_ORIGIN, origin)] if echoed else self._simple
-
-
-def first_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    """The value of the first `name` header, as Starlette's `Headers.get` reads it."""
-    for key, value in headers:
-        if key == name:
-            return value
-    return None
 
 
 def with_headers(

@@ -6,7 +6,7 @@ building a whole decoded mapping (or a Starlette `Headers`) per request.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 from starlette.types import Scope
 
@@ -19,3 +19,12 @@ def scope_headers(scope: Scope, names: Collection[bytes]) -> dict[str, str]:
         for name, value in scope["headers"]
         if name in names
     }
+
+
+def first_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The raw value of the first `name` header (lower-case bytes), as Starlette's
+    `Headers.get` reads it; None when there is none."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
