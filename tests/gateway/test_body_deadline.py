@@ -20,6 +20,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.body_deadline import BodyDeadline
 from gateway.body_limit import BodyLimitMiddleware
+from tests.support.asgi import asgi_call
 
 DEADLINE = 0.1
 SCOPE = {"type": "http", "method": "POST", "path": "/", "headers": []}
@@ -56,13 +57,8 @@ def echo(before: float = 0.0, after: float = 0.0) -> Callable[..., Awaitable[Non
 
 
 async def answer(app: Callable[..., Awaitable[None]], chunks: list[Chunk]) -> tuple[int, object]:
-    sent: list[Message] = []
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
     limited = BodyLimitMiddleware(app, max_bytes=1000, read_timeout=DEADLINE)
-    await limited(dict(SCOPE), client(chunks), send)
+    sent = await asgi_call(limited, dict(SCOPE), client(chunks))
     return sent[0]["status"], orjson.loads(b"".join(m.get("body", b"") for m in sent[1:]))
 
 

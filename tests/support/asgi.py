@@ -6,7 +6,7 @@ import contextlib
 import logging
 from collections.abc import Collection, Iterator
 
-from starlette.types import ASGIApp, Message, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope
 
 
 async def asgi_get(
@@ -27,17 +27,18 @@ async def asgi_get(
     return await asgi_call(app, scope)
 
 
-async def asgi_call(app: ASGIApp, scope: Scope) -> list[Message]:
-    """`scope` (with an empty request body) through the ASGI interface; the messages sent."""
+async def asgi_call(app: ASGIApp, scope: Scope, receive: Receive | None = None) -> list[Message]:
+    """`scope` through the ASGI interface, its body from `receive` (default: an empty body);
+    the messages sent."""
     sent: list[Message] = []
 
-    async def receive() -> Message:
+    async def empty_body() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await app(scope, receive, send)
+    await app(scope, receive or empty_body, send)
     return sent
 
 
