@@ -24,9 +24,9 @@ QUERIES = (
 async def test_answered_requests_leave_no_cyclic_garbage(gateway: Gateway) -> None:
     """Garbage left by requests shows in every window of them. The collector is process-wide,
     so a window may also catch what other work left meanwhile: a failed connection attempt's
-    exception and frames, from a server thread of an earlier test still retrying (seen in
-    full runs, in every window of one). Such garbage is set apart (`_connection_failures`);
-    one clean window of three is proof."""
+    exception and frames, from other code of the process retrying a database that is gone
+    (seen in full runs, in every window of one; where it came from was not found). Such
+    garbage is set apart (`_connection_failures`); one clean window of three is proof."""
     for query in QUERIES:  # planned, compiled, statements prepared, caches filled
         for _ in range(2):
             assert (await execute(gateway.schema, query, gateway.services)).errors is None
