@@ -32,6 +32,14 @@ async def test_keys_asked_for_in_one_turn_share_one_batch() -> None:
     assert tens.calls == [[1, 3, 4]]  # each key once
 
 
+async def test_single_loads_join_the_batch_of_their_turn() -> None:
+    tens = Tens()
+    loader = BatchLoader(tens)
+    found = await asyncio.gather(loader.load(3), loader.load(4), loader.load(3), loader.load(1))
+    assert list(found) == [30, 40, 30, 10]
+    assert tens.calls == [[3, 4, 1]]
+
+
 async def test_an_error_is_its_key_s_outcome_only() -> None:
     loader = BatchLoader(Tens())
     outcomes = await loader.outcomes([1, 2, 3])
@@ -78,9 +86,11 @@ async def test_keys_already_loading_are_waited_for_beside_a_new_batch() -> None:
     await asyncio.sleep(0.01)  # the first batch runs, held at the gate
     second = asyncio.create_task(loader.outcomes([3, 4]))  # 3 is loading; 4 is new
     await asyncio.sleep(0.01)
+    again = asyncio.create_task(loader.load(3))  # loading: waited for, not loaded again
+    await asyncio.sleep(0.01)
     assert tens.calls == [[1, 3], [4]]
     tens.gate.set()
-    assert await first == [10, 30] and await second == [30, 40]
+    assert await first == [10, 30] and await second == [30, 40] and await again == 30
 
 
 async def test_a_batch_nobody_waits_for_any_more_is_skipped_and_forgotten() -> None:
@@ -106,16 +116,63 @@ async def test_a_batch_still_wanted_by_one_caller_runs() -> None:
     assert await staying == [10, 30] and tens.calls == [[1, 3]]
 
 
+async def test_a_batch_of_one_caller_is_loaded_in_that_caller_s_task() -> None:
+    tens = Tens()
+    tens.gate = asyncio.Event()
+    loader = BatchLoader(tens)
+    before = asyncio.all_tasks()
+    waiting = asyncio.create_task(loader.outcomes([1, 3]))
+    await asyncio.sleep(0.01)  # the batch is loading, held at the gate
+    assert tens.calls == [[1, 3]]
+    assert asyncio.all_tasks() - before == {waiting}  # no task of its own
+    tens.gate.set()
+    assert await waiting == [10, 30]
+
+
+async def test_a_caller_cancelled_while_its_batch_loads_leaves_the_others_their_keys() -> None:
+    tens = Tens()
+    tens.gate = asyncio.Event()
+    loader = BatchLoader(tens)
+    leading = asyncio.create_task(loader.outcomes([1]))
+    await asyncio.sleep(0.01)  # its batch is loading, held at the gate
+    waiting = asyncio.create_task(loader.outcomes([1]))  # waits for that batch
+    await asyncio.sleep(0.01)
+    leading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leading
+    tens.gate.set()
+    assert await asyncio.wait_for(waiting, 5) == [10]
+    assert tens.calls == [[1], [1]]  # loaded again: the cancelled load kept nothing
+
+
+async def test_a_caller_cancelled_while_its_batch_loads_alone_keeps_nothing() -> None:
+    tens = Tens()
+    tens.gate = asyncio.Event()
+    loader = BatchLoader(tens)
+    leading = asyncio.create_task(loader.outcomes([1]))
+    await asyncio.sleep(0.01)
+    leading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leading
+    assert [t for t in asyncio.all_tasks() if "BatchLoader" in repr(t.get_coro())] == []
+    tens.gate.set()
+    assert await loader.outcomes([1]) == [10] and tens.calls == [[1], [1]]
+
+
 async def test_a_batch_cancelled_while_it_runs_cancels_its_waiters_and_keeps_nothing() -> None:
     tens = Tens()
     tens.gate = asyncio.Event()
     loader = BatchLoader(tens)
+    leading = asyncio.create_task(loader.outcomes([1]))
+    await asyncio.sleep(0.01)
     waiting = asyncio.create_task(loader.outcomes([1]))
+    await asyncio.sleep(0.01)
+    leading.cancel()  # the batch goes to a task of its own, for the caller still waiting
     await asyncio.sleep(0.01)
     running = [t for t in asyncio.all_tasks() if "BatchLoader._run" in repr(t.get_coro())]
     (batch,) = running
-    batch.cancel()
+    batch.cancel()  # as at shutdown
     with pytest.raises(asyncio.CancelledError):
-        await waiting
+        await asyncio.wait_for(waiting, 5)
     tens.gate.set()
-    assert await loader.outcomes([1]) == [10] and tens.calls == [[1], [1]]
+    assert await loader.outcomes([1]) == [10] and tens.calls == [[1], [1], [1]]
