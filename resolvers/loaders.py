@@ -71,6 +71,9 @@ async def _grouped(
     What a key gets does not depend on which other keys shared its batch (stock execution
     batches by event-loop tick, compiled operations all children at once): see `_load_group`.
     """
+    if len(keys) == 1:  # most batches (a 1-bar query's): no grouping to do
+        (key,) = keys
+        return [_outcome(await _load_group(load, group_of(key), [key.symbol]), key, missing)]
     groups: dict[G, list[str]] = {}
     for key in keys:
         groups.setdefault(group_of(key), []).append(key.symbol)
@@ -83,15 +86,15 @@ async def _grouped(
             *(_load_group(load, group, list(dict.fromkeys(s))) for group, s in groups.items())
         )
     results = dict(zip(groups, loaded, strict=True))
-    out: list[Any] = []
-    for key in keys:
-        found = results[group_of(key)]
-        if isinstance(found, Exception):
-            out.append(found)
-        else:
-            value = found.get(key.symbol, None)
-            out.append(missing() if value is None else value)
-    return out
+    return [_outcome(results[group_of(key)], key, missing) for key in keys]
+
+
+def _outcome(found: dict[str, Any] | Exception, key: SymbolKey, missing: Callable[[], Any]) -> Any:
+    """A key's item of its group's values: the group's error, its value, or `missing()`."""
+    if isinstance(found, Exception):
+        return found
+    value = found.get(key.symbol, None)
+    return missing() if value is None else value
 
 
 async def _load_group(
