@@ -79,6 +79,8 @@ _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
 
 def parse_timeframe(value: str | Timeframe) -> Timeframe:
     """Turn user input into a Timeframe, or raise InvalidInput naming the accepted values."""
+    if type(value) is Timeframe:  # already one (every storage read): not the enum's lookup
+        return value
     try:
         return Timeframe(value)
     except ValueError:
