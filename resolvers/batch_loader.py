@@ -31,13 +31,16 @@ LoadFn = Callable[[list[K]], Awaitable[Sequence[V | Exception]]]
 class _Batch(Generic[K]):
     """Keys loaded by one call of the batch function, and the calls waiting for them."""
 
-    __slots__ = ("done", "keys", "task", "waiters")
+    __slots__ = ("keys", "task", "waiters")
 
     def __init__(self) -> None:
         self.keys: list[K] = []
         self.waiters: list[asyncio.Future[None]] = []  # of the calls besides the leader
         self.task: asyncio.Task[None] | None = None  # only when handed over
-        self.done = False  # loaded: its keys' outcomes are settled
+
+    def wanted(self) -> bool:
+        """Whether a call besides the leader still waits for it."""
+        return not all(waiter.cancelled() for waiter in self.waiters)
 
 
 class BatchLoader(Generic[K, V]):
@@ -65,9 +68,10 @@ class BatchLoader(Generic[K, V]):
             if batch is None:
                 batch = self._next
                 if batch is None:
-                    batch = led = self._next = _Batch()
-                batch.keys.append(key)
-                self._loading[key] = batch
+                    batch = led = self._open(key)
+                else:
+                    batch.keys.append(key)
+                    self._loading[key] = batch
             if batch is not led and batch not in others:
                 others.append(batch)
         if led is not None:
@@ -85,10 +89,7 @@ class BatchLoader(Generic[K, V]):
         settled = self._settled
         if key not in settled:
             if self._next is None and key not in self._loading:  # most loads: lead a batch
-                batch: _Batch[K] = _Batch()
-                batch.keys.append(key)
-                self._loading[key] = self._next = batch
-                await self._lead(batch, ())
+                await self._lead(self._open(key), ())
             else:
                 await self.outcomes((key,))
         outcome = settled[key]
@@ -104,6 +105,14 @@ class BatchLoader(Generic[K, V]):
                 raise outcome
         return found  # type: ignore[return-value]  # no exception is left in it
 
+    def _open(self, key: K) -> _Batch[K]:
+        """A new batch of `key`, which the keys asked for in this turn join; its caller
+        leads it."""
+        batch: _Batch[K] = _Batch()
+        batch.keys.append(key)
+        self._loading[key] = self._next = batch
+        return batch
+
     async def _lead(self, batch: _Batch[K], waiters: Sequence[asyncio.Future[None]]) -> None:
         """Run `batch` in this call's task after one turn of the loop (when keys asked for in
         that turn have joined it); cancelled first, hand it over to whoever still wants it."""
@@ -115,7 +124,7 @@ class BatchLoader(Generic[K, V]):
         except BaseException:  # cancelled: this call wants nothing any more
             for waiter in waiters:
                 waiter.cancel()
-            if not batch.done:
+            if self._loading.get(batch.keys[0]) is batch:  # not loaded (nor forgotten)
                 self._hand_over(batch)
             raise
 
@@ -124,14 +133,14 @@ class BatchLoader(Generic[K, V]):
         waiting for it, or forgotten when none is (its keys are then loaded when next asked)."""
         if self._next is batch:
             self._next = None
-        if all(waiter.cancelled() for waiter in batch.waiters):
+        if not batch.wanted():
             self._forget(batch)
             return
         batch.task = asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _run(self, batch: _Batch[K]) -> None:
         """A handed-over batch, loaded unless every call waiting for it has gone by then."""
-        if all(waiter.cancelled() for waiter in batch.waiters):
+        if not batch.wanted():
             self._forget(batch)
             return
         try:
@@ -154,7 +163,6 @@ class BatchLoader(Generic[K, V]):
         for key, value in zip(batch.keys, values, strict=True):
             self._settled[key] = value
             del self._loading[key]
-        batch.done = True
         for waiter in batch.waiters:
             if not waiter.done():
                 waiter.set_result(None)
