@@ -23,6 +23,7 @@ from coordination.link import RedisLink, running_link
 from coordination.responses import SharedResponses
 from coordination.windows import SharedWindows
 from gateway.access_stack import access_middleware
+from gateway.app_state import AttributeState
 from gateway.authentication import Authenticator
 from gateway.body_limit import BodyLimitMiddleware
 from gateway.compression import GzipWhenAccepted
@@ -268,6 +269,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     # CORS allows what any route accepts, the REST routes' PUT/DELETE included
     middleware = _middleware(settings, [*routes, *rest.routes], graphql_route)
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state = AttributeState()  # read on every request: plain attributes, not __getattr__
     app.state.settings = settings
     app.state.persisted_queries = persisted_queries(settings)
     # Every other path: /, /health, /api/v1/*, /openapi.json, /docs, /redoc, and JSON 404s
