@@ -209,7 +209,8 @@ class TraceMiddleware:
             "query": redact(query.decode("latin-1")) if query else "",
             "client": self._redacted(client_address(scope)),
             "status": status,
-            "duration_ms": round(seconds * 1000, 2),
+            # what round(ms, 2) gives, without its decimal-string path (0.65 µs against 0.15)
+            "duration_ms": round(seconds * 100_000) / 100,
             "principal_id": getattr(getattr(scope.get("user"), "principal", None), "key_id", None),
             "endpoint": None if facts.endpoint is None else self._redacted(facts.endpoint),
             "cache": facts.cache,
@@ -249,7 +250,9 @@ def json_handler_alone(logger: logging.Logger) -> logging.StreamHandler[Any] | N
         type(found) is not logging.StreamHandler
         or type(found.formatter) is not JsonFormatter
         or found.level > logging.INFO
-        or any(type(f) is not RedactingFilter for f in found.filters)
     ):
         return None
+    for kept in found.filters:  # a loop, not any(): a generator per request is a third of this
+        if type(kept) is not RedactingFilter:
+            return None
     return found

@@ -129,3 +129,41 @@ async def test_a_broken_stream_costs_the_request_nothing(monkeypatch: pytest.Mon
     sent = await _get("/c", "")
     await asyncio.sleep(0)  # the write fails here, after the response
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"hello"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "written"),
+    [(0.0123456, 12.35), (0.0123449, 12.34), (1.5, 1500.0), (0.000004, 0.0), (0.000006, 0.01)],
+)
+async def test_the_duration_is_written_in_milliseconds_to_two_places(
+    monkeypatch: pytest.MonkeyPatch, seconds: float, written: float
+) -> None:
+    stderr = io.StringIO()
+    _configured(monkeypatch, stderr)
+    readings = iter([100.0, 100.0 + seconds])
+    monkeypatch.setattr("gateway.logs.time.perf_counter", lambda: next(readings))
+    await _get("/timed", "")
+    monkeypatch.undo()  # the loop's own clock reads on
+    await asyncio.sleep(0)
+    (line,) = [orjson.loads(x) for x in stderr.getvalue().splitlines()]
+    assert line["duration_ms"] == written
+
+
+async def test_a_filter_of_another_kind_on_the_handler_still_judges_the_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stderr = io.StringIO()
+    _configured(monkeypatch, stderr)
+    judged: list[str] = []
+
+    def dropping_timed(record: logging.LogRecord) -> bool:  # e.g. one that drops probes
+        judged.append(record.getMessage())
+        return getattr(record, "path", None) != "/timed"
+
+    (handler,) = logging.getLogger().handlers
+    handler.addFilter(dropping_timed)
+    await _get("/timed", "")
+    await _get("/kept", "")
+    await asyncio.sleep(0)
+    assert judged == ["request", "request"]
+    assert [orjson.loads(x)["path"] for x in stderr.getvalue().splitlines()] == ["/kept"]
