@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from domain.access import Principal, Scope
-from domain.errors import PersistedQueryNotAllowed, PersistedQueryNotFound
+from domain.errors import InvalidInput, PersistedQueryNotAllowed, PersistedQueryNotFound
 from gateway.persisted_queries import MAX_REGISTERED_CHARS, PersistedQueries, sha256_hex
 
 LISTED = "query Listed { symbols { ticker } }"
@@ -60,3 +62,29 @@ def test_allow_list_mode_without_documents_is_refused() -> None:
         PersistedQueries(10, {}, only=True)
     with pytest.raises(ValueError, match="max_entries"):
         PersistedQueries(0)
+
+
+@pytest.mark.parametrize(
+    "sha",
+    [
+        "0" * 63,
+        "0" * 65,
+        "00 " * 21 + " ",  # 64 characters, whitespace between bytes
+        "  " + "0" * 62,
+        "0" * 30 + "\n\t" + "0" * 32,
+        "0" * 62 + " 0",
+        "g" + "0" * 63,
+        "\u0660" * 64,  # ARABIC-INDIC DIGIT ZERO: a digit, not a hexadecimal one
+        "",
+    ],
+)
+def test_a_hash_that_is_not_64_hexadecimal_digits_is_bad_input(sha: str) -> None:
+    with pytest.raises(InvalidInput, match="must be 64 hexadecimal digits"):
+        PersistedQueries(10).resolve(None, apq(sha), None)
+
+
+@pytest.mark.parametrize("case", [str.lower, str.upper])
+def test_a_hash_in_either_case_finds_its_document(case: Callable[[str], str]) -> None:
+    store = PersistedQueries(10)
+    store.register(sha256_hex(LISTED), LISTED)
+    assert store.resolve(None, apq(case(sha256_hex(LISTED))), None).query == LISTED
