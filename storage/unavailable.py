@@ -67,6 +67,9 @@ def client_error(exc: BaseException) -> ServiceError:
     `statement_timeout` is the request's doing (too much work), anything else is ours."""
     if isinstance(exc, asyncpg.QueryCanceledError) and "statement timeout" in str(exc):
         return StatementTimeout(TIMED_OUT)
+    # the client is told only to retry: the log says why (a refused connection, too many
+    # clients, a server shutting down), with the request's trace id
+    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
     return Unavailable(MESSAGE)
 
 

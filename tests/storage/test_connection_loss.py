@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
 import asyncpg
+import pytest
 
 from domain.errors import Unavailable
 from storage.bars_read import fetch_bars
@@ -61,11 +63,20 @@ async def test_a_read_whose_connection_died_succeeds_on_a_fresh_one(portable_db:
         await pool.close()
 
 
-async def test_a_read_is_retried_only_once(portable_db: Database) -> None:
+async def test_a_read_is_retried_only_once(
+    portable_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
     pool = await create_pool(portable_db.url, min_size=1, max_size=2)
     try:
-        outcome = await _killed_while_reading(portable_db, pool, kills=2)
+        with caplog.at_level(logging.WARNING, logger="storage.unavailable"):
+            outcome = await _killed_while_reading(portable_db, pool, kills=2)
         assert isinstance(outcome, Unavailable)
         assert outcome.code.value == "UNAVAILABLE"
+        cause = outcome.__cause__
+        assert cause is not None
+        (logged,) = [r for r in caplog.records if r.name == "storage.unavailable"]
+        assert logged.levelno == logging.WARNING  # why the client was told to retry
+        assert f"{type(cause).__name__}: {cause}" in logged.getMessage()
+        assert "administrator command" in logged.getMessage()  # pg_terminate_backend's
     finally:
         await pool.close()
