@@ -23,7 +23,7 @@ from starlette.types import Scope as AsgiScope
 from coordination.windows import SharedWindows
 from domain.access import Principal, Scope
 from domain.clocks import Monotonic, WallClock, utc_now
-from domain.errors import RateLimited, ServiceError, Unauthenticated, Unavailable
+from domain.errors import RateLimited, ServiceError, Unauthenticated
 from gateway.buckets import Buckets, shared_or_local
 from gateway.client_address import client_address
 from gateway.key_cache import KeyCache
@@ -170,11 +170,8 @@ class KeyAuthentication:
         if raw is None:
             return None
         authenticator = self._authenticator or scope["app"].state.authenticator
-        try:
-            principal = await authenticator.verify_key(raw, client=client_address(scope))
-        except Unavailable:
-            log.warning("API key lookup failed: the database is unavailable")
-            raise
+        # the database down: Unavailable, its cause logged where it was raised
+        principal = await authenticator.verify_key(raw, client=client_address(scope))
         if principal is None:
             raise Unauthenticated("the API key is unknown, revoked or expired")
         return KeyUser(principal)

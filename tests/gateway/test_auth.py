@@ -442,7 +442,7 @@ async def test_the_middleware_finds_its_collaborators_on_app_state(portable_db: 
 
 
 async def test_a_key_lookup_with_the_database_down_is_503_unavailable(
-    portable_db: Database,
+    portable_db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     _, raw = await api_keys.create_key(portable_db.pool, "ci")
     pool = await create_pool(portable_db.url, min_size=1, max_size=1)
@@ -451,8 +451,13 @@ async def test_a_key_lookup_with_the_database_down_is_503_unavailable(
     app = make_app(Authenticator(pool), recorder, limiter)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-        refused = await client.get("/whoami", headers=key_header(raw))
+        with caplog.at_level(logging.WARNING):
+            refused = await client.get("/whoami", headers=key_header(raw))
         anonymous = await client.get("/whoami")
+
+    # one line says why, for the operator: the driver's error (the pool is closed)
+    (warned,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "database unavailable: InterfaceError" in warned.getMessage()
 
     assert refused.status_code == 503
     assert refused.json() == {
