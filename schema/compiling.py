@@ -52,6 +52,7 @@ from schema.fast_path import (
     plain_columns,
     row_builder,
 )
+from schema.selection import CompiledFieldNodes
 
 NO_VARIABLES = VariableValues({}, {})
 
@@ -258,8 +259,8 @@ def _static_arguments(
     return coerced if unchangeable(coerced) else None
 
 
-def _nodes(details: FieldDetailsList) -> list[FieldNode]:
-    return [detail.node for detail in details]
+def _nodes(details: FieldDetailsList) -> CompiledFieldNodes:
+    return CompiledFieldNodes(detail.node for detail in details)
 
 
 def _list_item_type(field_type: GraphQLOutputType) -> GraphQLObjectType | None:

@@ -52,9 +52,30 @@ def _selected_names(info: Any) -> Iterable[str]:
             yield from _names(node.selection_set.selections, raw.fragments)
 
 
+class CompiledFieldNodes(list[FieldNode]):
+    """A compiled field's nodes (schema/compiling.py), which all its requests share, with
+    what is worked out from their selection kept beside them for as long as the compiled
+    operation lives: walking a 1-bar query's selection again cost 17,000 of its 790,000
+    instructions."""
+
+    __slots__ = ("bar_columns",)
+
+    def __init__(self, nodes: Iterable[FieldNode]) -> None:
+        super().__init__(nodes)
+        self.bar_columns: frozenset[str] | None = None
+
+
 def bar_columns(info: Any) -> frozenset[str]:
-    """Columns behind the Bar fields selected under the current field (a superset is fine)."""
-    return frozenset(_snake(name) for name in _selected_names(info)) & BAR_COLUMN_SET
+    """Columns behind the Bar fields selected under the current field (a superset is fine:
+    @include/@skip are not looked at, so a compiled field's columns hold for every request)."""
+    nodes = info._raw_info.field_nodes
+    compiled = type(nodes) is CompiledFieldNodes
+    if compiled and nodes.bar_columns is not None:
+        return nodes.bar_columns  # type: ignore[no-any-return]
+    columns = frozenset(_snake(name) for name in _selected_names(info)) & BAR_COLUMN_SET
+    if compiled:
+        nodes.bar_columns = columns
+    return columns
 
 
 def selects_any(info: Any, names: frozenset[str]) -> bool:

@@ -462,6 +462,24 @@ async def test_the_fast_path_is_taken_for_plain_selections(
     assert completions.items > 300 and completions.stock == 0
 
 
+async def test_documents_alike_but_for_their_fragment_read_their_own_columns(
+    market: Market,
+) -> None:
+    """A compiled field keeps the columns its selection names (schema/selection.py): each
+    document's own, though all three look alike but for what their fragment `F` selects."""
+    document = (
+        '{ bars(ticker: "X:BTCUSD", timeframe: M1, limit: 2) { ...F } }'
+        " fragment F on Bar { %s }"
+    )
+    for _ in range(3):  # compiled after the first request, then kept
+        for name in ("open", "close", "volume"):
+            fast, stock = await market.both(document % name)
+            assert fast == stock
+            bars = orjson.loads(fast)["data"]["bars"]
+            assert [list(bar) for bar in bars] == [[name], [name]]
+            assert all(isinstance(bar[name], float) for bar in bars)
+
+
 async def test_series_columns_are_coerced_whole_not_item_by_item(
     market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
