@@ -14,6 +14,12 @@ A separate task for every batch cost a 1-bar query 47,000 of its 880,000 instruc
 (callgrind), most requests being one batch of one caller. A task runs a batch only when its
 leader is cancelled while other calls still wait for it (`_hand_over`): they get what they
 would have had, and a cancelled caller never cancels the others.
+
+The turn is skipped when no other call can join: in the task `sole_caller` names, set by code
+that knows nothing else of the request runs beside it (a compiled operation awaiting its
+only root field). Tasks that task starts inherit the name but are not it, so the loads of a
+resolver that gathers still share one batch. The turn was 19,000 of a 1-bar query's 767,000
+instructions (in-process, callgrind).
 """
 
 from __future__ import annotations
@@ -21,11 +27,16 @@ from __future__ import annotations
 import asyncio
 import types
 from collections.abc import Awaitable, Callable, Generator, Hashable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 LoadFn = Callable[[list[K]], Awaitable[Sequence[V | Exception]]]
+sole_caller: ContextVar[asyncio.Task[object] | None] = ContextVar(
+    "marketgraph_sole_caller", default=None
+)
+"""The task whose batches load at once: no other call could join them in a turn (see above)."""
 
 
 class _Batch(Generic[K]):
@@ -115,9 +126,11 @@ class BatchLoader(Generic[K, V]):
 
     async def _lead(self, batch: _Batch[K], waiters: Sequence[asyncio.Future[None]]) -> None:
         """Run `batch` in this call's task after one turn of the loop (when keys asked for in
-        that turn have joined it); cancelled first, hand it over to whoever still wants it."""
+        that turn have joined it; at once for the `sole_caller`); cancelled first, hand it
+        over to whoever still wants it."""
         try:
-            await _one_turn()
+            if sole_caller.get() is not asyncio.current_task():
+                await _one_turn()
             if self._next is batch:
                 self._next = None
             await self._load(batch)

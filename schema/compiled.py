@@ -37,6 +37,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.type.definition import GraphQLResolveInfoHelpers
 
+from resolvers.batch_loader import sole_caller
 from schema.compiled_children import resolve_children
 from schema.compiling import NO_VARIABLES, CompiledOperation, RootField
 from schema.fast_path import (
@@ -121,13 +122,16 @@ class CompiledRun:
             if self.is_awaitable(result):
                 pending.append((field, result))
             data[field.response_name] = result
-        if len(pending) == 1:
+        if len(pending) == 1:  # in this task, alone: its loads need not wait for others
             field, awaitable = pending[0]
+            alone = sole_caller.set(asyncio.current_task())
             try:
                 data[field.response_name] = await awaitable
             except Exception as error:
                 data[field.response_name] = None
                 errors.append(_located(error, field))
+            finally:
+                sole_caller.reset(alone)
         elif pending:
             outcomes = await asyncio.gather(*(a for _, a in pending), return_exceptions=True)
             for (field, _), outcome in zip(pending, outcomes, strict=True):

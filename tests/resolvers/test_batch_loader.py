@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from resolvers.batch_loader import BatchLoader
+from resolvers.batch_loader import BatchLoader, sole_caller
 
 
 class Tens:
@@ -30,6 +30,38 @@ async def test_keys_asked_for_in_one_turn_share_one_batch() -> None:
     one, many = await asyncio.gather(loader.load(1), loader.outcomes([3, 4, 1]))
     assert one == 10 and many == [30, 40, 10]
     assert tens.calls == [[1, 3, 4]]  # each key once
+
+
+@pytest.mark.parametrize("sole", [False, True])
+async def test_the_sole_caller_loads_at_once_and_others_after_a_turn(sole: bool) -> None:
+    """A call in the `sole_caller` task loads without giving the loop a turn (nothing could
+    join it); any other call first lets the callbacks already due run, whose keys would."""
+    tens = Tens()
+    loader = BatchLoader(tens)
+    turned: list[int] = []
+    asyncio.get_running_loop().call_soon(lambda: turned.append(len(tens.calls)))
+    token = sole_caller.set(asyncio.current_task() if sole else None)
+    try:
+        assert await loader.load(3) == 30
+    finally:
+        sole_caller.reset(token)
+    assert turned == ([] if sole else [0])  # loaded before the turn came / after it, unloaded
+
+
+async def test_tasks_the_sole_caller_starts_still_share_one_batch() -> None:
+    """They inherit `sole_caller` but are not that task: their keys wait a turn for each
+    other, as a resolver that gathers its loads needs."""
+    tens = Tens()
+    loader = BatchLoader(tens)
+    token = sole_caller.set(asyncio.current_task())
+    try:
+        three, four, many = await asyncio.gather(
+            loader.load(3), loader.load(4), loader.outcomes([1, 2])
+        )
+    finally:
+        sole_caller.reset(token)
+    assert (three, four, many[0]) == (30, 40, 10)
+    assert tens.calls == [[3, 4, 1, 2]]
 
 
 async def test_single_loads_join_the_batch_of_their_turn() -> None:

@@ -223,6 +223,28 @@ async def test_child_objects_of_all_items_are_read_in_one_statement_each(
     assert counts == [2, 2]  # latest bars, summaries
 
 
+async def test_a_lone_root_field_that_gathers_its_loads_reads_them_in_one_statement(
+    services: Services, stock: strawberry.Schema, portable_db: Database
+) -> None:
+    """A compiled operation's only root field loads without the loader's turn
+    (resolvers/batch_loader.py, `sole_caller`); `aggregates` loads each ticker in a task of
+    its own, and those still share one statement."""
+    query = (
+        '{ aggregates(tickers: ["X:BTCUSD", "X:ETHUSD", "X:NONEUSD"],'
+        ' from: "2024-05-06T00:00:00Z", to: "2024-05-07T00:00:00Z") { ticker close } }'
+    )
+    pool = CountingPool(portable_db.pool)
+    counting = make_services(pool, portable_db.backend)
+    planned = build_schema()
+    await execute(planned, query, counting)
+    before = len(pool.statements)
+    answer = await execute(planned, query, counting)
+    assert compiled_of(planned, query) != [None]
+    assert encoded(answer) == encoded(await execute(stock, query, services))
+    assert len(pool.statements) - before == 1
+    assert [a["ticker"] for a in answer.data["aggregates"]] == ["X:BTCUSD", "X:ETHUSD"]  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
     "query",
     [

@@ -468,8 +468,7 @@ async def test_documents_alike_but_for_their_fragment_read_their_own_columns(
     """A compiled field keeps the columns its selection names (schema/selection.py): each
     document's own, though all three look alike but for what their fragment `F` selects."""
     document = (
-        '{ bars(ticker: "X:BTCUSD", timeframe: M1, limit: 2) { ...F } }'
-        " fragment F on Bar { %s }"
+        '{ bars(ticker: "X:BTCUSD", timeframe: M1, limit: 2) { ...F } } fragment F on Bar { %s }'
     )
     for _ in range(3):  # compiled after the first request, then kept
         for name in ("open", "close", "volume"):
