@@ -19,6 +19,7 @@ import pytest_asyncio
 import strawberry
 from hypothesis import HealthCheck
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionResult
 
 from domain.access import Scope
 from resolvers.context import Services
@@ -196,6 +197,22 @@ async def test_each_kind_of_child_error_is_answered_as_stock(
     assert [symbol["d"] is None for symbol in symbols] == [False, False, True]
 
 
+async def compiled_statements(
+    query: str, services: Services, stock: strawberry.Schema, database: Database
+) -> tuple[ExecutionResult, int]:
+    """`query` run compiled (its second run), checked against stock execution, and the
+    statements that run read."""
+    pool = CountingPool(database.pool)
+    counting = make_services(pool, database.backend)
+    planned = build_schema()
+    await execute(planned, query, counting)
+    before = len(pool.statements)
+    answer = await execute(planned, query, counting)
+    assert compiled_of(planned, query) != [None]
+    assert encoded(answer) == encoded(await execute(stock, query, services))
+    return answer, len(pool.statements) - before
+
+
 async def test_child_objects_of_all_items_are_read_in_one_statement_each(
     services: Services, stock: strawberry.Schema, portable_db: Database
 ) -> None:
@@ -209,15 +226,8 @@ async def test_child_objects_of_all_items_are_read_in_one_statement_each(
             f"{{ symbols(tickers: [{listed}]) {{ ticker latestBar(timeframe: M1) {{ close }}"
             ' aggregate(from: "2024-05-06T00:00:00Z", to: "2024-05-07T00:00:00Z") { close } } }'
         )
-        pool = CountingPool(portable_db.pool)
-        counting = make_services(pool, portable_db.backend)
-        planned = build_schema()
-        await execute(planned, query, counting)
-        before = len(pool.statements)
-        answer = await execute(planned, query, counting)
-        assert compiled_of(planned, query) != [None]
-        assert encoded(answer) == encoded(await execute(stock, query, services))
-        counts.append(len(pool.statements) - before)
+        answer, statements = await compiled_statements(query, services, stock, portable_db)
+        counts.append(statements)
     found = [symbol["latestBar"] is not None for symbol in answer.data["symbols"]]  # type: ignore[index]
     assert found == [True, True, False, True]
     assert counts == [2, 2]  # latest bars, summaries
@@ -233,15 +243,8 @@ async def test_a_lone_root_field_that_gathers_its_loads_reads_them_in_one_statem
         '{ aggregates(tickers: ["X:BTCUSD", "X:ETHUSD", "X:NONEUSD"],'
         ' from: "2024-05-06T00:00:00Z", to: "2024-05-07T00:00:00Z") { ticker close } }'
     )
-    pool = CountingPool(portable_db.pool)
-    counting = make_services(pool, portable_db.backend)
-    planned = build_schema()
-    await execute(planned, query, counting)
-    before = len(pool.statements)
-    answer = await execute(planned, query, counting)
-    assert compiled_of(planned, query) != [None]
-    assert encoded(answer) == encoded(await execute(stock, query, services))
-    assert len(pool.statements) - before == 1
+    answer, statements = await compiled_statements(query, services, stock, portable_db)
+    assert statements == 1
     assert [a["ticker"] for a in answer.data["aggregates"]] == ["X:BTCUSD", "X:ETHUSD"]  # type: ignore[index]
 
 
