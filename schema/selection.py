@@ -55,8 +55,8 @@ def _selected_names(info: Any) -> Iterable[str]:
 class CompiledFieldNodes(list[FieldNode]):
     """A compiled field's nodes (schema/compiling.py), which all its requests share, with
     what is worked out from their selection kept beside them for as long as the compiled
-    operation lives: walking a 1-bar query's selection again cost 17,000 of its 790,000
-    instructions."""
+    operation lives: walking a 1-bar query's selection again cost 24,000 of its 792,000
+    instructions (in-process, callgrind)."""
 
     __slots__ = ("bar_columns",)
 
