@@ -129,7 +129,8 @@ class BatchLoader(Generic[K, V]):
         that turn have joined it; at once for the `sole_caller`); cancelled first, hand it
         over to whoever still wants it."""
         try:
-            if sole_caller.get() is not asyncio.current_task():
+            sole = sole_caller.get()  # the task asked for only when one is named
+            if sole is None or sole is not asyncio.current_task():
                 await _one_turn()
             if self._next is batch:
                 self._next = None
