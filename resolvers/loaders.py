@@ -77,14 +77,13 @@ async def _grouped(
     groups: dict[G, list[str]] = {}
     for key in keys:
         groups.setdefault(group_of(key), []).append(key.symbol)
-    loaded: list[dict[str, Any] | Exception]
-    if len(groups) == 1:  # the common case, without a task per group
+    if len(groups) == 1:  # the common case: no task per group, no group looked up per key
         ((group, symbols),) = groups.items()
-        loaded = [await _load_group(load, group, list(dict.fromkeys(symbols)))]
-    else:
-        loaded = await asyncio.gather(
-            *(_load_group(load, group, list(dict.fromkeys(s))) for group, s in groups.items())
-        )
+        found = await _load_group(load, group, list(dict.fromkeys(symbols)))
+        return [_outcome(found, key, missing) for key in keys]
+    loaded = await asyncio.gather(
+        *(_load_group(load, group, list(dict.fromkeys(s))) for group, s in groups.items())
+    )
     results = dict(zip(groups, loaded, strict=True))
     return [_outcome(results[group_of(key)], key, missing) for key in keys]
 

@@ -6,9 +6,8 @@ import enum
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-import asyncpg
 import strawberry
 
 from domain.records import SymbolInfo, WindowSummary
@@ -181,7 +180,8 @@ async def latest_bars(
     """`Symbol.latestBar` of each symbol (schema/batched.py)."""
     tickers = [symbol.ticker for symbol in symbols]
     rows = await bar_service.latest_bars(context, tickers, arguments["timeframe"])
-    return [row if not isinstance(row, asyncpg.Record) else as_bars([row])[0] for row in rows]
+    # records stand in for Bar objects (schema/records.py); errors and None are as they are
+    return cast("list[Bar | Exception | None]", rows)
 
 
 async def aggregates_of(

@@ -239,22 +239,11 @@ async def window_summary(
         raise ValueError(f"a summary is built on 1m or 1d bars, not {base_tf.value!r}")
     source = tiling_timeframe(base_tf, start, end)
     rows = await pool.fetch(summary_sql(source), list(symbols), start, end)
+    # columns by position, in the select list's order (symbol, w.*): a dashboard's summaries
+    # of many symbols pay one constructor call each, not twelve lookups by name
     return {
-        row["symbol"]: WindowSummary(
-            symbol=row["symbol"],
-            open=row["open"],
-            high=row["high"],
-            low=row["low"],
-            close=row["close"],
-            volume=row["volume"],
-            vwap=row["vwap"],
-            trades=row["trades"],
-            bar_count=int(row["bar_count"]),
-            first_time=row["first_time"],
-            last_time=row["last_time"],
-            source_timeframe=source,
-        )
-        for row in rows
+        symbol: WindowSummary(symbol, o, h, lo, c, v, vwap, trades, int(count), first, last, source)
+        for symbol, o, h, lo, c, v, vwap, trades, count, first, last in rows
     }
 
 
