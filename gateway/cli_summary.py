@@ -1,7 +1,7 @@
 """The few plain lines `marketgraph serve` prints before the logs start: where to go next.
 
-The log lines that follow are for machines (JSON); this is for the person who just typed
-`make run`. It goes to stdout, separate from the logs on stderr.
+The log lines that follow are JSON for machines (readable text on a terminal); this is for the
+person who just typed `make run`. It goes to stdout, separate from the logs on stderr.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from gateway.logs import writes_text
 from gateway.settings import Settings, is_loopback
 from storage.embedded import default_data_dir
 
@@ -56,6 +57,7 @@ def startup_summary(settings: Settings, program: str = "marketgraph") -> str:
     where = "" if is_loopback(settings.host) else f" (bound to {settings.host or 'all'})"
     width = max(len(name) for name, _, _ in PAGES) + 2
     url_width = max(len(origin + path) for _, path, _ in PAGES) + 3
+    log_format = "text" if writes_text(settings.log_format) else "JSON"
     lines = [f"marketgraph is starting on {origin}{where}"]
     lines += [f"  {name:<{width}}{origin + path:<{url_width}}{what}" for name, path, what in PAGES]
     if settings.database_url:
@@ -69,6 +71,7 @@ def startup_summary(settings: Settings, program: str = "marketgraph") -> str:
         f"  {'Reads':<{width}}{_reads_line(settings)}",
         f"  {'API key':<{width}}{program} keys create NAME --scope admin"
         "   (shown once; send it as X-API-Key)",
-        "Stop with Ctrl-C. Log lines follow on stderr (JSON; LOG_LEVEL=warning for fewer).",
+        f"Stop with Ctrl-C. Log lines follow on stderr ({log_format}; LOG_LEVEL=warning for"
+        " fewer).",
     ]
     return "\n".join(lines)

@@ -37,6 +37,9 @@ _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.\-]{8,64}$")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 _RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info": "exception"}
+_DROPPED = frozenset({"color_message"})
+"""Extras no line shows: uvicorn's `color_message` repeats the message, unformatted and with
+terminal colour codes."""
 _TRACE_HEADERS = frozenset({b"traceparent", b"x-trace-id"})
 # what TraceMiddleware hands each answered request to (metrics: gateway/observability)
 RequestRecorder = Callable[[Scope, int, float, RequestFacts], None]
@@ -66,6 +69,8 @@ class JsonFormatter(OrjsonFormatter):
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
         log_data["level"] = str(log_data.get("level", "")).lower()
         log_data["trace_id"] = log_data.get("trace_id") or trace_id_var.get()
+        for name in _DROPPED.intersection(log_data):
+            del log_data[name]
         return log_data
 
     def info_line(self, logger: str, message: str, fields: dict[str, Any]) -> str:
@@ -93,7 +98,9 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.gmtime(record.created))
-        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
+        extras = {
+            k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _DROPPED
+        }
         trace = getattr(record, "trace_id", None) or trace_id_var.get()
         extras.pop("trace_id", None)
         pairs = " ".join(f"{k}={v}" for k, v in extras.items() if v not in (None, ""))
@@ -113,8 +120,7 @@ def configure_logging(level: str = "info", log_format: str = "auto") -> None:
     and worse unless `level` is debug (uvicorn's start and stop lines stay: they say where
     the server listens)."""
     handler = logging.StreamHandler(sys.stderr)
-    text = log_format == "text" or (log_format == "auto" and sys.stderr.isatty())
-    handler.setFormatter(TextFormatter() if text else JsonFormatter())
+    handler.setFormatter(TextFormatter() if writes_text(log_format) else JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     debug = level.lower() == "debug"
@@ -131,6 +137,11 @@ def configure_logging(level: str = "info", log_format: str = "auto") -> None:
     # on its access logger, so without a path to a handler it writes none of its own
     logging.getLogger("uvicorn.access").propagate = False
     install_redaction()  # keys, Authorization values and apiKey= never reach the output
+
+
+def writes_text(log_format: str) -> bool:
+    """Whether `configure_logging(level, log_format)` writes readable text rather than JSON."""
+    return log_format == "text" or (log_format == "auto" and sys.stderr.isatty())
 
 
 def _level(name: str) -> int:

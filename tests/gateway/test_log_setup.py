@@ -15,7 +15,9 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
+from gateway.cli_summary import startup_summary
 from gateway.logs import OWN_LOGGERS, configure_logging
+from gateway.settings import Settings
 from tests.support.asgi import logging_restored
 
 UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
@@ -86,3 +88,36 @@ def test_other_libraries_log_warnings_only_unless_the_level_is_debug(
 
     warning = output(monkeypatch, "warning", "text", terminal=False)
     assert "from gateway.app at INFO" not in warning and "from gateway.app at WARNING" in warning
+
+
+@pytest.mark.parametrize(
+    ("log_format", "terminal"), [("json", False), ("text", False), ("auto", True)]
+)
+def test_uvicorns_coloured_copy_of_a_message_is_left_out(
+    monkeypatch: pytest.MonkeyPatch, log_format: str, terminal: bool
+) -> None:
+    stderr = Stderr(terminal)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    configure_logging("info", log_format)
+    # as uvicorn logs where it listens
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on %s", "http://127.0.0.1:8000",
+        extra={"color_message": "Uvicorn running on \x1b[1m%s\x1b[0m", "worker": 7},
+    )  # fmt: skip
+    (line,) = stderr.getvalue().splitlines()
+    assert "Uvicorn running on http://127.0.0.1:8000" in line
+    assert "color_message" not in line and "\x1b" not in line and "%s" not in line
+    assert "worker" in line  # other extras still show
+
+
+@pytest.mark.parametrize(
+    ("log_format", "terminal", "named"),
+    [("json", True, "JSON"), ("auto", False, "JSON"), ("text", False, "text"),
+     ("auto", True, "text")],
+)  # fmt: skip
+def test_the_start_up_summary_names_the_format_the_log_lines_come_in(
+    monkeypatch: pytest.MonkeyPatch, log_format: str, terminal: bool, named: str
+) -> None:
+    monkeypatch.setattr(sys, "stderr", Stderr(terminal))
+    summary = startup_summary(Settings(_env_file=None, log_format=log_format))  # type: ignore[call-arg]
+    assert f"Log lines follow on stderr ({named};" in summary
