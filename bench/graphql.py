@@ -5,9 +5,10 @@
 (b) marketgraph's GraphQL query for 10,000 bars of one symbol (fast path);
 (c) the same query on stock Strawberry execution (`build_schema(fast_path=False)`);
 (d) the same bars as `barSeries` (one array per field);
-plus 50 symbols x (latestBar + aggregate) vs 1 symbol, beside its floor: the same two
-statements run concurrently (as the loaders run them) by a plain route, for 1 and 50 symbols,
-whose ratio bounds what any GraphQL layer can reach. Targets: (b) <= 2x (a), (c)/(b) >= 10.
+Targets: (b) <= 2x (a), (c)/(b) >= 10. Then 50 symbols x (latestBar + aggregate) vs 1
+symbol (bench/many_symbols.py: each request alone, timed by `wrk` from outside the server),
+beside a plain route running the same two statements, whose ratio bounds what any GraphQL
+layer can reach.
 
 `--case small` (bench/small.py): one 1-bar query at 32 connections with `wrk`, against a floor
 (Starlette + asyncpg + orjson), the floor's handler inside marketgraph's app (its middleware:
@@ -21,7 +22,8 @@ instructions per request under valgrind's callgrind, which machine noise does no
 
 Run: `.venv/bin/python bench/graphql.py [--case small|bulk|all|instructions] [--database-url
 URL] [--repeats N] [--seconds S] [--rounds R] [--requests N]` (embedded PostgreSQL when no URL
-is given). The small case needs `wrk` (`apt-get install wrk`), instructions `valgrind`.
+is given). The small and bulk cases need `wrk` (`apt-get install wrk`), instructions
+`valgrind`.
 """
 
 from __future__ import annotations
@@ -50,17 +52,15 @@ from starlette.routing import Route
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.instructions import count_instructions, report_instructions
+from bench.many_symbols import TICKERS, report_many, run_many
 from bench.small import report, run_small
 from domain.access import Scope
-from domain.records import WindowSummary
-from domain.timeframes import Timeframe
 from gateway.app import create_app
 from gateway.graphiql import find_assets_dir
 from gateway.graphql_view import make_graphql_app
 from gateway.settings import Settings
 from schema import build_schema
 from storage.api_keys import create_key
-from storage.bars_read import latest_bars, window_summary
 from storage.bars_write import BarIn, upsert_bars
 from storage.demo import load_demo
 from storage.embedded import EmbeddedPostgres
@@ -77,16 +77,6 @@ FLOOR_SQL = (
     f"SELECT {', '.join(FIELDS.split())} FROM bars"
     " WHERE symbol = 'X:BTCUSD' AND timeframe = '1m' ORDER BY time LIMIT $1"
 )
-WINDOW = ('from: "2024-12-30T00:00:00Z"', 'to: "2024-12-31T00:00:00Z"')
-WINDOW_BOUNDS = (datetime(2024, 12, 30, tzinfo=UTC), datetime(2024, 12, 31, tzinfo=UTC))
-
-
-def many_symbols_query(tickers: list[str]) -> str:
-    listed = ", ".join(f'"{t}"' for t in tickers)
-    return (
-        f"{{ symbols(tickers: [{listed}]) {{ ticker latestBar(timeframe: H1) {{ time close }}"
-        f" aggregate({', '.join(WINDOW)}) {{ open close change changePercent volume }} }} }}"
-    )
 
 
 async def load(url: str) -> tuple[list[str], str]:
@@ -96,7 +86,7 @@ async def load(url: str) -> tuple[list[str], str]:
     try:
         await load_demo(pool, RollupBackend.PORTABLE)
         _, key = await create_key(pool, "bench", (Scope.READ,))
-        tickers = [f"X:S{i:02d}USD" for i in range(50)]
+        tickers = list(TICKERS)
         start = datetime(2024, 12, 30, tzinfo=UTC)
         bars = [
             BarIn(t, start + timedelta(minutes=m), 10 + m % 7, 11 + m % 7, 9, 10.5, 100, 10.2, 5)
@@ -135,7 +125,7 @@ async def timed(
     return {name: statistics.median(times) * 1000 for name, times in samples.items()}
 
 
-async def measure(origin: str, tickers: list[str], repeats: int) -> None:
+async def measure(origin: str, repeats: int) -> None:
     # identity: measure producing the answer, not gzip (which costs every path the same)
     headers = {"Accept-Encoding": "identity"}
     async with httpx.AsyncClient(base_url=origin, timeout=120, headers=headers) as client:
@@ -151,16 +141,6 @@ async def measure(origin: str, tickers: list[str], repeats: int) -> None:
             },
             repeats,
         )
-        many = await timed(
-            client,
-            {
-                "one": Probe("POST", "/graphql", {"query": many_symbols_query(tickers[:1])}),
-                "fifty": Probe("POST", "/graphql", {"query": many_symbols_query(tickers)}),
-                "floor one": Probe("GET", "/floor-symbols?n=1"),
-                "floor fifty": Probe("GET", f"/floor-symbols?n={len(tickers)}"),
-            },
-            repeats,
-        )
     floor, fast, stock, series = bulk["floor"], bulk["fast"], bulk["stock"], bulk["series"]
     print(f"{BARS} bars of one symbol ({FIELDS}), median of {repeats} requests over HTTP:")
     print(f"  (a) floor, asyncpg + orjson route:   {floor:8.1f} ms")
@@ -171,15 +151,6 @@ async def measure(origin: str, tickers: list[str], repeats: int) -> None:
     print(
         f"  (d) the same bars as barSeries:      {series:8.1f} ms   (d)/(a) = {series / floor:.2f}"
     )
-    print("symbols(tickers) { latestBar aggregate }:")
-    print(f"  1 symbol:   {many['one']:7.1f} ms")
-    print(
-        f"  50 symbols: {many['fifty']:7.1f} ms   ratio {many['fifty'] / many['one']:.2f}"
-        " (batched: same statement count)"
-    )
-    floor_one, floor_fifty = many["floor one"], many["floor fifty"]
-    print(f"  floor, the same 2 statements: 1 symbol {floor_one:.1f} ms, 50 symbols", end="")
-    print(f" {floor_fifty:.1f} ms   ratio {floor_fifty / floor_one:.2f}")
 
 
 async def run(admin_url: str, args: argparse.Namespace) -> None:
@@ -190,14 +161,16 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
     url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
     try:
         await migrate(url, use_timescaledb=False)
-        tickers, key = await load(url)
+        _, key = await load(url)
         if args.case in ("small", "all"):
             measured = await asyncio.to_thread(
                 run_small, url, key, seconds=args.seconds, rounds=args.rounds
             )
             report(measured, args.seconds, args.rounds)
         if args.case in ("bulk", "all"):
-            await run_bulk(url, tickers, args.repeats)
+            await run_bulk(url, args.repeats)
+            many = await asyncio.to_thread(run_many, url, seconds=args.seconds, rounds=args.rounds)
+            report_many(many, args.seconds, args.rounds)
         if args.case == "instructions":
             counted = await asyncio.to_thread(
                 count_instructions, url, key, requests=args.requests, warmup=args.warmup
@@ -209,7 +182,7 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
         await conn.close()
 
 
-async def run_bulk(url: str, tickers: list[str], repeats: int) -> None:
+async def run_bulk(url: str, repeats: int) -> None:
     # no response cache and no rate limit: every request is answered in full
     settings = Settings(  # type: ignore[call-arg]
         database_url=url,
@@ -225,48 +198,13 @@ async def run_bulk(url: str, tickers: list[str], repeats: int) -> None:
         body = orjson.dumps([dict(r) for r in rows], option=orjson.OPT_UTC_Z)
         return Response(body, media_type="application/json")
 
-    async def floor_symbols(request: Request) -> Response:
-        some = tickers[: int(request.query_params["n"])]
-        pool = request.app.state.database.pool
-        latest, summaries = await asyncio.gather(
-            latest_bars(pool, some, Timeframe.H1), window_summary(pool, some, *WINDOW_BOUNDS)
-        )
-        body = [
-            {
-                "ticker": ticker,
-                "latestBar": _bar(latest.get(ticker)),
-                "aggregate": _summary(summaries.get(ticker)),
-            }
-            for ticker in some
-        ]
-        return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
-
     stock = make_graphql_app(build_schema(fast_path=False), find_assets_dir())
     app.router.routes[:0] = [
         Route("/floor", floor),
-        Route("/floor-symbols", floor_symbols),
         Route("/graphql-stock", stock, methods=["GET", "POST"]),
     ]
     with serve_in_thread(app, lifespan="on") as origin:
-        await measure(origin, tickers, repeats)
-
-
-def _bar(record: asyncpg.Record | None) -> dict[str, Any] | None:
-    return None if record is None else {"time": record["time"], "close": record["close"]}
-
-
-def _summary(summary: WindowSummary | None) -> dict[str, Any] | None:
-    if summary is None:
-        return None
-    change = summary.close - summary.open
-    percent = change / summary.open * 100 if summary.open else None
-    return {
-        "open": summary.open,
-        "close": summary.close,
-        "change": change,
-        "changePercent": percent,
-        "volume": summary.volume,
-    }
+        await measure(origin, repeats)
 
 
 def main() -> None:
@@ -274,8 +212,8 @@ def main() -> None:
     parser.add_argument("--database-url", help="server to use (default: an embedded one)")
     parser.add_argument("--case", choices=("small", "bulk", "all", "instructions"), default="all")
     parser.add_argument("--repeats", type=int, default=15, help="bulk: requests per probe")
-    parser.add_argument("--seconds", type=float, default=5, help="small: seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="small: wrk runs per target")
+    parser.add_argument("--seconds", type=float, default=5, help="wrk: seconds per run")
+    parser.add_argument("--rounds", type=int, default=3, help="wrk: runs per target")
     parser.add_argument("--requests", type=int, default=320, help="instructions: counted")
     parser.add_argument("--warmup", type=int, default=50, help="instructions: not counted")
     args = parser.parse_args()

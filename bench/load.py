@@ -128,7 +128,16 @@ def wrk(origin: str, request: Request, *, connections: int, seconds: float) -> L
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "request.lua"
         script.write_text("\n".join(lines) + _DONE)
-        command = [*pin, "wrk", "-t2", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script)]
+        threads = min(2, connections)  # wrk wants a connection per thread at least
+        command = [
+            *pin,
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "-s",
+            str(script),
+        ]
         out = subprocess.run(
             [*command, origin + request.path], capture_output=True, text=True, check=True
         ).stdout

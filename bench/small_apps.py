@@ -5,13 +5,17 @@
 - `stock`: stock Strawberry on a minimal schema (one `bars` field reading the same row);
 - `layers`: marketgraph's own app (its middleware, routing, lifespan, logging and uvicorn
   protocol) with `POST /graphql` answered by the floor's handler: what marketgraph costs
-  before any GraphQL runs, so the most any GraphQL layer inside it can reach.
+  before any GraphQL runs, so the most any GraphQL layer inside it can reach;
+- `symbols`: `GET /symbols?n=N`, the first N of bench/many_symbols.py's symbols with their
+  latest hourly bar and their day's summary: marketgraph's two statements, run as its loaders
+  run them, on a bare route.
 
 All read `BENCH_DATABASE_URL` and run on uvicorn (httptools, one worker) like marketgraph.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import os
@@ -35,8 +39,12 @@ from starlette.routing import Route, request_response
 from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
+from bench.many_symbols import PLAIN_PATH, TICKERS, WINDOW_BOUNDS
+from domain.records import WindowSummary
+from domain.timeframes import Timeframe as StoredTimeframe
 from gateway.app import serve_app
 from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
+from storage.bars_read import latest_bars, window_summary
 
 ROW_SQL = (
     "SELECT time, open, high, low, close, volume FROM bars"
@@ -118,7 +126,37 @@ def layers_app() -> Starlette:
     return app
 
 
-APPS = {"floor": floor_app, "stock": stock_app, "layers": layers_app}
+async def _symbols(request: Request) -> Response:
+    some = list(TICKERS[: int(request.query_params["n"])])
+    pool = request.app.state.pool
+    latest, summaries = await asyncio.gather(
+        latest_bars(pool, some, StoredTimeframe.H1), window_summary(pool, some, *WINDOW_BOUNDS)
+    )
+    body = [
+        {"ticker": t, "latestBar": _bar(latest.get(t)), "aggregate": _summary(summaries.get(t))}
+        for t in some
+    ]
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")
+
+
+def _bar(record: asyncpg.Record | None) -> dict[str, Any] | None:
+    return None if record is None else {"time": record["time"], "close": record["close"]}
+
+
+def _summary(summary: WindowSummary | None) -> dict[str, Any] | None:
+    if summary is None:
+        return None
+    change = summary.close - summary.open
+    percent = change / summary.open * 100 if summary.open else None
+    return {"open": summary.open, "close": summary.close, "change": change,
+            "changePercent": percent, "volume": summary.volume}  # fmt: skip
+
+
+def symbols_app() -> Starlette:
+    return Starlette(routes=[Route(PLAIN_PATH, _symbols)], lifespan=_pool)
+
+
+APPS = {"floor": floor_app, "stock": stock_app, "layers": layers_app, "symbols": symbols_app}
 
 if __name__ == "__main__":
     name, port = sys.argv[1], int(sys.argv[2])
