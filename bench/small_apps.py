@@ -6,6 +6,12 @@
 - `layers`: marketgraph's own app (its middleware, routing, lifespan, logging and uvicorn
   protocol) with `POST /graphql` answered by the floor's handler: what marketgraph costs
   before any GraphQL runs, so the most any GraphQL layer inside it can reach;
+- `bulk`: `GET /bars`, bench/bulk.py's 10,000 bars fetched with asyncpg and dumped with orjson,
+  under the garbage-collector settings marketgraph runs with (gateway/app.py: process-wide,
+  not work of the app's own; with Python's defaults the floor's 10,000 dicts set off young
+  collections that took it from 19-20 ms to 32-34 ms a request);
+- `stock-marketgraph`: marketgraph's own app with its GraphQL route on stock Strawberry
+  execution (`build_schema(fast_path=False)`): what its fast path is compared with;
 - `symbols`: `GET /symbols?n=N`, the first N of bench/many_symbols.py's symbols with their
   latest hourly bar and their day's summary: marketgraph's two statements, run as its loaders
   run them, on a bare route.
@@ -18,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import gc
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -39,11 +46,15 @@ from starlette.routing import Route, request_response
 from strawberry.asgi import GraphQL
 from strawberry.types import Info
 
+from bench.bulk import BARS, FLOOR_PATH, FLOOR_SQL
 from bench.many_symbols import PLAIN_PATH, TICKERS, WINDOW_BOUNDS
 from domain.records import WindowSummary
 from domain.timeframes import Timeframe as StoredTimeframe
-from gateway.app import serve_app
+from gateway.app import YOUNG_COLLECTION_THRESHOLD, serve_app, young_collections_every
+from gateway.graphiql import find_assets_dir
+from gateway.graphql_view import make_graphql_app
 from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
+from schema import build_schema
 from storage.bars_read import latest_bars, window_summary
 
 ROW_SQL = (
@@ -109,6 +120,32 @@ def stock_app() -> Starlette:
     return Starlette(routes=[Route("/graphql", graphql, methods=["POST"])], lifespan=_pool)
 
 
+async def _bulk(request: Request) -> Response:
+    rows = await request.app.state.pool.fetch(FLOOR_SQL, BARS)
+    body = orjson.dumps([dict(r) for r in rows], option=orjson.OPT_UTC_Z)
+    return Response(body, media_type="application/json")
+
+
+@contextlib.asynccontextmanager
+async def _pool_and_collector(app: Starlette) -> AsyncIterator[None]:
+    async with _pool(app):
+        gc.freeze()  # as marketgraph's lifespan does once it has started
+        young_collections_every(YOUNG_COLLECTION_THRESHOLD)
+        yield
+
+
+def bulk_app() -> Starlette:
+    return Starlette(routes=[Route(FLOOR_PATH, _bulk)], lifespan=_pool_and_collector)
+
+
+def stock_marketgraph_app() -> Starlette:
+    """marketgraph as `marketgraph serve` builds it, its GraphQL route on stock execution."""
+    app = serve_app()
+    (route,) = [r for r in app.router.routes if isinstance(r, Route) and r.path == "/graphql"]
+    route.app = make_graphql_app(build_schema(fast_path=False), find_assets_dir())
+    return app
+
+
 def layers_app() -> Starlette:
     """marketgraph as `marketgraph serve` builds it, its GraphQL route swapped for the floor's
     handler (reading through a pool of its own, as the floor does)."""
@@ -156,11 +193,18 @@ def symbols_app() -> Starlette:
     return Starlette(routes=[Route(PLAIN_PATH, _symbols)], lifespan=_pool)
 
 
-APPS = {"floor": floor_app, "stock": stock_app, "layers": layers_app, "symbols": symbols_app}
+APPS = {
+    "floor": floor_app,
+    "stock": stock_app,
+    "layers": layers_app,
+    "symbols": symbols_app,
+    "bulk": bulk_app,
+    "stock-marketgraph": stock_marketgraph_app,
+}
 
 if __name__ == "__main__":
     name, port = sys.argv[1], int(sys.argv[2])
-    if name == "layers":  # served as `marketgraph serve` serves (gateway/cli.py)
+    if name in ("layers", "stock-marketgraph"):  # as `marketgraph serve` serves (gateway/cli.py)
         options: dict[str, Any] = {"log_config": None, "access_log": False,
                                    "proxy_headers": False,  # FORWARDED_ALLOW_IPS is empty
                                    "http": HeadDeadlineHttpToolsProtocol}  # fmt: skip
