@@ -1,9 +1,8 @@
 """10,000 bars of one symbol: marketgraph's fast path, `barSeries` and stock execution against
 a bare route, each request timed from outside its server.
 
-Each target runs in its own server process (pinned to one core) and `wrk` sends it one
-request after another over a single connection from another core: the time of a request
-alone, with no client in the server's process to add its own time to every target alike.
+Each target is timed as bench/alone.py times requests: alone, by `wrk` from outside its
+server's process.
 
 - (a) floor: a bare Starlette route (bench/small_apps.py `bulk`) fetching the bars with asyncpg
   and dumping them with orjson, under marketgraph's garbage-collector settings;
@@ -12,24 +11,19 @@ alone, with no client in the server's process to add its own time to every targe
   (`build_schema(fast_path=False)`, bench/small_apps.py `stock-marketgraph`);
 - (d) the same bars as `barSeries` (one array per field), on (b)'s server.
 
-Targets take turns for `rounds` rounds; each ratio is the median of per-round ratios. Targets:
-(b) <= 2x (a), (c)/(b) >= 10.
+Each ratio is the median of per-round ratios. Targets: (b) <= 2x (a), (c)/(b) >= 10.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import statistics
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from bench.load import Request, check, free_port, server, wrk
+from bench.alone import Commands, Timed, ratio, servers, time_alone
+from bench.load import Request, check
 
 HERE = Path(__file__).resolve().parent
 BARS = 10_000
@@ -44,15 +38,11 @@ FLOOR_PATH = "/bars"
 
 
 @dataclass
-class Target:
-    """One kind of bulk request and what each round measured."""
+class Target(Timed):
+    """One kind of bulk request, with its label in the report."""
 
-    label: str
-    name: str
-    server: str
-    request: Request
-    ms: list[float] = field(default_factory=list)  # mean time of a request, per round
-    cpu_ms: list[float] = field(default_factory=list)  # server CPU per request, per round
+    label: str = ""
+    name: str = ""
 
 
 def targets() -> list[Target]:
@@ -60,78 +50,54 @@ def targets() -> list[Target]:
         return Request("POST", "/graphql", json.dumps({"query": query}))
 
     return [
-        Target("a", "floor, asyncpg + orjson route", "floor", Request("GET", FLOOR_PATH)),
-        Target("b", "marketgraph GraphQL (fast path)", "marketgraph", graphql(BULK)),
-        Target("c", "stock Strawberry execution", "stock", graphql(BULK)),
-        Target("d", "the same bars as barSeries", "marketgraph", graphql(SERIES)),
+        Target(
+            "floor", Request("GET", FLOOR_PATH), label="a", name="floor, asyncpg + orjson route"
+        ),
+        Target("marketgraph", graphql(BULK), label="b", name="marketgraph GraphQL (fast path)"),
+        Target("stock", graphql(BULK), label="c", name="stock Strawberry execution"),
+        Target("marketgraph", graphql(SERIES), label="d", name="the same bars as barSeries"),
     ]
 
 
-@contextlib.contextmanager
-def servers(database_url: str) -> Iterator[dict[str, tuple[str, psutil.Process]]]:
+def commands(database_url: str) -> Commands:
     from bench.small import server_commands  # the small case's settings, one place
 
     marketgraph_command, settings = server_commands(database_url)["marketgraph"]
     plain = {"BENCH_DATABASE_URL": database_url}
     apps = str(HERE / "small_apps.py")
-    commands = {
+    return {
         "floor": ([sys.executable, apps, "bulk"], plain),
         "marketgraph": (marketgraph_command, settings),
         "stock": ([sys.executable, apps, "stock-marketgraph"], plain | settings),
     }
-    with contextlib.ExitStack() as stack:
-        running: dict[str, tuple[str, psutil.Process]] = {}
-        for name, (command, env) in commands.items():
-            port = free_port()
-            process = stack.enter_context(server([*command, str(port)], env, port))
-            running[name] = (f"http://127.0.0.1:{port}", process)
-        yield running
 
 
-def _bars(answer: Any) -> list[dict[str, Any]]:
-    """Rows of any target's answer, a series turned back into rows."""
+def _rows(answer: Any) -> list[dict[str, str]]:
+    """Any target's bars as rows of strings, a series turned back into rows, UTC written one
+    way (stock Strawberry writes +00:00, orjson Z)."""
     if isinstance(answer, list):
-        return answer
-    data = answer["data"]
-    if "bars" in data:
-        rows: list[dict[str, Any]] = data["bars"]
-        return rows
-    series = data["barSeries"]
-    return [dict(zip(FIELDS.split(), values, strict=True))
-            for values in zip(*(series[f] for f in FIELDS.split()), strict=True)]  # fmt: skip
-
-
-def _same(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Rows written one way (stock Strawberry writes UTC as +00:00, orjson as Z)."""
-    return [{k: str(v).replace("+00:00", "Z") for k, v in r.items()} for r in rows]
+        rows: list[dict[str, Any]] = answer
+    elif "bars" in answer["data"]:
+        rows = answer["data"]["bars"]
+    else:
+        series = answer["data"]["barSeries"]
+        columns = zip(*(series[f] for f in FIELDS.split()), strict=True)
+        rows = [dict(zip(FIELDS.split(), values, strict=True)) for values in columns]
+    return [{k: str(v).replace("+00:00", "Z") for k, v in row.items()} for row in rows]
 
 
 def run_bulk(database_url: str, *, seconds: float, rounds: int) -> list[Target]:
-    """Each target for `seconds` per round; every target must answer the floor's bars first."""
+    """Every target must answer the floor's bars before any is timed."""
     measured = targets()
-    with servers(database_url) as running:
-        expected = None
+    with servers(commands(database_url)) as running:
+        expected = _rows(check(running["floor"][0], measured[0].request))
         for target in measured:
-            rows = _same(_bars(check(running[target.server][0], target.request)))
-            expected = rows if expected is None else expected
-            if len(rows) != BARS or rows != expected:
+            if _rows(check(running[target.server][0], target.request)) != expected:
                 raise SystemExit(f"{target.name} answers other bars than the floor")
-            wrk(running[target.server][0], target.request, connections=1, seconds=1)  # warm-up
-        for _ in range(rounds):
-            for target in measured:
-                origin, process = running[target.server]
-                cpu_before = sum(process.cpu_times()[:2])
-                load = wrk(origin, target.request, connections=1, seconds=seconds)
-                cpu = sum(process.cpu_times()[:2]) - cpu_before
-                if load.refused:
-                    raise SystemExit(f"{target.name}: non-2xx answers")
-                target.ms.append(1000 / load.requests_per_second)
-                target.cpu_ms.append(cpu * 1000 / (load.requests_per_second * seconds))
+        if len(expected) != BARS:
+            raise SystemExit(f"the floor answers {len(expected)} bars, not {BARS}")
+        time_alone(running, measured, seconds=seconds, rounds=rounds)
     return measured
-
-
-def _ratio(mine: Target, theirs: Target) -> float:
-    return statistics.median(m / t for m, t in zip(mine.ms, theirs.ms, strict=True))
 
 
 def report_bulk(measured: list[Target], seconds: float, rounds: int) -> None:
@@ -141,9 +107,9 @@ def report_bulk(measured: list[Target], seconds: float, rounds: int) -> None:
         f" median of {rounds} x {seconds:g} s:"
     )
     for target in measured:
-        ms, cpu = statistics.median(target.ms), statistics.median(target.cpu_ms)
-        print(f"  ({target.label}) {target.name + ':':34} {ms:8.1f} ms  CPU {cpu:7.1f} ms", end="")
+        line = f"  ({target.label}) {target.name + ':':34} {target.median_ms():8.1f} ms"
+        line += f"  CPU {target.median_cpu_ms():7.1f} ms"
         if target is not floor:
-            print(f"   ({target.label})/(a) = {_ratio(target, floor):.2f}", end="")
-        print("  (target <= 2)" if target is fast else "")
-    print(f"  (c)/(b) = {_ratio(stock, fast):.1f}  (target >= 10)")
+            line += f"   ({target.label})/(a) = {ratio(target.ms, floor.ms):.2f}"
+        print(line + ("  (target <= 2)" if target is fast else ""))
+    print(f"  (c)/(b) = {ratio(stock.ms, fast.ms):.1f}  (target >= 10)")

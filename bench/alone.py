@@ -1,0 +1,73 @@
+"""Requests timed one at a time from outside their servers: what a client waits for each.
+
+Each server runs in its own process (pinned to one core, bench/load.py) and `wrk` sends one
+request after another over a single connection from another core, so nothing queues and the
+client (C, a few µs a request) adds next to nothing. A Python client in the server's process
+adds its own time to every request alike and pulls every ratio toward 1 (bench/README.md).
+Targets take turns round by round, so a change in the machine's load hits them all alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import psutil
+
+from bench.load import Request, free_port, server, wrk
+
+Commands = Mapping[str, tuple[list[str], dict[str, str]]]
+"""Server name -> (command, environment); the command takes the port as its last argument."""
+Running = dict[str, tuple[str, psutil.Process]]
+"""Server name -> (origin, process)."""
+
+
+@dataclass
+class Timed:
+    """One request sent alone, again and again, to one server, and what each round measured."""
+
+    server: str
+    request: Request
+    ms: list[float] = field(default_factory=list)  # mean time of a request, per round
+    cpu_ms: list[float] = field(default_factory=list)  # the server's CPU per request, per round
+
+    def median_ms(self) -> float:
+        return statistics.median(self.ms)
+
+    def median_cpu_ms(self) -> float:
+        return statistics.median(self.cpu_ms)
+
+
+@contextlib.contextmanager
+def servers(commands: Commands) -> Iterator[Running]:
+    """Every server, each on a free port, until the block ends."""
+    with contextlib.ExitStack() as stack:
+        running: Running = {}
+        for name, (command, env) in commands.items():
+            port = free_port()
+            process = stack.enter_context(server([*command, str(port)], env, port))
+            running[name] = (f"http://127.0.0.1:{port}", process)
+        yield running
+
+
+def time_alone(running: Running, timed: Sequence[Timed], *, seconds: float, rounds: int) -> None:
+    """A second's warm-up each, then `rounds` rounds of `seconds` per target, in turn."""
+    for target in timed:
+        wrk(running[target.server][0], target.request, connections=1, seconds=1)
+    for _ in range(rounds):
+        for target in timed:
+            origin, process = running[target.server]
+            cpu_before = sum(process.cpu_times()[:2])
+            load = wrk(origin, target.request, connections=1, seconds=seconds)
+            cpu = sum(process.cpu_times()[:2]) - cpu_before
+            if load.refused:
+                raise SystemExit(f"{target.server} {target.request.path}: non-2xx answers")
+            target.ms.append(1000 / load.requests_per_second)
+            target.cpu_ms.append(cpu * 1000 / (load.requests_per_second * seconds))
+
+
+def ratio(mine: list[float], theirs: list[float]) -> float:
+    """The median of per-round ratios (rounds ran seconds apart: their ratios drift least)."""
+    return statistics.median(m / t for m, t in zip(mine, theirs, strict=True))
