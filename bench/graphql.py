@@ -53,22 +53,21 @@ from storage.migrations import migrate
 from storage.pool import create_pool
 
 
-async def load(url: str) -> tuple[list[str], str]:
-    """Demo data (X:BTCUSD has 11,520 minute bars) plus 50 synthetic symbols with a day each;
-    the tickers of those, and a new read key."""
+async def load(url: str) -> str:
+    """Demo data (X:BTCUSD has 11,520 minute bars) plus bench/many_symbols.py's 50 synthetic
+    symbols with a day each; a new read key."""
     pool = await create_pool(url, min_size=1, max_size=2)
     try:
         await load_demo(pool, RollupBackend.PORTABLE)
         _, key = await create_key(pool, "bench", (Scope.READ,))
-        tickers = list(TICKERS)
         start = datetime(2024, 12, 30, tzinfo=UTC)
         bars = [
             BarIn(t, start + timedelta(minutes=m), 10 + m % 7, 11 + m % 7, 9, 10.5, 100, 10.2, 5)
-            for t in tickers
+            for t in TICKERS
             for m in range(1440)
         ]  # fmt: skip
         await upsert_bars(pool, "1m", bars, RollupBackend.PORTABLE)
-        return tickers, key
+        return key
     finally:
         await pool.close()
 
@@ -81,7 +80,7 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
     url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
     try:
         await migrate(url, use_timescaledb=False)
-        _, key = await load(url)
+        key = await load(url)
         if args.case in ("small", "all"):
             measured = await asyncio.to_thread(
                 run_small, url, key, seconds=args.seconds, rounds=args.rounds
