@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import Any, cast
 
 import orjson
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,6 +41,7 @@ _RENAMED = {"asctime": "time", "levelname": "level", "name": "logger", "exc_info
 _DROPPED = frozenset({"color_message"})
 """Extras no line shows: uvicorn's `color_message` repeats the message, unformatted and with
 terminal colour codes."""
+_NOT_EXTRAS = _STANDARD | _DROPPED
 _TRACE_HEADERS = frozenset({b"traceparent", b"x-trace-id"})
 # what TraceMiddleware hands each answered request to (metrics: gateway/observability)
 RequestRecorder = Callable[[Scope, int, float, RequestFacts], None]
@@ -56,6 +58,7 @@ class JsonFormatter(OrjsonFormatter):
             ["asctime", "levelname", "name", "message"],
             rename_fields=_RENAMED,
             json_default=str,
+            reserved_attrs=[*RESERVED_ATTRS, *_DROPPED],  # never walked into the line
         )
         self.converter = time.gmtime
         self._second = -1  # the second `_stamp` spells: most lines share it with the last one
@@ -69,8 +72,6 @@ class JsonFormatter(OrjsonFormatter):
     def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
         log_data["level"] = str(log_data.get("level", "")).lower()
         log_data["trace_id"] = log_data.get("trace_id") or trace_id_var.get()
-        for name in _DROPPED.intersection(log_data):
-            del log_data[name]
         return log_data
 
     def info_line(self, logger: str, message: str, fields: dict[str, Any]) -> str:
@@ -98,9 +99,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%H:%M:%S", time.gmtime(record.created))
-        extras = {
-            k: v for k, v in record.__dict__.items() if k not in _STANDARD and k not in _DROPPED
-        }
+        extras = {k: v for k, v in record.__dict__.items() if k not in _NOT_EXTRAS}
         trace = getattr(record, "trace_id", None) or trace_id_var.get()
         extras.pop("trace_id", None)
         pairs = " ".join(f"{k}={v}" for k, v in extras.items() if v not in (None, ""))
