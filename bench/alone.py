@@ -9,19 +9,11 @@ Targets take turns round by round, so a change in the machine's load hits them a
 
 from __future__ import annotations
 
-import contextlib
 import statistics
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import psutil
-
-from bench.load import Request, free_port, server, wrk
-
-Commands = Mapping[str, tuple[list[str], dict[str, str]]]
-"""Server name -> (command, environment); the command takes the port as its last argument."""
-Running = dict[str, tuple[str, psutil.Process]]
-"""Server name -> (origin, process)."""
+from bench.load import Request, Running, wrk
 
 
 @dataclass
@@ -38,18 +30,6 @@ class Timed:
 
     def median_cpu_ms(self) -> float:
         return statistics.median(self.cpu_ms)
-
-
-@contextlib.contextmanager
-def servers(commands: Commands) -> Iterator[Running]:
-    """Every server, each on a free port, until the block ends."""
-    with contextlib.ExitStack() as stack:
-        running: Running = {}
-        for name, (command, env) in commands.items():
-            port = free_port()
-            process = stack.enter_context(server([*command, str(port)], env, port))
-            running[name] = (f"http://127.0.0.1:{port}", process)
-        yield running
 
 
 def time_alone(running: Running, timed: Sequence[Timed], *, seconds: float, rounds: int) -> None:

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.alone import Commands, Timed, ratio, servers, time_alone
-from bench.load import Request, check
+from bench.alone import Timed, ratio, time_alone
+from bench.load import Commands, Request, check, servers
+from bench.small import server_commands  # the small case's settings, one place
 
 HERE = Path(__file__).resolve().parent
 BARS = 10_000
@@ -60,8 +61,6 @@ def targets() -> list[Target]:
 
 
 def commands(database_url: str) -> Commands:
-    from bench.small import server_commands  # the small case's settings, one place
-
     marketgraph_command, settings = server_commands(database_url)["marketgraph"]
     plain = {"BENCH_DATABASE_URL": database_url}
     apps = str(HERE / "small_apps.py")

@@ -105,6 +105,25 @@ def server(
             process.wait()
 
 
+Commands = Mapping[str, tuple[list[str], Mapping[str, str]]]
+"""Server name -> (command, environment); each command takes its port as its last argument."""
+Running = dict[str, tuple[str, psutil.Process]]
+"""Server name -> (origin, process)."""
+
+
+@contextlib.contextmanager
+def servers(commands: Commands) -> Iterator[Running]:
+    """Every server of `commands`, each on a free port and all at once (idle ones cost
+    nothing), until the block ends."""
+    with contextlib.ExitStack() as stack:
+        running: Running = {}
+        for name, (command, env) in commands.items():
+            port = free_port()
+            process = stack.enter_context(server([*command, str(port)], env, port))
+            running[name] = (f"http://127.0.0.1:{port}", process)
+        yield running
+
+
 def check(origin: str, request: Request) -> object:
     """One request by hand: its JSON answer (raises on an HTTP error)."""
     response = httpx.request(

@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.alone import Commands, Timed, ratio, servers, time_alone
-from bench.load import Request, check
+from bench.alone import Timed, ratio, time_alone
+from bench.load import Commands, Request, check, servers
+from bench.small import server_commands  # the small case's settings, one place
 
 HERE = Path(__file__).resolve().parent
 TICKERS = tuple(f"X:S{i:02d}USD" for i in range(50))
@@ -65,8 +66,6 @@ def probes() -> list[Probe]:
 def commands(database_url: str) -> Commands:
     """marketgraph as `marketgraph serve` runs it (bench/small.py's settings: no response
     cache, no rate limits) and the plain route."""
-    from bench.small import server_commands  # the small case's settings, one place
-
     marketgraph_command, settings = server_commands(database_url)["marketgraph"]
     return {
         "marketgraph": (marketgraph_command, settings),

@@ -8,19 +8,16 @@ same rows as the floor, checked before it is loaded.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
 import statistics
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-
-from bench.load import Load, Request, check, free_port, server, wrk
+from bench.load import Load, Request, check, servers, wrk
 
 HERE = Path(__file__).resolve().parent
 SMALL = (
@@ -132,18 +129,6 @@ def server_commands(database_url: str) -> dict[str, tuple[list[str], dict[str, s
     }
 
 
-@contextlib.contextmanager
-def servers(database_url: str) -> Iterator[dict[str, tuple[str, psutil.Process]]]:
-    """Every server process, running at once (idle ones cost nothing): name -> origin, process."""
-    with contextlib.ExitStack() as stack:
-        running: dict[str, tuple[str, psutil.Process]] = {}
-        for name, (command, env) in server_commands(database_url).items():
-            port = free_port()
-            process = stack.enter_context(server([*command, str(port)], env, port))
-            running[name] = (f"http://127.0.0.1:{port}", process)
-        yield running
-
-
 def _rows(answer: object) -> object:
     """The answer's data, UTC times written one way (stock Strawberry writes +00:00)."""
     data = answer.get("data") if isinstance(answer, dict) else answer
@@ -152,7 +137,7 @@ def _rows(answer: object) -> object:
 
 def run_small(database_url: str, key: str, *, seconds: float, rounds: int) -> list[Target]:
     chosen = targets(key)
-    with servers(database_url) as running:
+    with servers(server_commands(database_url)) as running:
         expected = None
         for target in chosen:
             origin = running[target.server][0]

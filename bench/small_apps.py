@@ -183,10 +183,8 @@ def _bar(record: asyncpg.Record | None) -> dict[str, Any] | None:
 def _summary(summary: WindowSummary | None) -> dict[str, Any] | None:
     if summary is None:
         return None
-    change = summary.close - summary.open
-    percent = change / summary.open * 100 if summary.open else None
-    return {"open": summary.open, "close": summary.close, "change": change,
-            "changePercent": percent, "volume": summary.volume}  # fmt: skip
+    return {"open": summary.open, "close": summary.close, "change": summary.change,
+            "changePercent": summary.change_percent, "volume": summary.volume}  # fmt: skip
 
 
 def symbols_app() -> Starlette:
