@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import asyncpg
 
@@ -20,6 +20,7 @@ from domain.timeframes import (
     parse_timeframe,
     tiling_timeframe,
 )
+from storage.array_parameters import unnested
 from storage.pool import Executor
 from storage.rollup_reads import rollup_order, rollup_rows_sql
 from storage.unavailable import idempotent_read
@@ -53,6 +54,12 @@ def _select(expressions: dict[str, str], label: str, columns: Collection[str] | 
     return ", ".join(
         [f"{label} AS time", *(f"{expressions[c]} AS {c}" for c in wanted if c in expressions)]
     )
+
+
+def _symbols(timeframe: Timeframe) -> str:
+    """The symbols of $1, one row each (storage/array_parameters.py: a rollup's read keeps its
+    cached plan)."""
+    return unnested("$1::text[]", cached_plan=timeframe not in BASE_TIMEFRAMES)
 
 
 def _label(timeframe: Timeframe) -> str:
@@ -112,7 +119,7 @@ def bars_sql(
         order_limit = f"{rollup_order(direction)} LIMIT $2"
     return f"""
         SELECT s.symbol, b.*
-        FROM unnest($1::text[]) WITH ORDINALITY AS s(symbol, ord)
+        FROM {_symbols(timeframe)} WITH ORDINALITY AS s(symbol, ord)
         CROSS JOIN LATERAL (
             SELECT {select}
             FROM {source}
@@ -134,9 +141,15 @@ def ranges_sql(timeframe: Timeframe) -> str:
     else:
         select = _select(_ROLLUP_COLUMNS, label, None)
         source = f"{rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where)} r"
+    ranges = unnested(
+        "$1::text[]",
+        "$2::timestamptz[]",
+        "$3::timestamptz[]",
+        cached_plan=timeframe not in BASE_TIMEFRAMES,
+    )
     return f"""
         SELECT s.symbol, b.*
-        FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS s(symbol, lo, hi)
+        FROM {ranges} AS s(symbol, lo, hi)
         CROSS JOIN LATERAL (SELECT {select} FROM {source}) b
         ORDER BY s.symbol, b.time
     """
@@ -192,8 +205,9 @@ async def latest_bars(
     return {row["symbol"]: row for row in rows}
 
 
+@cache
 def summary_sql(timeframe: Timeframe) -> str:
-    """The statement behind `window_summary` for one source level."""
+    """The statement behind `window_summary` for one source level (made once per level)."""
     window = " AND r.time >= $2 AND r.time < $3"
     if timeframe in BASE_TIMEFRAMES:
         source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{window}"
@@ -205,7 +219,7 @@ def summary_sql(timeframe: Timeframe) -> str:
         turnover, vwap_volume, bar_count = "r.turnover", "r.vwap_volume", "sum(r.bar_count)"
     return f"""
         SELECT s.symbol, w.*
-        FROM unnest($1::text[]) WITH ORDINALITY AS s(symbol, ord)
+        FROM {_symbols(timeframe)} WITH ORDINALITY AS s(symbol, ord)
         CROSS JOIN LATERAL (
             SELECT (array_agg(r.open ORDER BY r.time))[1] AS open, max(r.high) AS high,
                    min(r.low) AS low, (array_agg(r.close ORDER BY r.time DESC))[1] AS close,
