@@ -18,8 +18,10 @@ instructions per request under valgrind's callgrind, which machine noise does no
 `all` (valgrind).
 
 Run: `.venv/bin/python bench/graphql.py [--case small|bulk|all|instructions] [--database-url
-URL] [--seconds S] [--rounds R] [--requests N]` (embedded PostgreSQL when no URL
-is given). The small and bulk cases need `wrk` (`apt-get install wrk`), instructions
+URL] [--timescaledb] [--seconds S] [--rounds R] [--requests N]` (embedded PostgreSQL when no URL
+is given). The bars are stored in plain tables unless `--timescaledb` asks for the `bars`
+hypertable (and continuous aggregates where the server has full TimescaleDB); the floors then
+read the same hypertable. The small and bulk cases need `wrk` (`apt-get install wrk`), instructions
 `valgrind`.
 """
 
@@ -53,12 +55,12 @@ from storage.migrations import migrate
 from storage.pool import create_pool
 
 
-async def load(url: str) -> str:
+async def load(url: str, backend: RollupBackend = RollupBackend.PORTABLE) -> str:
     """Demo data (X:BTCUSD has 11,520 minute bars) plus bench/many_symbols.py's 50 synthetic
     symbols with a day each; a new read key."""
     pool = await create_pool(url, min_size=1, max_size=2)
     try:
-        await load_demo(pool, RollupBackend.PORTABLE)
+        await load_demo(pool, backend)
         _, key = await create_key(pool, "bench", (Scope.READ,))
         start = datetime(2024, 12, 30, tzinfo=UTC)
         bars = [
@@ -66,7 +68,7 @@ async def load(url: str) -> str:
             for t in TICKERS
             for m in range(1440)
         ]  # fmt: skip
-        await upsert_bars(pool, "1m", bars, RollupBackend.PORTABLE)
+        await upsert_bars(pool, "1m", bars, backend)
         return key
     finally:
         await pool.close()
@@ -79,8 +81,8 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
     await conn.close()
     url = urlunsplit(urlsplit(admin_url)._replace(path="/" + name))
     try:
-        await migrate(url, use_timescaledb=False)
-        key = await load(url)
+        migrated = await migrate(url, use_timescaledb=args.timescaledb)
+        key = await load(url, migrated.rollup_backend)
         if args.case in ("small", "all"):
             measured = await asyncio.to_thread(
                 run_small, url, key, seconds=args.seconds, rounds=args.rounds
@@ -106,6 +108,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", help="server to use (default: an embedded one)")
     parser.add_argument("--case", choices=("small", "bulk", "all", "instructions"), default="all")
+    parser.add_argument(
+        "--timescaledb",
+        action="store_true",
+        help="store the bars as production does, in TimescaleDB (the server must offer it)",
+    )
     parser.add_argument("--seconds", type=float, default=5, help="wrk: seconds per run")
     parser.add_argument("--rounds", type=int, default=3, help="wrk: runs per target")
     parser.add_argument("--requests", type=int, default=320, help="instructions: counted")
