@@ -56,10 +56,15 @@ def _select(expressions: dict[str, str], label: str, columns: Collection[str] | 
     )
 
 
+def _unnested(timeframe: Timeframe, *arrays: str) -> str:
+    """The array parameters as rows; a read of a rollup keeps its cached plan, a read of base
+    bars does not (storage/array_parameters.py says why)."""
+    return unnested(*arrays, cached_plan=timeframe not in BASE_TIMEFRAMES)
+
+
 def _symbols(timeframe: Timeframe) -> str:
-    """The symbols of $1, one row each (storage/array_parameters.py: a rollup's read keeps its
-    cached plan)."""
-    return unnested("$1::text[]", cached_plan=timeframe not in BASE_TIMEFRAMES)
+    """The symbols of $1, one row each."""
+    return _unnested(timeframe, "$1::text[]")
 
 
 def _label(timeframe: Timeframe) -> str:
@@ -129,10 +134,12 @@ def bars_sql(
     """
 
 
+@cache
 def ranges_sql(timeframe: Timeframe) -> str:
     """Every column of the bars stored in many (symbol, lo, hi) ranges, lo <= time <= hi on
     the stored bucket start. Parameters: parallel arrays $1 symbols, $2 lo, $3 hi (ranges of
-    one symbol must not overlap). Rows come ordered by symbol, then time."""
+    one symbol must not overlap). Rows come ordered by symbol, then time. Made once per
+    timeframe, not on each live read."""
     label = _label(timeframe)
     where = " AND r.time >= s.lo AND r.time <= s.hi"
     if timeframe in BASE_TIMEFRAMES:
@@ -141,12 +148,7 @@ def ranges_sql(timeframe: Timeframe) -> str:
     else:
         select = _select(_ROLLUP_COLUMNS, label, None)
         source = f"{rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where)} r"
-    ranges = unnested(
-        "$1::text[]",
-        "$2::timestamptz[]",
-        "$3::timestamptz[]",
-        cached_plan=timeframe not in BASE_TIMEFRAMES,
-    )
+    ranges = _unnested(timeframe, "$1::text[]", "$2::timestamptz[]", "$3::timestamptz[]")
     return f"""
         SELECT s.symbol, b.*
         FROM {ranges} AS s(symbol, lo, hi)
