@@ -87,7 +87,8 @@ def _symbols(answer: Any) -> Any:
 
 
 def run_many(database_url: str, *, seconds: float, rounds: int) -> list[Probe]:
-    """Both servers must answer the same data before either is timed."""
+    """marketgraph and the plain route must answer the same data, for each size, before any
+    server is timed."""
     measured = probes()
     with servers(commands(database_url)) as running:
         for size in {p.symbols for p in measured}:
