@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 from domain.records import SymbolInfo
 from domain.tickers import market_of, validate_ticker
+from domain.timeframes import BASE_TIMEFRAMES
 from storage.pool import Executor
 from storage.unavailable import idempotent_read
 
@@ -41,18 +42,30 @@ class SymbolIn(NamedTuple):
     active: bool = True
 
 
+# Whether a ticker has stored bars: its newest bar of each base timeframe, read down the primary
+# key. `EXISTS (SELECT 1 FROM bars WHERE symbol = ...)` let the planner pick a sequential scan,
+# expecting a match within a few rows (a tenth of the rows for each of ten symbols); for a ticker
+# with no bars it read the whole table: 17 ms over 250,000 bars of 50 symbols, 200 ms for a
+# lookup of those 50 (their bars stored symbol after symbol). Only the index yields a newest bar
+# without sorting, so this form always probes it; on a hypertable the newest chunks come first.
+_HAS_BARS = " OR ".join(
+    f"(SELECT b.time FROM bars b WHERE b.symbol = t.ticker AND b.timeframe = '{tf.value}'"
+    " ORDER BY b.time DESC LIMIT 1) IS NOT NULL"
+    for tf in BASE_TIMEFRAMES
+)
+LOOKUP_SQL = (
+    "SELECT t.ticker, s.name, s.market, s.primary_exchange, s.currency, s.active,"
+    " s.ticker IS NOT NULL AS known"
+    " FROM unnest($1::text[]) AS t(ticker)"
+    " LEFT JOIN symbols s ON s.ticker = t.ticker"
+    f" WHERE s.ticker IS NOT NULL OR {_HAS_BARS}"
+)
+
+
 @idempotent_read
 async def lookup_symbols(pool: Executor, tickers: Sequence[str]) -> dict[str, SymbolInfo]:
     """Reference data of each ticker that has some, or has stored bars (one statement)."""
-    rows = await pool.fetch(
-        "SELECT t.ticker, s.name, s.market, s.primary_exchange, s.currency, s.active,"
-        " s.ticker IS NOT NULL AS known"
-        " FROM unnest($1::text[]) AS t(ticker)"
-        " LEFT JOIN symbols s ON s.ticker = t.ticker"
-        " WHERE s.ticker IS NOT NULL"
-        "    OR EXISTS (SELECT 1 FROM bars b WHERE b.symbol = t.ticker)",
-        list(tickers),
-    )
+    rows = await pool.fetch(LOOKUP_SQL, list(tickers))
     return {r["ticker"]: _info(r) for r in rows}
 
 
