@@ -20,6 +20,7 @@ from resolvers.loaders import Loaders
 from resolvers.read_route import ReadRoute
 from resolvers.read_through import ReadThrough
 from storage.features import RollupBackend
+from storage.newest_bars import NewestBarTimes
 from storage.replicas import ReplicaSet
 
 KEY_REQUIRED = "an API key is required (X-API-Key or Authorization: Bearer)"
@@ -42,6 +43,7 @@ class Services:
     live: LiveHub | None = None  # live bar updates (None: subscriptions are off)
     replicas: ReplicaSet | None = None  # DATABASE_READ_URLS (None: every read on `pool`)
     on_replica_fallback: Callable[[], None] | None = None  # a read left a failed replica
+    newest_bars: NewestBarTimes = field(default_factory=NewestBarTimes)  # horizons learnt
 
     @property
     def fetch_on_miss(self) -> bool:
@@ -115,5 +117,5 @@ def make_context(
         allowed=principal is not None and principal.has(Scope.FETCH),
         on_stored=reads.wrote,
     )
-    loaders = Loaders.create(reads, gate)
+    loaders = Loaders.create(reads, gate, services.newest_bars)
     return RequestContext(services, principal, gate, loaders, reads, trace_id=trace_id)

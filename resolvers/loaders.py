@@ -19,11 +19,12 @@ import asyncpg
 
 from domain.errors import ServiceError
 from domain.records import Order, SymbolInfo, WindowSummary
-from domain.timeframes import Timeframe
+from domain.timeframes import BASE_TIMEFRAMES, Timeframe
 from resolvers.batch_loader import BatchLoader
 from resolvers.fetch_gate import FetchGate
 from resolvers.read_route import ReadRoute
 from storage.bars_read import fetch_bars, latest_bars, window_summary
+from storage.newest_bars import NewestBarTimes, newest_bars
 from storage.symbols import lookup_symbols
 
 
@@ -150,18 +151,22 @@ class Loaders:
 
     __slots__ = ("_aggregate", "_bars", "_latest", "_sources", "_symbol")
 
-    def __init__(self, reads: ReadRoute, fetch: FetchGate) -> None:
-        self._sources = _Sources(reads, fetch)
+    def __init__(self, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None) -> None:
+        self._sources = _Sources(reads, fetch, seen)
         self._bars: BatchLoader[BarsKey, list[asyncpg.Record]] | None = None
         self._latest: BatchLoader[LatestKey, asyncpg.Record | None] | None = None
         self._aggregate: BatchLoader[AggregateKey, WindowSummary | None] | None = None
         self._symbol: BatchLoader[str, SymbolInfo | None] | None = None
 
     @classmethod
-    def create(cls, reads: ReadRoute, fetch: FetchGate) -> Loaders:
+    def create(
+        cls, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None = None
+    ) -> Loaders:
         """Loaders reading where `reads` routes them, fetching misses first where `fetch`
-        allows (a fetch that stored bars sends the reads after it to the primary)."""
-        return cls(reads, fetch)
+        allows (a fetch that stored bars sends the reads after it to the primary). With
+        `seen`, reads of the newest base bars start from a recent horizon
+        (storage/newest_bars.py) and teach it."""
+        return cls(reads, fetch, seen)
 
     @property
     def bars(self) -> BatchLoader[BarsKey, list[asyncpg.Record]]:
@@ -194,31 +199,44 @@ class _Sources:
     by reference counting when it ends, not left as cyclic garbage for the collector (22
     objects a request, which made its collections a tenth of a small request's CPU)."""
 
-    __slots__ = ("_fetch", "_reads")
+    __slots__ = ("_fetch", "_reads", "_seen")
 
-    def __init__(self, reads: ReadRoute, fetch: FetchGate) -> None:
+    def __init__(self, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None) -> None:
         self._reads = reads
         self._fetch = fetch
+        self._seen = seen
 
     async def bars(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
         tf, start, end, limit, order, columns, min_quality = group
         failed = await self._fetch.ensure(symbols, tf, start, end)
-        rows = await self._reads.read(
-            lambda pool: fetch_bars(
-                pool,
-                symbols,
-                tf,
-                start,
-                end,
-                limit=limit,
-                order=order,
-                columns=columns,
-                min_quality=min_quality,
+        seen = self._seen
+        if seen is not None and order == "desc" and start is end is None and tf in BASE_TIMEFRAMES:
+            rows = await self._reads.read(
+                lambda pool: newest_bars(
+                    pool, symbols, tf, limit, seen, columns=columns, min_quality=min_quality
+                )
             )
-        )
+        else:
+            rows = await self._reads.read(
+                lambda pool: fetch_bars(
+                    pool,
+                    symbols,
+                    tf,
+                    start,
+                    end,
+                    limit=limit,
+                    order=order,
+                    columns=columns,
+                    min_quality=min_quality,
+                )
+            )
         return {**_split(rows, symbols), **failed}
 
     async def latest(self, tf: Timeframe, symbols: list[str]) -> dict[str, Any]:
+        seen = self._seen
+        if seen is not None and tf in BASE_TIMEFRAMES:
+            rows = await self._reads.read(lambda pool: newest_bars(pool, symbols, tf, 1, seen))
+            return {row["symbol"]: row for row in rows}
         return dict(await self._reads.read(lambda pool: latest_bars(pool, symbols, tf)))
 
     async def aggregate(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:

@@ -79,12 +79,17 @@ def bars_sql(
     columns: Collection[str] | None = None,
     has_min_quality: bool = False,
     one_symbol: bool = False,
+    since: datetime | None = None,
 ) -> str:
     """The statement behind `fetch_bars`; exposed for EXPLAIN and statement counting.
 
     Parameters: $1 symbols, $2 limit, then start, end and the minimum quality score when
     given. Open bounds are left out of the SQL rather than written as ±infinity, which
     TimescaleDB's real-time aggregates mishandle.
+
+    `since`: a lower bound on the stored time, written into the statement as a literal, so that
+    TimescaleDB leaves older chunks out of every plan, generic or custom
+    (storage/newest_bars.py).
 
     `one_symbol` (base timeframes only): $1 is one symbol, and the statement is the plain
     index scan, without the unnest, lateral join and sort that many symbols need. The common
@@ -94,6 +99,10 @@ def bars_sql(
     label = _label(timeframe)
     direction = "ASC" if order == "asc" else "DESC"
     conditions = []
+    if since is not None:  # a datetime's own text: nothing a caller wrote reaches the SQL
+        if not isinstance(since, datetime) or since.tzinfo is None:
+            raise ValueError(f"since must be an aware datetime, got {since!r}")
+        conditions.append(f"r.time >= '{since.isoformat()}'::timestamptz")
     if has_start:
         # The label of a relabelled bucket is at most a day after its stored start.
         slack = " - interval '1 day'" if label != "r.time" else ""
@@ -174,9 +183,11 @@ async def fetch_bars(
     order: Order = "asc",
     columns: Collection[str] | None = None,
     min_quality: float | None = None,
+    since: datetime | None = None,
 ) -> list[asyncpg.Record]:
     """Bars of each symbol with start ≤ time < end (and a quality score of at least
-    `min_quality` when given), at most `limit` per symbol.
+    `min_quality` when given), at most `limit` per symbol. `since` bounds the stored time as
+    well, as a literal (few distinct values: each makes a statement of its own).
 
     Rows come grouped by symbol in the order given, each group ordered by time in `order`
     (with `desc`, the newest `limit` bars). Columns are BAR_COLUMNS, or `symbol`, `time` and
@@ -193,7 +204,7 @@ async def fetch_bars(
     extra = [v for v in (start, end, min_quality) if v is not None]
     one = len(symbols) == 1 and tf in BASE_TIMEFRAMES
     sql = _statement(
-        tf, order, start is not None, end is not None, columns, min_quality is not None, one
+        tf, order, start is not None, end is not None, columns, min_quality is not None, one, since
     )
     return await pool.fetch(sql, symbols[0] if one else list(symbols), limit, *extra)
 

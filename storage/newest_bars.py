@@ -1,0 +1,149 @@
+"""The newest bars of base timeframes, read from a recent horizon first.
+
+On TimescaleDB `bars` is a hypertable of 7-day chunks. A read of the newest bars with no lower
+bound plans every chunk: the newest 1m bar of one symbol cost 6.4 ms with 105 chunks (two years
+of daily bars), against 0.33 ms when the statement bounds the time from a recent chunk's start.
+The bound is written into the statement as a literal, so that a cached generic plan excludes
+the older chunks as well as a custom one (a parameter is known only to custom plans).
+
+Which horizon holds a symbol's newest `limit` bars is learnt from earlier reads: each read
+records the symbol's newest stored bar. The horizon is only a guess, and the answer never
+depends on it: a symbol that has fewer than `limit` bars after the horizon is read again without
+it. A symbol never seen is read without a horizon the first time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+
+from domain.timeframes import Timeframe
+from storage.bars_read import fetch_bars
+from storage.pool import Executor
+
+KEPT = 50_000  # (symbol, timeframe) pairs remembered, least recently used forgotten first
+CHUNK = timedelta(days=7)  # the chunk interval of `bars` (migration 0002): horizons fall on one
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # TimescaleDB aligns chunks to multiples from here
+_HORIZONS_KEPT = 4096  # horizons computed, by (newest bar, timeframe, limit); then started over
+# How far back `limit` bars reach at most, per bar, in the usual case: stock minutes trade 6.5
+# hours of 24 on weekdays; daily bars skip weekends and holidays.
+_REACH_PER_BAR = {Timeframe.M1: timedelta(minutes=10), Timeframe.D1: timedelta(days=2)}
+
+
+class Row(Protocol):
+    """What `saw` reads of a row (an asyncpg.Record)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+class NewestBarTimes:
+    """The newest stored bar time of each (symbol, base timeframe) that reads have seen.
+
+    A plain dict in the order entries were last written (every read writes what it read), the
+    oldest dropped beyond `kept`, and each horizon computed once: a 1-bar read spends 0.8 µs
+    here, against 3.4 µs with cachetools' LRUCache and the arithmetic on every read."""
+
+    def __init__(self, kept: int = KEPT) -> None:
+        self._kept = kept
+        self._times: dict[tuple[str, Timeframe], datetime] = {}
+        self._horizons: dict[tuple[datetime, Timeframe, int], datetime | None] = {}
+
+    def horizon(self, symbols: Sequence[str], timeframe: Timeframe, limit: int) -> datetime | None:
+        """A chunk boundary after which each symbol likely has `limit` bars; None when some
+        symbol was never seen (or the reach goes back past 1970)."""
+        times = self._times
+        oldest = None
+        for symbol in symbols:
+            newest = times.get((symbol, timeframe))
+            if newest is None:
+                return None
+            if oldest is None or newest < oldest:
+                oldest = newest
+        if oldest is None:
+            return None
+        key = (oldest, timeframe, limit)
+        try:  # computed once per newest bar: datetime arithmetic costs more than a lookup
+            return self._horizons[key]
+        except KeyError:
+            if len(self._horizons) >= _HORIZONS_KEPT:
+                self._horizons.clear()
+            horizon = self._horizons[key] = _horizon(oldest, timeframe, limit)
+            return horizon
+
+    def saw(self, symbols: Sequence[str], timeframe: Timeframe, rows: Sequence[Row]) -> None:
+        """Record each symbol's newest bar from a read's rows (grouped by symbol, newest first);
+        a symbol without rows is forgotten."""
+        newest: dict[str, datetime] = {}
+        if len(symbols) == 1:  # a 1-bar request's: no row to look at but the first
+            if rows:
+                newest[symbols[0]] = rows[0]["time"]
+        else:
+            for row in rows:
+                newest.setdefault(row["symbol"], row["time"])
+        times = self._times
+        for symbol in symbols:
+            key = (symbol, timeframe)
+            times.pop(key, None)  # written again: the most recent, last in order
+            time = newest.get(symbol)
+            if time is not None:
+                times[key] = time
+        while len(times) > self._kept:
+            del times[next(iter(times))]
+
+
+def _horizon(newest: datetime, timeframe: Timeframe, limit: int) -> datetime | None:
+    """The chunk boundary `limit` bars' usual reach before `newest` (None: before 1970)."""
+    reach = _REACH_PER_BAR[timeframe] * limit
+    if reach >= newest - _EPOCH:
+        return None
+    return _EPOCH + (newest - reach - _EPOCH) // CHUNK * CHUNK
+
+
+async def newest_bars(
+    pool: Executor,
+    symbols: Sequence[str],
+    timeframe: Timeframe,
+    limit: int,
+    seen: NewestBarTimes,
+    *,
+    columns: Collection[str] | None = None,
+    min_quality: float | None = None,
+) -> list[asyncpg.Record]:
+    """`fetch_bars(..., limit=limit, order="desc")` of distinct `symbols` at a base timeframe:
+    the same rows, read after the horizon `seen` suggests where that finds them all."""
+
+    since = seen.horizon(symbols, timeframe, limit)
+    rows = await fetch_bars(
+        pool, symbols, timeframe, limit=limit, order="desc", columns=columns,
+        min_quality=min_quality, since=since,
+    )  # fmt: skip
+    if since is not None and len(rows) < limit * len(symbols):  # some symbol came short
+        found = Counter(row["symbol"] for row in rows)
+        short = [symbol for symbol in symbols if found[symbol] < limit]
+        again = await fetch_bars(
+            pool, short, timeframe, limit=limit, order="desc", columns=columns,
+            min_quality=min_quality,
+        )  # fmt: skip
+        rows = _merged(symbols, rows, again, set(short))
+    seen.saw(symbols, timeframe, rows)
+    return rows
+
+
+def _merged(
+    symbols: Sequence[str],
+    rows: list[asyncpg.Record],
+    again: list[asyncpg.Record],
+    replaced: set[str],
+) -> list[asyncpg.Record]:
+    """`rows`, with the groups of the `replaced` symbols taken from `again`, in symbol order."""
+    groups: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        if row["symbol"] not in replaced:
+            groups.setdefault(row["symbol"], []).append(row)
+    for row in again:
+        groups.setdefault(row["symbol"], []).append(row)
+    return [row for symbol in symbols for row in groups.get(symbol, ())]
