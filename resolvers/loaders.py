@@ -210,7 +210,8 @@ class _Sources:
         tf, start, end, limit, order, columns, min_quality = group
         failed = await self._fetch.ensure(symbols, tf, start, end)
         seen = self._seen
-        if seen is not None and order == "desc" and start is end is None and tf in BASE_TIMEFRAMES:
+        newest = order == "desc" and start is None and end is None and tf in BASE_TIMEFRAMES
+        if seen is not None and newest:
             rows = await self._reads.read(
                 lambda pool: newest_bars(
                     pool, symbols, tf, limit, seen, columns=columns, min_quality=min_quality
