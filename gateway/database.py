@@ -16,6 +16,7 @@ import asyncpg
 
 from gateway.settings import Settings
 from storage import caggs
+from storage.bar_chunks import bars_are_chunked
 from storage.embedded import EmbeddedPostgres, default_data_dir
 from storage.features import RollupBackend
 from storage.migrations import migrate
@@ -49,6 +50,7 @@ class OpenDatabase:
     backend: RollupBackend
     embedded: EmbeddedPostgres | None
     url: str  # for connections of their own (the live listener)
+    chunked: bool = False  # `bars` is a TimescaleDB hypertable
 
     async def close(self) -> None:
         await self.pool.close()
@@ -79,6 +81,7 @@ async def open_database(settings: Settings) -> OpenDatabase:
                 drained = await caggs.drain_pending(conn)
             if drained:
                 log.info("finished interrupted rollup refreshes", extra={"ranges": drained})
+        chunked = await bars_are_chunked(pool)
         opened.pop_all()  # everything opened: from here on `OpenDatabase.close()` owns it
     log.info(
         "database ready",
@@ -86,10 +89,11 @@ async def open_database(settings: Settings) -> OpenDatabase:
             "rollup_backend": report.rollup_backend.value,
             "timescaledb": report.features.license or "absent",
             "embedded": embedded is not None,
+            "bars_hypertable": chunked,
             "migrations_applied": list(report.applied),
         },
     )
-    return OpenDatabase(pool, report.rollup_backend, embedded, url)
+    return OpenDatabase(pool, report.rollup_backend, embedded, url, chunked)
 
 
 @contextlib.asynccontextmanager

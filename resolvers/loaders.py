@@ -23,6 +23,7 @@ from domain.timeframes import BASE_TIMEFRAMES, Timeframe
 from resolvers.batch_loader import BatchLoader
 from resolvers.fetch_gate import FetchGate
 from resolvers.read_route import ReadRoute
+from storage.bar_chunks import chunk_start
 from storage.bars_read import fetch_bars, latest_bars, window_summary
 from storage.newest_bars import NewestBarTimes, newest_bars
 from storage.symbols import lookup_symbols
@@ -151,8 +152,10 @@ class Loaders:
 
     __slots__ = ("_aggregate", "_bars", "_latest", "_sources", "_symbol")
 
-    def __init__(self, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None) -> None:
-        self._sources = _Sources(reads, fetch, seen)
+    def __init__(
+        self, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None, chunked: bool
+    ) -> None:
+        self._sources = _Sources(reads, fetch, seen, chunked)
         self._bars: BatchLoader[BarsKey, list[asyncpg.Record]] | None = None
         self._latest: BatchLoader[LatestKey, asyncpg.Record | None] | None = None
         self._aggregate: BatchLoader[AggregateKey, WindowSummary | None] | None = None
@@ -160,13 +163,19 @@ class Loaders:
 
     @classmethod
     def create(
-        cls, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None = None
+        cls,
+        reads: ReadRoute,
+        fetch: FetchGate,
+        seen: NewestBarTimes | None = None,
+        *,
+        chunked: bool = False,
     ) -> Loaders:
         """Loaders reading where `reads` routes them, fetching misses first where `fetch`
         allows (a fetch that stored bars sends the reads after it to the primary). With
         `seen`, reads of the newest base bars start from a recent horizon
-        (storage/newest_bars.py) and teach it."""
-        return cls(reads, fetch, seen)
+        (storage/newest_bars.py) and teach it. `chunked`: `bars` is a hypertable, and reads
+        of base bars from a time also name that time's chunk (storage/bar_chunks.py)."""
+        return cls(reads, fetch, seen, chunked)
 
     @property
     def bars(self) -> BatchLoader[BarsKey, list[asyncpg.Record]]:
@@ -199,12 +208,15 @@ class _Sources:
     by reference counting when it ends, not left as cyclic garbage for the collector (22
     objects a request, which made its collections a tenth of a small request's CPU)."""
 
-    __slots__ = ("_fetch", "_reads", "_seen")
+    __slots__ = ("_chunked", "_fetch", "_reads", "_seen")
 
-    def __init__(self, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None) -> None:
+    def __init__(
+        self, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None, chunked: bool
+    ) -> None:
         self._reads = reads
         self._fetch = fetch
         self._seen = seen
+        self._chunked = chunked
 
     async def bars(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
         tf, start, end, limit, order, columns, min_quality = group
@@ -218,6 +230,8 @@ class _Sources:
                 )
             )
         else:
+            chunk = self._chunked and start is not None and tf in BASE_TIMEFRAMES
+            since = chunk_start(start) if chunk else None
             rows = await self._reads.read(
                 lambda pool: fetch_bars(
                     pool,
@@ -229,6 +243,7 @@ class _Sources:
                     order=order,
                     columns=columns,
                     min_quality=min_quality,
+                    since=since,
                 )
             )
         return {**_split(rows, symbols), **failed}

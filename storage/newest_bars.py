@@ -22,12 +22,12 @@ from typing import Any, Protocol
 import asyncpg
 
 from domain.timeframes import Timeframe
+from storage.bar_chunks import chunk_start
 from storage.bars_read import fetch_bars
 from storage.pool import Executor
 
 KEPT = 50_000  # (symbol, timeframe) pairs remembered, least recently used forgotten first
-CHUNK = timedelta(days=7)  # the chunk interval of `bars` (migration 0002): horizons fall on one
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # TimescaleDB aligns chunks to multiples from here
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HORIZONS_KEPT = 4096  # horizons computed, by (newest bar, timeframe, limit); then started over
 # How far back `limit` bars reach at most, per bar, in the usual case: stock minutes trade 6.5
 # hours of 24 on weekdays; daily bars skip weekends and holidays.
@@ -100,7 +100,7 @@ def _horizon(newest: datetime, timeframe: Timeframe, limit: int) -> datetime | N
     reach = _REACH_PER_BAR[timeframe] * limit
     if reach >= newest - _EPOCH:
         return None
-    return _EPOCH + (newest - reach - _EPOCH) // CHUNK * CHUNK
+    return chunk_start(newest - reach)
 
 
 async def newest_bars(

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from domain.timeframes import Timeframe
+from storage.bar_chunks import CHUNK
 from storage.bars_read import bars_sql, fetch_bars
 from storage.bars_write import BarIn, upsert_bars
-from storage.newest_bars import CHUNK, NewestBarTimes, newest_bars
+from storage.newest_bars import NewestBarTimes, newest_bars
 from tests.support.databases import Database
 from tests.support.graphql import CountingPool
 
