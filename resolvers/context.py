@@ -43,7 +43,7 @@ class Services:
     live: LiveHub | None = None  # live bar updates (None: subscriptions are off)
     replicas: ReplicaSet | None = None  # DATABASE_READ_URLS (None: every read on `pool`)
     on_replica_fallback: Callable[[], None] | None = None  # a read left a failed replica
-    newest_bars: NewestBarTimes = field(default_factory=NewestBarTimes)  # horizons learnt
+    newest_bar_times: NewestBarTimes = field(default_factory=NewestBarTimes)  # horizons learnt
     chunked_bars: bool = False  # `bars` is a TimescaleDB hypertable (storage/bar_chunks.py)
 
     @property
@@ -118,5 +118,5 @@ def make_context(
         allowed=principal is not None and principal.has(Scope.FETCH),
         on_stored=reads.wrote,
     )
-    loaders = Loaders.create(reads, gate, services.newest_bars, chunked=services.chunked_bars)
+    loaders = Loaders.create(reads, gate, services.newest_bar_times, chunked=services.chunked_bars)
     return RequestContext(services, principal, gate, loaders, reads, trace_id=trace_id)

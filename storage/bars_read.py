@@ -88,8 +88,8 @@ def bars_sql(
     TimescaleDB's real-time aggregates mishandle.
 
     `since`: a lower bound on the stored time, written into the statement as a literal, so that
-    TimescaleDB leaves older chunks out of every plan, generic or custom
-    (storage/newest_bars.py).
+    TimescaleDB leaves older chunks out of every plan, generic or custom (storage/bar_chunks.py,
+    storage/newest_bars.py).
 
     `one_symbol` (base timeframes only): $1 is one symbol, and the statement is the plain
     index scan, without the unnest, lateral join and sort that many symbols need. The common

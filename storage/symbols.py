@@ -44,10 +44,11 @@ class SymbolIn(NamedTuple):
 
 # Whether a ticker has stored bars: its newest bar of each base timeframe, read down the primary
 # key. `EXISTS (SELECT 1 FROM bars WHERE symbol = ...)` let the planner pick a sequential scan,
-# expecting a match within a few rows (a tenth of the rows for each of ten symbols); for a ticker
-# with no bars it read the whole table: 17 ms over 250,000 bars of 50 symbols, 200 ms for a
-# lookup of those 50 (their bars stored symbol after symbol). Only the index yields a newest bar
-# without sorting, so this form always probes it; on a hypertable the newest chunks come first.
+# expecting a match within a few rows (it counts each symbol for an equal share of the table);
+# for a ticker with no bars it read the whole table: 17 ms over 250,000 bars of 50 symbols,
+# 200 ms for a lookup of those 50 (their bars stored symbol after symbol). Only the index yields
+# a newest bar without sorting, so this form always probes it; on a hypertable the newest
+# chunks come first.
 _HAS_BARS = " OR ".join(
     f"(SELECT b.time FROM bars b WHERE b.symbol = t.ticker AND b.timeframe = '{tf.value}'"
     " ORDER BY b.time DESC LIMIT 1) IS NOT NULL"

@@ -4,6 +4,7 @@ the same as without."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,8 +59,7 @@ async def test_a_read_from_a_time_plans_only_the_chunks_after_it(db: Database) -
     answers, statements = [], []
     for flag in (False, True):
         pool = CountingPool(db.pool)
-        services = make_services(pool, db.backend)
-        services = type(services)(**{**_fields(services), "chunked_bars": flag})
+        services = dataclasses.replace(make_services(pool, db.backend), chunked_bars=flag)
         answers.append(await run(build_schema(), QUERY, services, {"from": start.isoformat()}))
         statements += [sql for sql in pool.statements if "FROM bars r" in sql]
     assert answers[0] == answers[1]
@@ -85,7 +85,3 @@ async def test_a_read_from_a_time_plans_only_the_chunks_after_it(db: Database) -
             await conn.execute("DEALLOCATE ALL")
             await conn.execute("RESET plan_cache_mode")
     assert planned[0] >= 60 and planned[1] <= 3, planned
-
-
-def _fields(services: Any) -> dict[str, Any]:
-    return {name: getattr(services, name) for name in services.__dataclass_fields__}
