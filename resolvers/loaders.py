@@ -222,11 +222,20 @@ class _Sources:
         tf, start, end, limit, order, columns, min_quality = group
         failed = await self._fetch.ensure(symbols, tf, start, end)
         seen = self._seen
-        newest = order == "desc" and start is None and end is None and tf in BASE_TIMEFRAMES
-        if seen is not None and newest:
+        # the newest bars, or (where `bars` is chunked) those before `end`: a chart paging
+        # back; on a plain table each page's bound would only be one more statement text
+        newest = order == "desc" and start is None and tf in BASE_TIMEFRAMES
+        if seen is not None and newest and (end is None or self._chunked):
             rows = await self._reads.read(
                 lambda pool: newest_bars(
-                    pool, symbols, tf, limit, seen, columns=columns, min_quality=min_quality
+                    pool,
+                    symbols,
+                    tf,
+                    limit,
+                    seen,
+                    end=end,
+                    columns=columns,
+                    min_quality=min_quality,
                 )
             )
         else:

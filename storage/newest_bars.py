@@ -52,16 +52,24 @@ class NewestBarTimes:
         self._times: dict[tuple[str, Timeframe], datetime] = {}
         self._horizons: dict[tuple[datetime, Timeframe, int], datetime | None] = {}
 
-    def horizon(self, symbols: Sequence[str], timeframe: Timeframe, limit: int) -> datetime | None:
-        """A chunk boundary after which each symbol likely has `limit` bars; None when some
-        symbol was never seen (or the reach goes back past 1970)."""
+    def horizon(
+        self,
+        symbols: Sequence[str],
+        timeframe: Timeframe,
+        limit: int,
+        before: datetime | None = None,
+    ) -> datetime | None:
+        """A chunk boundary after which each symbol likely has `limit` bars (before `before`
+        when given); None when some symbol was never seen and no `before` stands in for it
+        (or the reach goes back past 1970)."""
         times = self._times
-        oldest = None
+        oldest = before
         for symbol in symbols:
             newest = times.get((symbol, timeframe))
             if newest is None:
-                return None
-            if oldest is None or newest < oldest:
+                if before is None:
+                    return None
+            elif oldest is None or newest < oldest:
                 oldest = newest
         if oldest is None:
             return None
@@ -110,26 +118,29 @@ async def newest_bars(
     limit: int,
     seen: NewestBarTimes,
     *,
+    end: datetime | None = None,
     columns: Collection[str] | None = None,
     min_quality: float | None = None,
 ) -> list[asyncpg.Record]:
-    """`fetch_bars(..., limit=limit, order="desc")` of distinct `symbols` at a base timeframe:
-    the same rows, read after the horizon `seen` suggests where that finds them all."""
-
-    since = seen.horizon(symbols, timeframe, limit)
+    """`fetch_bars(..., end=end, limit=limit, order="desc")` of distinct `symbols` at a base
+    timeframe: the same rows, read after the horizon `seen` suggests where that finds them all.
+    With `end` (a chart paging back) the horizon is reckoned from it, or from a symbol's
+    newest bar where that is older; only reads without `end` teach `seen`."""
+    since = seen.horizon(symbols, timeframe, limit, end)
     rows = await fetch_bars(
-        pool, symbols, timeframe, limit=limit, order="desc", columns=columns,
+        pool, symbols, timeframe, None, end, limit=limit, order="desc", columns=columns,
         min_quality=min_quality, since=since,
     )  # fmt: skip
     if since is not None and len(rows) < limit * len(symbols):  # some symbol came short
         found = Counter(row["symbol"] for row in rows)
         short = [symbol for symbol in symbols if found[symbol] < limit]
         again = await fetch_bars(
-            pool, short, timeframe, limit=limit, order="desc", columns=columns,
+            pool, short, timeframe, None, end, limit=limit, order="desc", columns=columns,
             min_quality=min_quality,
         )  # fmt: skip
         rows = _merged(symbols, rows, again, set(short))
-    seen.saw(symbols, timeframe, rows)
+    if end is None:
+        seen.saw(symbols, timeframe, rows)
     return rows
 
 

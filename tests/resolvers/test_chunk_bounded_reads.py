@@ -1,5 +1,6 @@
-"""On a hypertable, a read of base bars from a time names that time's chunk in its statement, so
-that even a cached generic plan leaves the older chunks out (storage/bar_chunks.py); answers are
+"""On a hypertable, a read of base bars from a time names that time's chunk in its statement,
+and a page before a time names a chunk its bars likely start in, so that even a cached generic
+plan leaves the other chunks out (storage/bar_chunks.py, storage/newest_bars.py); answers are
 the same as without."""
 
 from __future__ import annotations
@@ -20,11 +21,21 @@ from tests.support.databases import Database, Server
 from tests.support.graphql import CountingPool, make_services, run
 
 T0 = datetime(2024, 1, 4, tzinfo=UTC)
-QUERY = """
-query Chart($from: DateTime!) {
-  bars(ticker: "X:BTCUSD", timeframe: D1, from: $from, limit: 30) { time close }
+BOUND = T0 + timedelta(days=400)  # within the last three of 60 weekly chunks
+READS = {  # a chart's first load, and the page before the bars it shows
+    "from a time": (
+        'bars(ticker: "X:BTCUSD", timeframe: D1, from: $at, limit: 30)',
+        chunk_start(BOUND),
+        [410.0 + d for d in range(20)],
+        3,  # chunks from the bound's to the newest
+    ),
+    "paging back": (
+        'bars(ticker: "X:BTCUSD", timeframe: D1, order: DESC, to: $at, limit: 30)',
+        chunk_start(BOUND - 30 * timedelta(days=2)),  # 30 daily bars' usual reach
+        [409.0 - d for d in range(30)],
+        12,  # from 9 weeks before the bound to the newest: only the lower side is a literal
+    ),
 }
-"""
 
 
 def test_a_chunk_starts_on_a_thursday_at_or_before_the_time() -> None:
@@ -49,23 +60,25 @@ def _known(plan: dict[str, Any]) -> int:
     return here + sum(_known(child) for child in plan.get("Plans", ()))
 
 
-async def test_a_read_from_a_time_plans_only_the_chunks_after_it(db: Database) -> None:
+@pytest.mark.parametrize("read", list(READS))
+async def test_a_bounded_read_plans_only_the_chunks_it_may_need(db: Database, read: str) -> None:
+    field, literal, closes, chunks = READS[read]
+    query = f"query Chart($at: DateTime!) {{ {field} {{ time close }} }}"
     chunked = await bars_are_chunked(db.pool)
     daily = [
         BarIn("X:BTCUSD", T0 + timedelta(days=d), 10, 11, 9, 10 + d, 100) for d in range(420)
     ]  # 60 weeks: 60 chunks on a hypertable
     await upsert_bars(db.pool, Timeframe.D1, daily, db.backend)
-    start = T0 + timedelta(days=400)  # within the last three chunks
     answers, statements = [], []
     for flag in (False, True):
         pool = CountingPool(db.pool)
         services = dataclasses.replace(make_services(pool, db.backend), chunked_bars=flag)
-        answers.append(await run(build_schema(), QUERY, services, {"from": start.isoformat()}))
+        answers.append(await run(build_schema(), query, services, {"at": BOUND.isoformat()}))
         statements += [sql for sql in pool.statements if "FROM bars r" in sql]
     assert answers[0] == answers[1]
-    assert [bar["close"] for bar in answers[1]["data"]["bars"]] == [410.0 + d for d in range(20)]
-    plain, bounded = statements
-    assert f"'{chunk_start(start).isoformat()}'" in bounded
+    assert [bar["close"] for bar in answers[1]["data"]["bars"]] == closes
+    plain, bounded = statements  # a plain table's read, then a hypertable's
+    assert f"'{literal.isoformat()}'" in bounded
     assert "+00:00'" not in plain  # no literal time at all
     if not chunked:
         pytest.skip("bars is a plain table here (no TimescaleDB): the gateway leaves it unbounded")
@@ -76,7 +89,7 @@ async def test_a_read_from_a_time_plans_only_the_chunks_after_it(db: Database) -
             for name, sql in (("plain", plain), ("bounded", bounded)):
                 await conn.execute(f"PREPARE {name} AS {sql}")
                 raw = await conn.fetchval(
-                    f"EXPLAIN (FORMAT JSON) EXECUTE {name}('X:BTCUSD', 30, '{start.isoformat()}')"
+                    f"EXPLAIN (FORMAT JSON) EXECUTE {name}('X:BTCUSD', 30, '{BOUND.isoformat()}')"
                 )
                 planned.append(
                     _known((json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"])
@@ -84,4 +97,4 @@ async def test_a_read_from_a_time_plans_only_the_chunks_after_it(db: Database) -
         finally:
             await conn.execute("DEALLOCATE ALL")
             await conn.execute("RESET plan_cache_mode")
-    assert planned[0] >= 60 and planned[1] <= 3, planned
+    assert planned == [60, chunks]

@@ -69,9 +69,9 @@ def test_what_is_remembered_is_bounded() -> None:
 async def test_newest_bars_answer_as_an_unbounded_read_whatever_was_written(
     db: Database,
 ) -> None:
-    """Random reads between writes of newer bars, backfills of older ones and deletions: each
-    answer equals `fetch_bars` without a horizon, whether the horizon held every symbol's bars
-    or some had to be read again."""
+    """Random reads (some before an end, as a chart paging back) between writes of newer bars,
+    backfills of older ones and deletions: each answer equals `fetch_bars` without a horizon,
+    whether the horizon held every symbol's bars or some had to be read again."""
     pool = db.pool
     # A: dense; B: a year earlier; C: three bars weeks apart; D: none at first
     stored = {
@@ -92,14 +92,17 @@ async def test_newest_bars_answer_as_an_unbounded_read_whatever_was_written(
         if op == "read":
             symbols = rng.sample(SYMBOLS, rng.randint(1, 4))
             limit, min_quality = rng.choice((1, 1, 2, 40, 400)), rng.choice((None, None, 0.5))
-            horizon = seen.horizon(symbols, tf, limit)
-            got = await newest_bars(pool, symbols, tf, limit, seen, min_quality=min_quality)
-            want = await fetch_bars(
-                pool, symbols, tf, limit=limit, order="desc", min_quality=min_quality
+            end = rng.choice((None, None, None, T0 + timedelta(days=rng.randint(-800, 60))))
+            horizon = seen.horizon(symbols, tf, limit, end)
+            got = await newest_bars(
+                pool, symbols, tf, limit, seen, end=end, min_quality=min_quality
             )
-            assert _rows(got) == _rows(want), (symbols, tf, limit, min_quality, horizon)
+            want = await fetch_bars(
+                pool, symbols, tf, None, end, limit=limit, order="desc", min_quality=min_quality
+            )
+            assert _rows(got) == _rows(want), (symbols, tf, limit, min_quality, end, horizon)
             if horizon is not None:
-                counts["from a horizon"] += 1
+                counts["from a horizon" if end is None else "before an end"] += 1
                 counts["read again"] += any(row["time"] < horizon for row in want)
             continue
         newest = await pool.fetchval(
@@ -122,7 +125,8 @@ async def test_newest_bars_answer_as_an_unbounded_read_whatever_was_written(
                 "DELETE FROM bars WHERE symbol = $1 AND timeframe = $2", symbol, tf.value
             )
     # the sequence put both ways to work: answers from the horizon, and symbols read again
-    assert counts["from a horizon"] >= 15 and counts["read again"] >= 3, counts
+    assert counts["from a horizon"] >= 15 and counts["before an end"] >= 10, counts
+    assert counts["read again"] >= 3, counts
 
 
 async def test_a_symbol_read_again_keeps_its_place_among_the_others(db: Database) -> None:
