@@ -9,7 +9,9 @@ the older chunks as well as a custom one (a parameter is known only to custom pl
 Which horizon holds a symbol's newest `limit` bars is learnt from earlier reads: each read
 records the symbol's newest stored bar. The horizon is only a guess, and the answer never
 depends on it: a symbol that has fewer than `limit` bars after the horizon is read again without
-it. A symbol never seen is read without a horizon the first time.
+it. A symbol never seen is read without a horizon the first time. A page before a time (a
+chart loading older bars) reckons its horizon from that time; the loaders ask for it only where
+`bars` is a hypertable (resolvers/loaders.py).
 """
 
 from __future__ import annotations
