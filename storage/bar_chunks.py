@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from storage.pool import Executor
 
 CHUNK = timedelta(days=7)  # the chunk interval migration 0002 gives `bars`
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # TimescaleDB aligns chunks to multiples from here
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # TimescaleDB aligns chunks to multiples from here
 
 
 def chunk_start(time: datetime) -> datetime:
     """The start of the chunk holding `time` (an aware datetime)."""
-    return _EPOCH + (time - _EPOCH) // CHUNK * CHUNK
+    return EPOCH + (time - EPOCH) // CHUNK * CHUNK
 
 
 async def bars_are_chunked(conn: Executor) -> bool:

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
 
 from domain.timeframes import Timeframe
-from storage.bar_chunks import chunk_start
+from storage.bar_chunks import EPOCH, chunk_start
 from storage.bars_read import fetch_bars
 from storage.pool import Executor
 
 KEPT = 50_000  # (symbol, timeframe) pairs remembered, least recently used forgotten first
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HORIZONS_KEPT = 4096  # horizons computed, by (newest bar, timeframe, limit); then started over
 # How far back `limit` bars reach at most, per bar, in the usual case: stock minutes trade 6.5
 # hours of 24 on weekdays; daily bars skip weekends and holidays.
@@ -108,7 +107,7 @@ class NewestBarTimes:
 def _horizon(newest: datetime, timeframe: Timeframe, limit: int) -> datetime | None:
     """The chunk boundary `limit` bars' usual reach before `newest` (None: before 1970)."""
     reach = _REACH_PER_BAR[timeframe] * limit
-    if reach >= newest - _EPOCH:
+    if reach >= newest - EPOCH:
         return None
     return chunk_start(newest - reach)
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from domain.timeframes import Timeframe
-from storage.bar_chunks import CHUNK
+from storage.bar_chunks import CHUNK, bars_are_chunked
 from storage.bars_read import bars_sql, fetch_bars
 from storage.bars_write import BarIn, upsert_bars
 from storage.newest_bars import NewestBarTimes, newest_bars
@@ -142,19 +142,6 @@ async def test_a_symbol_read_again_keeps_its_place_among_the_others(db: Database
     assert _rows(rows) == _rows(await fetch_bars(db.pool, symbols, D1, limit=20, order="desc"))
 
 
-async def _is_hypertable(database: Database) -> bool:
-    if not await database.pool.fetchval(
-        "SELECT to_regclass('timescaledb_information.hypertables') IS NOT NULL"
-    ):
-        return False
-    return bool(
-        await database.pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables"
-            " WHERE hypertable_name = 'bars')"
-        )
-    )
-
-
 def _chunks(plan: dict[str, Any]) -> int:
     """Chunks of `bars` the plan scans."""
     here = int(plan.get("Relation Name", "").startswith("_hyper_"))
@@ -162,7 +149,7 @@ def _chunks(plan: dict[str, Any]) -> int:
 
 
 async def test_a_second_read_of_the_newest_bar_plans_only_recent_chunks(db: Database) -> None:
-    if not await _is_hypertable(db):
+    if not await bars_are_chunked(db.pool):
         pytest.skip("bars is a plain table here (no TimescaleDB): it has no chunks to leave out")
     daily = _bars("X:AUSD", T0 - timedelta(days=420), 421, STEP[D1])  # 60 weeks: 61 chunks
     await upsert_bars(db.pool, D1, daily, db.backend)
