@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -24,10 +25,12 @@ from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
 from gateway.logs import configure_logging
 from gateway.observability.metrics import MULTIPROC_ENV
 from gateway.settings import Settings
+from gateway.worker_supervisor import run_workers
 from storage.demo import load_demo
 from storage.migrations import migrate
 
 WORKER_HEALTHCHECK_SECONDS = 60
+APP = "gateway.app:serve_app"
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -66,12 +69,10 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, workers: int) -> 
     os.environ["HOST"] = host
     bound = settings.model_copy(update={"host": host, "port": port})
     print(startup_summary(bound, program_name()), flush=True)
-    uvicorn.run(
-        "gateway.app:serve_app",
+    options: dict[str, Any] = dict(
         factory=True,
         host=host,
         port=port,
-        workers=workers,
         log_config=None,
         access_log=False,  # TraceMiddleware writes the one access line per request
         # X-Forwarded-* only from the proxies configured (uvicorn would trust 127.0.0.1)
@@ -84,6 +85,10 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, workers: int) -> 
         # pings: with uvicorn's 5 s a loaded machine killed and restarted workers forever
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
+    if workers > 1:  # supervised as uvicorn does, but a worker's exit ends a pending ping
+        run_workers(uvicorn.Config(APP, workers=workers, **options))
+    else:
+        uvicorn.run(APP, **options)
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,35 @@
+"""uvicorn's supervisor of several workers, told of a worker's exit at once.
+
+Every half second uvicorn's supervisor pings each worker through a pipe and waits up to
+`timeout_worker_healthcheck` for the answer (60 s here: gateway/cli.py says why). It keeps its
+own copy of the worker's end of that pipe open, so when a worker exits between a ping and its
+answer no end of file comes, and the supervisor waits out the whole timeout. Ctrl-C in a
+terminal, or systemd stopping the service, signals the workers together with the supervisor:
+`marketgraph serve` with two workers then sometimes took a minute to stop (seen in the suite's
+deployment test). uvicorn 0.54 has no fix released (its rework of worker control,
+Kludex/uvicorn#3082, is open). Here the supervisor's copy is closed once the worker has its own,
+so a worker's exit ends the wait.
+"""
+
+from __future__ import annotations
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+
+class WorkerSupervisor(Multiprocess):
+    """uvicorn's `Multiprocess`, with each health round starting from a closed copy of every
+    worker's end of its pipe (workers are started by then; closing again does nothing)."""
+
+    def keep_subprocess_alive(self) -> None:
+        # a stop signal that came in since the loop last looked (it reached the workers too)
+        # ends the loop, rather than their exits reading as deaths to recover from
+        self.handle_signals()
+        for process in self.processes:
+            process.child_conn.close()
+        super().keep_subprocess_alive()
+
+
+def run_workers(config: uvicorn.Config) -> None:
+    """Serve `config` (the app as an import string, `workers` > 1) as `uvicorn.run` does."""
+    WorkerSupervisor(config, sockets=[config.bind_socket()]).run()
