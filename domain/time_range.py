@@ -12,7 +12,10 @@ from datetime import UTC, datetime
 
 from domain.errors import InvalidInput
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+"""Where Unix times (Polygon's milliseconds), TimescaleDB's internal times and its chunk
+alignment count from."""
+EARLIEST = UNIX_EPOCH
 """The first supported time."""
 END = datetime(2200, 1, 1, tzinfo=UTC)
 """The first time after the supported range (exclusive for bars, inclusive for range ends)."""

@@ -9,17 +9,17 @@ plans too, and gives few distinct statement texts (one per chunk).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from domain.time_range import UNIX_EPOCH
 from storage.pool import Executor
 
 CHUNK = timedelta(days=7)  # the chunk interval migration 0002 gives `bars`
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # TimescaleDB aligns chunks to multiples from here
 
 
 def chunk_start(time: datetime) -> datetime:
     """The start of the chunk holding `time` (an aware datetime)."""
-    return EPOCH + (time - EPOCH) // CHUNK * CHUNK
+    return UNIX_EPOCH + (time - UNIX_EPOCH) // CHUNK * CHUNK
 
 
 async def bars_are_chunked(conn: Executor) -> bool:

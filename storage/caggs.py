@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from domain.time_range import UNIX_EPOCH
 from domain.timeframes import (
     BASE_TIMEFRAMES,
     Rollup,
@@ -249,7 +250,6 @@ async def _refresh(
             await asyncio.sleep(_BUSY_SLEEP)
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NO_WATERMARK = -210866803200000000  # TimescaleDB's internal minimum: nothing materialized
 
 
@@ -263,6 +263,6 @@ async def watermarks(conn: Executor) -> dict[str, datetime | None]:
     return {
         r["relation"]: None
         if r["internal"] <= _NO_WATERMARK
-        else _EPOCH + timedelta(microseconds=r["internal"])
+        else UNIX_EPOCH + timedelta(microseconds=r["internal"])
         for r in rows
     }

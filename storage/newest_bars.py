@@ -23,8 +23,9 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from domain.time_range import UNIX_EPOCH
 from domain.timeframes import Timeframe
-from storage.bar_chunks import EPOCH, chunk_start
+from storage.bar_chunks import chunk_start
 from storage.bars_read import fetch_bars
 from storage.pool import Executor
 
@@ -107,7 +108,7 @@ class NewestBarTimes:
 def _horizon(newest: datetime, timeframe: Timeframe, limit: int) -> datetime | None:
     """The chunk boundary `limit` bars' usual reach before `newest` (None: before 1970)."""
     reach = _REACH_PER_BAR[timeframe] * limit
-    if reach >= newest - EPOCH:
+    if reach >= newest - UNIX_EPOCH:
         return None
     return chunk_start(newest - reach)
 

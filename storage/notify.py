@@ -18,10 +18,11 @@ import enum
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import orjson
 
+from domain.time_range import UNIX_EPOCH
 from domain.timeframes import Timeframe, nominal_width
 from storage.pool import Conn
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 CHANNEL = "marketgraph_bars"
 MAX_PAYLOAD_BYTES = 7999  # PostgreSQL: "payload string too long" at 8000
 _XID_ROOM = 21  # the transaction id (at most 20 digits) and a space, prefixed in SQL
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NOTIFY = "SELECT pg_notify($1, pg_current_xact_id()::text || ' ' || p) FROM unnest($2::text[]) p"
 
 Run = tuple[datetime, datetime]
@@ -55,11 +55,11 @@ class BarsWritten:
 
 
 def _micros(t: datetime) -> int:
-    return (t - _EPOCH) // timedelta(microseconds=1)
+    return (t - UNIX_EPOCH) // timedelta(microseconds=1)
 
 
 def _from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
+    return UNIX_EPOCH + timedelta(microseconds=value)
 
 
 def written_runs(

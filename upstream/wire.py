@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 
 from domain.errors import InvalidInput, UpstreamUnavailable
+from domain.time_range import UNIX_EPOCH
 
 _API_KEY_PARAM = re.compile(r"(?i)(apikey=)[^&\s\"'#]+")
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +49,8 @@ def as_ms(value: date) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise InvalidInput("datetimes passed to Polygon must be timezone-aware")
-        return (value - _EPOCH) // timedelta(milliseconds=1)
-    return (datetime(value.year, value.month, value.day, tzinfo=UTC) - _EPOCH) // timedelta(
+        return (value - UNIX_EPOCH) // timedelta(milliseconds=1)
+    return (datetime(value.year, value.month, value.day, tzinfo=UTC) - UNIX_EPOCH) // timedelta(
         milliseconds=1
     )
 
@@ -116,7 +116,7 @@ def parse_bar(raw: object) -> PolygonBar:
     if not t.is_integer() or (trades is not None and not trades.is_integer()):
         raise UpstreamUnavailable("malformed Polygon bar: 't' and 'n' must be integers")
     return PolygonBar(
-        time=_EPOCH + timedelta(milliseconds=int(t)),
+        time=UNIX_EPOCH + timedelta(milliseconds=int(t)),
         open=number(raw, "o"),
         high=number(raw, "h"),
         low=number(raw, "l"),
