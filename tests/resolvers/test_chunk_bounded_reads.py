@@ -6,9 +6,7 @@ the same as without."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -19,6 +17,7 @@ from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from tests.support.databases import Database, Server
 from tests.support.graphql import CountingPool, make_services, run
+from tests.support.plans import bar_chunks, root_plan
 
 T0 = datetime(2024, 1, 4, tzinfo=UTC)
 BOUND = T0 + timedelta(days=400)  # within the last three of 60 weekly chunks
@@ -52,14 +51,6 @@ async def test_the_gateway_knows_whether_bars_is_a_hypertable(db: Database, serv
     assert await bars_are_chunked(db.pool) is expected
 
 
-def _known(plan: dict[str, Any]) -> int:
-    """Chunks of `bars` the plan holds: those it scans, and those each call's executor startup
-    excludes (the work a generic plan does on every call)."""
-    here = int(plan.get("Relation Name", "").startswith("_hyper_"))
-    here += int(plan.get("Chunks excluded during startup", 0))
-    return here + sum(_known(child) for child in plan.get("Plans", ()))
-
-
 @pytest.mark.parametrize("read", list(READS))
 async def test_a_bounded_read_plans_only_the_chunks_it_may_need(db: Database, read: str) -> None:
     field, literal, closes, chunks = READS[read]
@@ -91,9 +82,7 @@ async def test_a_bounded_read_plans_only_the_chunks_it_may_need(db: Database, re
                 raw = await conn.fetchval(
                     f"EXPLAIN (FORMAT JSON) EXECUTE {name}('X:BTCUSD', 30, '{BOUND.isoformat()}')"
                 )
-                planned.append(
-                    _known((json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"])
-                )
+                planned.append(bar_chunks(root_plan(raw), excluded_at_startup=True))
         finally:
             await conn.execute("DEALLOCATE ALL")
             await conn.execute("RESET plan_cache_mode")

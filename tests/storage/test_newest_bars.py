@@ -3,7 +3,6 @@ TimescaleDB plan only the chunks after the horizon (storage/newest_bars.py)."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from storage.bars_write import BarIn, upsert_bars
 from storage.newest_bars import NewestBarTimes, newest_bars
 from tests.support.databases import Database
 from tests.support.graphql import CountingPool
+from tests.support.plans import bar_chunks, root_plan
 
 M1, D1 = Timeframe.M1, Timeframe.D1
 T0 = datetime(2024, 1, 4, tzinfo=UTC)  # a Thursday: TimescaleDB's 7-day chunks start on one
@@ -142,12 +142,6 @@ async def test_a_symbol_read_again_keeps_its_place_among_the_others(db: Database
     assert _rows(rows) == _rows(await fetch_bars(db.pool, symbols, D1, limit=20, order="desc"))
 
 
-def _chunks(plan: dict[str, Any]) -> int:
-    """Chunks of `bars` the plan scans."""
-    here = int(plan.get("Relation Name", "").startswith("_hyper_"))
-    return here + sum(_chunks(child) for child in plan.get("Plans", ()))
-
-
 async def test_a_second_read_of_the_newest_bar_plans_only_recent_chunks(db: Database) -> None:
     if not await bars_are_chunked(db.pool):
         pytest.skip("bars is a plain table here (no TimescaleDB): it has no chunks to leave out")
@@ -164,7 +158,7 @@ async def test_a_second_read_of_the_newest_bar_plans_only_recent_chunks(db: Data
         planned = []
         for sql in (first, second):
             raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", "X:AUSD", 1)
-            planned.append(_chunks((json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]))
+            planned.append(bar_chunks(root_plan(raw)))
     assert planned[0] >= 60 and planned[1] <= 2, planned
 
 

@@ -5,10 +5,8 @@ by symbol: a full scan of the level for such a symbol)."""
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from domain.records import Order
 from domain.timeframes import Timeframe
@@ -16,14 +14,10 @@ from storage.bars_read import bars_sql
 from storage.bars_write import upsert_bars
 from tests.support.bars import minute_bars
 from tests.support.databases import Database
+from tests.support.plans import pages_touched, root_plan
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 PRESENT = ["X:BTCUSD", "X:ETHUSD"]
-
-
-def _buffers(plan: dict[str, Any]) -> int:
-    """Shared buffers the statement touched, hit or read (a node's count includes its inputs')."""
-    return int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
 
 
 async def test_the_newest_bar_of_a_missing_symbol_reads_a_few_pages(caggs_db: Database) -> None:
@@ -41,7 +35,8 @@ async def test_the_newest_bar_of_a_missing_symbol_reads_a_few_pages(caggs_db: Da
         for order, symbols in cases:
             sql = bars_sql(Timeframe.M5, order, False, False)
             raw = await conn.fetchval(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", symbols, 1)
-            plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+            plan = root_plan(raw)
             rows = await conn.fetch(sql, symbols, 1)
             assert [r["symbol"] for r in rows] == symbols[:-1]
-            assert _buffers(plan) < 100, (order, symbols, _buffers(plan))  # the old plan: ~31k
+            touched = pages_touched(plan)
+            assert touched < 100, (order, symbols, touched)  # the old plan: ~31k

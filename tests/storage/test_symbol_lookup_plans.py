@@ -9,11 +9,9 @@ ask for such a ticker. The lookup must probe the primary key, whichever plan Pos
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -24,6 +22,7 @@ from storage.features import RollupBackend
 from storage.symbols import LOOKUP_SQL, lookup_symbols
 from tests.support.bars import minute_bars
 from tests.support.databases import Database, Server, Template, cloned_database
+from tests.support.plans import pages_touched, root_plan
 
 START = datetime(2024, 3, 4, tzinfo=UTC)
 STORED = [f"X:S{i:02d}USD" for i in range(20)]
@@ -46,11 +45,6 @@ async def stored(
         yield database
 
 
-def _pages(plan: dict[str, Any]) -> int:
-    """Shared buffers the statement touched, hit or read (a node's count includes its inputs')."""
-    return int(plan["Shared Hit Blocks"]) + int(plan["Shared Read Blocks"])
-
-
 @pytest.mark.parametrize("mode", ["force_generic_plan", "force_custom_plan"])
 @pytest.mark.parametrize(
     "tickers",
@@ -67,8 +61,8 @@ async def test_a_lookup_probes_the_index_not_the_table(
             raw = await conn.fetchval(explain, tickers)
         finally:
             await conn.execute("RESET plan_cache_mode")
-    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
-    assert _pages(plan) <= PAGES * len(tickers), _pages(plan)
+    plan = root_plan(raw)
+    assert pages_touched(plan) <= PAGES * len(tickers), pages_touched(plan)
 
 
 async def test_a_lookup_finds_stored_tickers_and_only_those(stored: Database) -> None:
