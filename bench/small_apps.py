@@ -56,6 +56,7 @@ from gateway.graphql_view import make_graphql_app
 from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
 from schema import build_schema
 from storage.bars_read import latest_bars, window_summary
+from storage.features import RollupBackend, detect
 
 ROW_SQL = (
     "SELECT time, open, high, low, close, volume FROM bars"
@@ -66,6 +67,9 @@ ROW_SQL = (
 @contextlib.asynccontextmanager
 async def _pool(app: Starlette) -> AsyncIterator[None]:
     app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], max_size=10)
+    # the statements marketgraph's loaders choose: portable rollups are read without their tail
+    features = await detect(app.state.pool)
+    app.state.rollup_tails = features.rollup_backend is not RollupBackend.PORTABLE
     try:
         yield
     finally:
@@ -165,9 +169,10 @@ def layers_app() -> Starlette:
 
 async def _symbols(request: Request) -> Response:
     some = list(TICKERS[: int(request.query_params["n"])])
-    pool = request.app.state.pool
+    pool, tails = request.app.state.pool, request.app.state.rollup_tails
     latest, summaries = await asyncio.gather(
-        latest_bars(pool, some, StoredTimeframe.H1), window_summary(pool, some, *WINDOW_BOUNDS)
+        latest_bars(pool, some, StoredTimeframe.H1, rollup_tails=tails),
+        window_summary(pool, some, *WINDOW_BOUNDS, rollup_tails=tails),
     )
     body = [
         {"ticker": t, "latestBar": _bar(latest.get(t)), "aggregate": _summary(summaries.get(t))}

@@ -118,5 +118,11 @@ def make_context(
         allowed=principal is not None and principal.has(Scope.FETCH),
         on_stored=reads.wrote,
     )
-    loaders = Loaders.create(reads, gate, services.newest_bar_times, chunked=services.chunked_bars)
+    loaders = Loaders.create(
+        reads,
+        gate,
+        services.newest_bar_times,
+        chunked=services.chunked_bars,
+        rollup_tails=services.backend is not RollupBackend.PORTABLE,
+    )
     return RequestContext(services, principal, gate, loaders, reads, trace_id=trace_id)

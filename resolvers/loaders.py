@@ -152,10 +152,8 @@ class Loaders:
 
     __slots__ = ("_aggregate", "_bars", "_latest", "_sources", "_symbol")
 
-    def __init__(
-        self, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None, chunked: bool
-    ) -> None:
-        self._sources = _Sources(reads, fetch, seen, chunked)
+    def __init__(self, sources: _Sources) -> None:
+        self._sources = sources
         self._bars: BatchLoader[BarsKey, list[asyncpg.Record]] | None = None
         self._latest: BatchLoader[LatestKey, asyncpg.Record | None] | None = None
         self._aggregate: BatchLoader[AggregateKey, WindowSummary | None] | None = None
@@ -169,13 +167,16 @@ class Loaders:
         seen: NewestBarTimes | None = None,
         *,
         chunked: bool = False,
+        rollup_tails: bool = True,
     ) -> Loaders:
         """Loaders reading where `reads` routes them, fetching misses first where `fetch`
         allows (a fetch that stored bars sends the reads after it to the primary). With
         `seen`, reads of the newest base bars start from a recent horizon
         (storage/newest_bars.py) and teach it. `chunked`: `bars` is a hypertable, and reads
-        of base bars from a time also name that time's chunk (storage/bar_chunks.py)."""
-        return cls(reads, fetch, seen, chunked)
+        of base bars from a time also name that time's chunk (storage/bar_chunks.py).
+        `rollup_tails=False`: the rollups are portable, and rollup reads leave out their
+        always empty tail (storage/rollup_reads.py)."""
+        return cls(_Sources(reads, fetch, seen, chunked, rollup_tails))
 
     @property
     def bars(self) -> BatchLoader[BarsKey, list[asyncpg.Record]]:
@@ -208,15 +209,21 @@ class _Sources:
     by reference counting when it ends, not left as cyclic garbage for the collector (22
     objects a request, which made its collections a tenth of a small request's CPU)."""
 
-    __slots__ = ("_chunked", "_fetch", "_reads", "_seen")
+    __slots__ = ("_chunked", "_fetch", "_reads", "_seen", "_tails")
 
     def __init__(
-        self, reads: ReadRoute, fetch: FetchGate, seen: NewestBarTimes | None, chunked: bool
+        self,
+        reads: ReadRoute,
+        fetch: FetchGate,
+        seen: NewestBarTimes | None,
+        chunked: bool,
+        rollup_tails: bool,
     ) -> None:
         self._reads = reads
         self._fetch = fetch
         self._seen = seen
         self._chunked = chunked
+        self._tails = rollup_tails
 
     async def bars(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
         tf, start, end, limit, order, columns, min_quality = group
@@ -241,6 +248,7 @@ class _Sources:
         else:
             chunk = self._chunked and start is not None and tf in BASE_TIMEFRAMES
             since = chunk_start(start) if chunk else None
+            tails = self._tails
             rows = await self._reads.read(
                 lambda pool: fetch_bars(
                     pool,
@@ -253,6 +261,7 @@ class _Sources:
                     columns=columns,
                     min_quality=min_quality,
                     since=since,
+                    rollup_tails=tails,
                 )
             )
         return {**_split(rows, symbols), **failed}
@@ -262,13 +271,17 @@ class _Sources:
         if seen is not None and tf in BASE_TIMEFRAMES:
             rows = await self._reads.read(lambda pool: newest_bars(pool, symbols, tf, 1, seen))
             return {row["symbol"]: row for row in rows}
-        return dict(await self._reads.read(lambda pool: latest_bars(pool, symbols, tf)))
+        tails = self._tails
+        return dict(
+            await self._reads.read(lambda pool: latest_bars(pool, symbols, tf, rollup_tails=tails))
+        )
 
     async def aggregate(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
         start, end, basis = group
         failed = await self._fetch.ensure(symbols, basis, start, end)
+        tails = self._tails
         found = await self._reads.read(
-            lambda pool: window_summary(pool, symbols, start, end, base=basis)
+            lambda pool: window_summary(pool, symbols, start, end, base=basis, rollup_tails=tails)
         )
         return {**found, **failed}
 

@@ -80,6 +80,7 @@ def bars_sql(
     has_min_quality: bool = False,
     one_symbol: bool = False,
     since: datetime | None = None,
+    rollup_tails: bool = True,
 ) -> str:
     """The statement behind `fetch_bars`; exposed for EXPLAIN and statement counting.
 
@@ -90,6 +91,9 @@ def bars_sql(
     `since`: a lower bound on the stored time, written into the statement as a literal, so that
     TimescaleDB leaves older chunks out of every plan, generic or custom (storage/bar_chunks.py,
     storage/newest_bars.py).
+
+    `rollup_tails=False`: the rollups are portable, and a rollup read leaves out their tail,
+    which is always empty (storage/rollup_reads.py).
 
     `one_symbol` (base timeframes only): $1 is one symbol, and the statement is the plain
     index scan, without the unnest, lateral join and sort that many symbols need. The common
@@ -128,7 +132,9 @@ def bars_sql(
         if one_symbol:
             raise ValueError("one_symbol is for base timeframes only")
         select = _select(_ROLLUP_COLUMNS, label, columns)
-        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], where, direction, "$2")
+        rows = rollup_rows_sql(
+            ROLLUP_BY_TIMEFRAME[timeframe], where, direction, "$2", tail=rollup_tails
+        )
         source = f"{rows} r"
         order_limit = f"{rollup_order(direction)} LIMIT $2"
     return f"""
@@ -184,10 +190,12 @@ async def fetch_bars(
     columns: Collection[str] | None = None,
     min_quality: float | None = None,
     since: datetime | None = None,
+    rollup_tails: bool = True,
 ) -> list[asyncpg.Record]:
     """Bars of each symbol with start ≤ time < end (and a quality score of at least
     `min_quality` when given), at most `limit` per symbol. `since` bounds the stored time as
     well, as a literal (few distinct values: each makes a statement of its own).
+    `rollup_tails=False` where the rollups are portable (see `bars_sql`).
 
     Rows come grouped by symbol in the order given, each group ordered by time in `order`
     (with `desc`, the newest `limit` bars). Columns are BAR_COLUMNS, or `symbol`, `time` and
@@ -203,24 +211,33 @@ async def fetch_bars(
             raise ValueError(f"unknown columns: {sorted(columns - BAR_COLUMN_SET)}")
     extra = [v for v in (start, end, min_quality) if v is not None]
     one = len(symbols) == 1 and tf in BASE_TIMEFRAMES
+    tails = rollup_tails or tf in BASE_TIMEFRAMES  # one statement text for base reads
     sql = _statement(
-        tf, order, start is not None, end is not None, columns, min_quality is not None, one, since
-    )
+        tf, order, start is not None, end is not None, columns, min_quality is not None, one,
+        since, tails,
+    )  # fmt: skip
     return await pool.fetch(sql, symbols[0] if one else list(symbols), limit, *extra)
 
 
 @idempotent_read
 async def latest_bars(
-    pool: Executor, symbols: Sequence[str], timeframe: Timeframe | str
+    pool: Executor,
+    symbols: Sequence[str],
+    timeframe: Timeframe | str,
+    *,
+    rollup_tails: bool = True,
 ) -> dict[str, asyncpg.Record]:
-    """The newest bar of each symbol that has one."""
-    rows = await fetch_bars(pool, symbols, timeframe, limit=1, order="desc")
+    """The newest bar of each symbol that has one (`rollup_tails`: see `bars_sql`)."""
+    rows = await fetch_bars(
+        pool, symbols, timeframe, limit=1, order="desc", rollup_tails=rollup_tails
+    )
     return {row["symbol"]: row for row in rows}
 
 
 @cache
-def summary_sql(timeframe: Timeframe) -> str:
-    """The statement behind `window_summary` for one source level (made once per level)."""
+def summary_sql(timeframe: Timeframe, rollup_tails: bool = True) -> str:
+    """The statement behind `window_summary` for one source level (made once per level;
+    `rollup_tails`: see `bars_sql`)."""
     window = " AND r.time >= $2 AND r.time < $3"
     if timeframe in BASE_TIMEFRAMES:
         source = f"bars r WHERE r.timeframe = '{timeframe.value}' AND r.symbol = s.symbol{window}"
@@ -228,7 +245,8 @@ def summary_sql(timeframe: Timeframe) -> str:
         vwap_volume = "CASE WHEN r.vwap IS NULL THEN NULL ELSE r.volume END"
         bar_count = "count(*)"
     else:
-        source = f"{rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], window)} r"
+        rows = rollup_rows_sql(ROLLUP_BY_TIMEFRAME[timeframe], window, tail=rollup_tails)
+        source = f"{rows} r"
         turnover, vwap_volume, bar_count = "r.turnover", "r.vwap_volume", "sum(r.bar_count)"
     return f"""
         SELECT s.symbol, w.*
@@ -255,17 +273,20 @@ async def window_summary(
     end: datetime,
     *,
     base: Timeframe | str = Timeframe.M1,
+    rollup_tails: bool = True,
 ) -> dict[str, WindowSummary]:
     """OHLCV, vwap, trades and bar count over [start, end) per symbol that has data there.
 
     Built from `base` bars (1m intraday, 1d daily) through the coarsest rollup that tiles the
     window, so a month of minutes reads hours, not minutes, where the bounds allow.
+    `rollup_tails=False` where the rollups are portable (see `bars_sql`).
     """
     base_tf = parse_timeframe(base)
     if base_tf not in BASE_TIMEFRAMES:
         raise ValueError(f"a summary is built on 1m or 1d bars, not {base_tf.value!r}")
     source = tiling_timeframe(base_tf, start, end)
-    rows = await pool.fetch(summary_sql(source), list(symbols), start, end)
+    tails = rollup_tails or source in BASE_TIMEFRAMES
+    rows = await pool.fetch(summary_sql(source, tails), list(symbols), start, end)
     # columns by position, in the select list's order (symbol, w.*): a dashboard's summaries
     # of many symbols pay one constructor call each, not twelve lookups by name
     return {

@@ -55,8 +55,15 @@ def rollup_order(direction: str) -> str:
     return f"ORDER BY r.symbol {direction}, r.time {direction}"
 
 
-def rollup_rows_sql(rollup: Rollup, where: str = "", direction: str = "", limit: str = "") -> str:
+def rollup_rows_sql(
+    rollup: Rollup, where: str = "", direction: str = "", limit: str = "", *, tail: bool = True
+) -> str:
     """A subquery of the level's rows for `s.symbol`, filtered by `where` (on alias `r`).
+
+    `tail=False` leaves the tail out, for portable rollups only: theirs is always empty, yet
+    its branch was set up again for every symbol of a lateral read (measured, 50 symbols on
+    plain PostgreSQL: a window summary 0.83 -> 0.62 ms, the newest hourly bars 0.45 -> 0.34 ms;
+    one symbol's newest hourly bar 0.24 -> 0.16 ms).
 
     With `direction` (ASC or DESC) each half is ordered by (symbol, time) (the symbol is one
     value: by time) and cut at `limit`, so each stops early; the caller orders the union the same
@@ -68,12 +75,15 @@ def rollup_rows_sql(rollup: Rollup, where: str = "", direction: str = "", limit:
     symbols x 1 year, latestBar(M5) of 3 symbols, 121 ms; 1.3 ms with the symbol's index).
     """
     stored = f"r.symbol = s.symbol{where}"
-    tail = f"true{where}"
+    tail_where = f"true{where}"
     if direction:
         stored = f"r.symbol = ANY(ARRAY[s.symbol]){where} {rollup_order(direction)} LIMIT {limit}"
-        tail += f" {rollup_order(direction)} LIMIT {limit}"
+        tail_where += f" {rollup_order(direction)} LIMIT {limit}"
+    stored_rows = f"(SELECT {_LIST} FROM {rollup.relation}_stored r WHERE {stored})"
+    if not tail:
+        return f"({stored_rows})"
     return f"""(
-        (SELECT {_LIST} FROM {rollup.relation}_stored r WHERE {stored})
+        {stored_rows}
         UNION ALL
-        (SELECT {_LIST} FROM ({tail_sql(rollup)}) r WHERE {tail})
+        (SELECT {_LIST} FROM ({tail_sql(rollup)}) r WHERE {tail_where})
     )"""
