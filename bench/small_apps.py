@@ -67,9 +67,6 @@ ROW_SQL = (
 @contextlib.asynccontextmanager
 async def _pool(app: Starlette) -> AsyncIterator[None]:
     app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], max_size=10)
-    # the statements marketgraph's loaders choose: portable rollups are read without their tail
-    features = await detect(app.state.pool)
-    app.state.rollup_tails = features.rollup_backend is not RollupBackend.PORTABLE
     try:
         yield
     finally:
@@ -192,8 +189,17 @@ def _summary(summary: WindowSummary | None) -> dict[str, Any] | None:
             "changePercent": summary.change_percent, "volume": summary.volume}  # fmt: skip
 
 
+@contextlib.asynccontextmanager
+async def _pool_and_backend(app: Starlette) -> AsyncIterator[None]:
+    async with _pool(app):
+        # the statements marketgraph's loaders choose: portable rollups are read without tail
+        features = await detect(app.state.pool)
+        app.state.rollup_tails = features.rollup_backend is not RollupBackend.PORTABLE
+        yield
+
+
 def symbols_app() -> Starlette:
-    return Starlette(routes=[Route(PLAIN_PATH, _symbols)], lifespan=_pool)
+    return Starlette(routes=[Route(PLAIN_PATH, _symbols)], lifespan=_pool_and_backend)
 
 
 APPS = {

@@ -22,9 +22,6 @@ class WorkerSupervisor(Multiprocess):
     worker's end of its pipe (workers are started by then; closing again does nothing)."""
 
     def keep_subprocess_alive(self) -> None:
-        # a stop signal that came in since the loop last looked (it reached the workers too)
-        # ends the loop, rather than their exits reading as deaths to recover from
-        self.handle_signals()
         for process in self.processes:
             process.child_conn.close()
         super().keep_subprocess_alive()

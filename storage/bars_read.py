@@ -211,10 +211,9 @@ async def fetch_bars(
             raise ValueError(f"unknown columns: {sorted(columns - BAR_COLUMN_SET)}")
     extra = [v for v in (start, end, min_quality) if v is not None]
     one = len(symbols) == 1 and tf in BASE_TIMEFRAMES
-    tails = rollup_tails or tf in BASE_TIMEFRAMES  # one statement text for base reads
     sql = _statement(
         tf, order, start is not None, end is not None, columns, min_quality is not None, one,
-        since, tails,
+        since, rollup_tails,
     )  # fmt: skip
     return await pool.fetch(sql, symbols[0] if one else list(symbols), limit, *extra)
 
@@ -285,8 +284,7 @@ async def window_summary(
     if base_tf not in BASE_TIMEFRAMES:
         raise ValueError(f"a summary is built on 1m or 1d bars, not {base_tf.value!r}")
     source = tiling_timeframe(base_tf, start, end)
-    tails = rollup_tails or source in BASE_TIMEFRAMES
-    rows = await pool.fetch(summary_sql(source, tails), list(symbols), start, end)
+    rows = await pool.fetch(summary_sql(source, rollup_tails), list(symbols), start, end)
     # columns by position, in the select list's order (symbol, w.*): a dashboard's summaries
     # of many symbols pay one constructor call each, not twelve lookups by name
     return {
