@@ -242,7 +242,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 live=live,
                 replicas=replicas,
                 on_replica_fallback=app.state.metrics.replica_fallbacks.inc,
-                chunked_bars=database.chunked,
+                bar_chunks=database.chunk_interval,
             )
             await opened.enter_async_context(recorder.running(settings.usage_flush_seconds))
             app.state.scheduler = backfill_scheduler(settings, app.state.services)

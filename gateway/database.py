@@ -10,13 +10,14 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 
 from gateway.settings import Settings
 from storage import caggs
-from storage.bar_chunks import bars_are_chunked
+from storage.bar_chunks import bars_chunk_interval
 from storage.embedded import EmbeddedPostgres, default_data_dir
 from storage.features import RollupBackend
 from storage.migrations import migrate
@@ -50,7 +51,7 @@ class OpenDatabase:
     backend: RollupBackend
     embedded: EmbeddedPostgres | None
     url: str  # for connections of their own (the live listener)
-    chunked: bool = False  # `bars` is a TimescaleDB hypertable
+    chunk_interval: timedelta | None = None  # `bars` is a TimescaleDB hypertable cut at this
 
     async def close(self) -> None:
         await self.pool.close()
@@ -81,7 +82,7 @@ async def open_database(settings: Settings) -> OpenDatabase:
                 drained = await caggs.drain_pending(conn)
             if drained:
                 log.info("finished interrupted rollup refreshes", extra={"ranges": drained})
-        chunked = await bars_are_chunked(pool)
+        chunk_interval = await bars_chunk_interval(pool)
         opened.pop_all()  # everything opened: from here on `OpenDatabase.close()` owns it
     log.info(
         "database ready",
@@ -89,11 +90,12 @@ async def open_database(settings: Settings) -> OpenDatabase:
             "rollup_backend": report.rollup_backend.value,
             "timescaledb": report.features.license or "absent",
             "embedded": embedded is not None,
-            "bars_hypertable": chunked,
+            "bars_hypertable": chunk_interval is not None,
+            "bars_chunk_interval": str(chunk_interval) if chunk_interval else None,
             "migrations_applied": list(report.applied),
         },
     )
-    return OpenDatabase(pool, report.rollup_backend, embedded, url, chunked)
+    return OpenDatabase(pool, report.rollup_backend, embedded, url, chunk_interval)
 
 
 @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg
 
@@ -44,7 +45,7 @@ class Services:
     replicas: ReplicaSet | None = None  # DATABASE_READ_URLS (None: every read on `pool`)
     on_replica_fallback: Callable[[], None] | None = None  # a read left a failed replica
     newest_bar_times: NewestBarTimes = field(default_factory=NewestBarTimes)  # horizons learnt
-    chunked_bars: bool = False  # `bars` is a TimescaleDB hypertable (storage/bar_chunks.py)
+    bar_chunks: timedelta | None = None  # `bars` is a hypertable cut at this (bar_chunks.py)
 
     @property
     def fetch_on_miss(self) -> bool:
@@ -122,7 +123,7 @@ def make_context(
         reads,
         gate,
         services.newest_bar_times,
-        chunked=services.chunked_bars,
+        chunk=services.bar_chunks,
         rollup_tails=services.backend is not RollupBackend.PORTABLE,
     )
     return RequestContext(services, principal, gate, loaders, reads, trace_id=trace_id)

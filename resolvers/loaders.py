@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -23,7 +23,7 @@ from domain.timeframes import BASE_TIMEFRAMES, Timeframe
 from resolvers.batch_loader import BatchLoader
 from resolvers.fetch_gate import FetchGate
 from resolvers.read_route import ReadRoute
-from storage.bar_chunks import chunk_start
+from storage.bar_chunks import WEEK, chunk_start
 from storage.bars_read import fetch_bars, latest_bars, window_summary
 from storage.newest_bars import NewestBarTimes, newest_bars
 from storage.symbols import lookup_symbols
@@ -166,17 +166,18 @@ class Loaders:
         fetch: FetchGate,
         seen: NewestBarTimes | None = None,
         *,
-        chunked: bool = False,
+        chunk: timedelta | None = None,
         rollup_tails: bool = True,
     ) -> Loaders:
         """Loaders reading where `reads` routes them, fetching misses first where `fetch`
         allows (a fetch that stored bars sends the reads after it to the primary). With
         `seen`, reads of the newest base bars start from a recent horizon
-        (storage/newest_bars.py) and teach it. `chunked`: `bars` is a hypertable, and reads
-        of base bars from a time also name that time's chunk (storage/bar_chunks.py).
+        (storage/newest_bars.py) and teach it. `chunk`: `bars` is a hypertable cut at that
+        interval, and reads of base bars from a time also name that time's chunk
+        (storage/bar_chunks.py).
         `rollup_tails=False`: the rollups are portable, and rollup reads leave out their
         always empty tail (storage/rollup_reads.py)."""
-        return cls(_Sources(reads, fetch, seen, chunked, rollup_tails))
+        return cls(_Sources(reads, fetch, seen, chunk, rollup_tails))
 
     @property
     def bars(self) -> BatchLoader[BarsKey, list[asyncpg.Record]]:
@@ -209,30 +210,30 @@ class _Sources:
     by reference counting when it ends, not left as cyclic garbage for the collector (22
     objects a request, which made its collections a tenth of a small request's CPU)."""
 
-    __slots__ = ("_chunked", "_fetch", "_reads", "_seen", "_tails")
+    __slots__ = ("_chunk", "_fetch", "_reads", "_seen", "_tails")
 
     def __init__(
         self,
         reads: ReadRoute,
         fetch: FetchGate,
         seen: NewestBarTimes | None,
-        chunked: bool,
+        chunk: timedelta | None,
         rollup_tails: bool,
     ) -> None:
         self._reads = reads
         self._fetch = fetch
         self._seen = seen
-        self._chunked = chunked
+        self._chunk = chunk
         self._tails = rollup_tails
 
     async def bars(self, group: tuple[Any, ...], symbols: list[str]) -> dict[str, Any]:
         tf, start, end, limit, order, columns, min_quality = group
         failed = await self._fetch.ensure(symbols, tf, start, end)
-        seen = self._seen
+        seen, chunk = self._seen, self._chunk
         # the newest bars, or (where `bars` is chunked) those before `end`: a chart paging
         # back; on a plain table each page's bound would only be one more statement text
         newest = order == "desc" and start is None and tf in BASE_TIMEFRAMES
-        if seen is not None and newest and (end is None or self._chunked):
+        if seen is not None and newest and (end is None or chunk is not None):
             rows = await self._reads.read(
                 lambda pool: newest_bars(
                     pool,
@@ -243,11 +244,13 @@ class _Sources:
                     end=end,
                     columns=columns,
                     min_quality=min_quality,
+                    chunk=chunk or WEEK,
                 )
             )
         else:
-            chunk = self._chunked and start is not None and tf in BASE_TIMEFRAMES
-            since = chunk_start(start) if chunk else None
+            since = None
+            if chunk is not None and start is not None and tf in BASE_TIMEFRAMES:
+                since = chunk_start(start, chunk)
             tails = self._tails
             rows = await self._reads.read(
                 lambda pool: fetch_bars(
@@ -269,7 +272,10 @@ class _Sources:
     async def latest(self, tf: Timeframe, symbols: list[str]) -> dict[str, Any]:
         seen = self._seen
         if seen is not None and tf in BASE_TIMEFRAMES:
-            rows = await self._reads.read(lambda pool: newest_bars(pool, symbols, tf, 1, seen))
+            chunk = self._chunk or WEEK
+            rows = await self._reads.read(
+                lambda pool: newest_bars(pool, symbols, tf, 1, seen, chunk=chunk)
+            )
             return {row["symbol"]: row for row in rows}
         tails = self._tails
         return dict(

@@ -1,8 +1,9 @@
 """The newest bars of base timeframes, read from a recent horizon first.
 
-On TimescaleDB `bars` is a hypertable of 7-day chunks. A read of the newest bars with no lower
-bound plans every chunk: the newest 1m bar of one symbol cost 6.4 ms with 105 chunks (two years
-of daily bars), against 0.33 ms when the statement bounds the time from a recent chunk's start.
+On TimescaleDB `bars` is a hypertable of chunks (7 days each unless the operator chose otherwise).
+A read of the newest bars with no lower bound plans every chunk: the newest 1m bar of one symbol
+cost 6.4 ms with 105 chunks (two years of daily bars), against 0.33 ms when the statement bounds
+the time from a recent chunk's start (of the interval the database reports, storage/bar_chunks.py).
 The bound is written into the statement as a literal, so that a cached generic plan excludes
 the older chunks as well as a custom one (a parameter is known only to custom plans).
 
@@ -25,12 +26,12 @@ import asyncpg
 
 from domain.time_range import UNIX_EPOCH
 from domain.timeframes import Timeframe
-from storage.bar_chunks import chunk_start
+from storage.bar_chunks import WEEK, chunk_start
 from storage.bars_read import fetch_bars
 from storage.pool import Executor
 
 KEPT = 50_000  # (symbol, timeframe) pairs remembered, least recently used forgotten first
-_HORIZONS_KEPT = 4096  # horizons computed, by (newest bar, timeframe, limit); then started over
+_HORIZONS_KEPT = 4096  # horizons computed, by (newest bar, timeframe, limit, chunk); then anew
 # How far back `limit` bars reach at most, per bar, in the usual case: stock minutes trade 6.5
 # hours of 24 on weekdays; daily bars skip weekends and holidays.
 _REACH_PER_BAR = {Timeframe.M1: timedelta(minutes=10), Timeframe.D1: timedelta(days=2)}
@@ -52,7 +53,7 @@ class NewestBarTimes:
     def __init__(self, kept: int = KEPT) -> None:
         self._kept = kept
         self._times: dict[tuple[str, Timeframe], datetime] = {}
-        self._horizons: dict[tuple[datetime, Timeframe, int], datetime | None] = {}
+        self._horizons: dict[tuple[datetime, Timeframe, int, timedelta], datetime | None] = {}
 
     def horizon(
         self,
@@ -60,10 +61,11 @@ class NewestBarTimes:
         timeframe: Timeframe,
         limit: int,
         before: datetime | None = None,
+        chunk: timedelta = WEEK,
     ) -> datetime | None:
-        """A chunk boundary after which each symbol likely has `limit` bars (before `before`
-        when given); None when some symbol was never seen and no `before` stands in for it
-        (or the reach goes back past 1970)."""
+        """A boundary of `chunk`-long chunks after which each symbol likely has `limit` bars
+        (before `before` when given); None when some symbol was never seen and no `before`
+        stands in for it (or the reach goes back past 1970)."""
         times = self._times
         oldest = before
         for symbol in symbols:
@@ -75,13 +77,13 @@ class NewestBarTimes:
                 oldest = newest
         if oldest is None:
             return None
-        key = (oldest, timeframe, limit)
+        key = (oldest, timeframe, limit, chunk)
         try:  # computed once per newest bar: datetime arithmetic costs more than a lookup
             return self._horizons[key]
         except KeyError:
             if len(self._horizons) >= _HORIZONS_KEPT:
                 self._horizons.clear()
-            horizon = self._horizons[key] = _horizon(oldest, timeframe, limit)
+            horizon = self._horizons[key] = _horizon(oldest, timeframe, limit, chunk)
             return horizon
 
     def saw(self, symbols: Sequence[str], timeframe: Timeframe, rows: Sequence[Row]) -> None:
@@ -105,12 +107,14 @@ class NewestBarTimes:
             del times[next(iter(times))]
 
 
-def _horizon(newest: datetime, timeframe: Timeframe, limit: int) -> datetime | None:
+def _horizon(
+    newest: datetime, timeframe: Timeframe, limit: int, chunk: timedelta
+) -> datetime | None:
     """The chunk boundary `limit` bars' usual reach before `newest` (None: before 1970)."""
     reach = _REACH_PER_BAR[timeframe] * limit
     if reach >= newest - UNIX_EPOCH:
         return None
-    return chunk_start(newest - reach)
+    return chunk_start(newest - reach, chunk)
 
 
 async def newest_bars(
@@ -123,12 +127,14 @@ async def newest_bars(
     end: datetime | None = None,
     columns: Collection[str] | None = None,
     min_quality: float | None = None,
+    chunk: timedelta = WEEK,
 ) -> list[asyncpg.Record]:
     """`fetch_bars(..., end=end, limit=limit, order="desc")` of distinct `symbols` at a base
     timeframe: the same rows, read after the horizon `seen` suggests where that finds them all.
     With `end` (a chart paging back) the horizon is reckoned from it, or from a symbol's
-    newest bar where that is older; only reads without `end` teach `seen`."""
-    since = seen.horizon(symbols, timeframe, limit, end)
+    newest bar where that is older; only reads without `end` teach `seen`. Horizons fall on
+    boundaries of `chunk`, the interval `bars` is cut at."""
+    since = seen.horizon(symbols, timeframe, limit, end, chunk)
     rows = await fetch_bars(
         pool, symbols, timeframe, None, end, limit=limit, order="desc", columns=columns,
         min_quality=min_quality, since=since,

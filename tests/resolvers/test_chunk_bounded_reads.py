@@ -12,7 +12,7 @@ import pytest
 
 from domain.timeframes import Timeframe
 from schema import build_schema
-from storage.bar_chunks import CHUNK, bars_are_chunked, chunk_start
+from storage.bar_chunks import WEEK, bars_chunk_interval, chunk_start
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from tests.support.databases import Database, Server
@@ -41,29 +41,29 @@ def test_a_chunk_starts_on_a_thursday_at_or_before_the_time() -> None:
     for time in (T0, T0 + timedelta(days=3, hours=5), T0 - timedelta(microseconds=1)):
         start = chunk_start(time)
         assert start.weekday() == 3 and start.time().isoformat() == "00:00:00"
-        assert time - CHUNK < start <= time
+        assert time - WEEK < start <= time
         assert chunk_start(start) == start
 
 
 async def test_the_gateway_knows_whether_bars_is_a_hypertable(db: Database, server: Server) -> None:
     # the portable template runs without TimescaleDB where the full build is offered
     expected = db.backend is RollupBackend.CAGGS or server.apache_timescaledb
-    assert await bars_are_chunked(db.pool) is expected
+    assert await bars_chunk_interval(db.pool) == (WEEK if expected else None)
 
 
 @pytest.mark.parametrize("read", list(READS))
 async def test_a_bounded_read_plans_only_the_chunks_it_may_need(db: Database, read: str) -> None:
     field, literal, closes, chunks = READS[read]
     query = f"query Chart($at: DateTime!) {{ {field} {{ time close }} }}"
-    chunked = await bars_are_chunked(db.pool)
+    chunked = await bars_chunk_interval(db.pool) is not None
     daily = [
         BarIn("X:BTCUSD", T0 + timedelta(days=d), 10, 11, 9, 10 + d, 100) for d in range(420)
     ]  # 60 weeks: 60 chunks on a hypertable
     await upsert_bars(db.pool, Timeframe.D1, daily, db.backend)
     answers, statements = [], []
-    for flag in (False, True):
+    for interval in (None, WEEK):
         pool = CountingPool(db.pool)
-        services = dataclasses.replace(make_services(pool, db.backend), chunked_bars=flag)
+        services = dataclasses.replace(make_services(pool, db.backend), bar_chunks=interval)
         answers.append(await run(build_schema(), query, services, {"at": BOUND.isoformat()}))
         statements += [sql for sql in pool.statements if "FROM bars r" in sql]
     assert answers[0] == answers[1]

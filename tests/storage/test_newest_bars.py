@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from domain.timeframes import Timeframe
-from storage.bar_chunks import CHUNK, bars_are_chunked
+from storage.bar_chunks import WEEK, bars_chunk_interval
 from storage.bars_read import bars_sql, fetch_bars
 from storage.bars_write import BarIn, upsert_bars
 from storage.newest_bars import NewestBarTimes, newest_bars
@@ -43,16 +43,16 @@ def test_a_horizon_falls_on_a_chunk_boundary_far_enough_back_for_the_limit() -> 
         horizon = seen.horizon(["A"], M1, limit)
         assert horizon is not None
         assert horizon.weekday() == 3 and horizon.time().isoformat() == "00:00:00"  # Thursday
-        assert newest - reach - CHUNK < horizon <= newest - reach
+        assert newest - reach - WEEK < horizon <= newest - reach
     assert seen.horizon(["A"], D1, 1) is None  # another timeframe: not seen
     assert seen.horizon(["A"], M1, 10_000_000) is None  # reaching back past 1970
 
 
 def test_a_horizon_serves_every_symbol_asked_and_forgets_what_has_no_bars() -> None:
     seen = NewestBarTimes()
-    seen.saw(["A", "B"], D1, [{"symbol": "A", "time": T0}, {"symbol": "B", "time": T0 + CHUNK * 3}])
-    assert seen.horizon(["B"], D1, 1) == T0 + CHUNK * 2
-    assert seen.horizon(["A", "B"], D1, 1) == T0 - CHUNK  # the older symbol's
+    seen.saw(["A", "B"], D1, [{"symbol": "A", "time": T0}, {"symbol": "B", "time": T0 + WEEK * 3}])
+    assert seen.horizon(["B"], D1, 1) == T0 + WEEK * 2
+    assert seen.horizon(["A", "B"], D1, 1) == T0 - WEEK  # the older symbol's
     assert seen.horizon(["A", "C"], D1, 1) is None  # C never seen: no guess for it
     seen.saw(["A"], D1, [])  # A's bars are gone
     assert seen.horizon(["A"], D1, 1) is None
@@ -143,7 +143,7 @@ async def test_a_symbol_read_again_keeps_its_place_among_the_others(db: Database
 
 
 async def test_a_second_read_of_the_newest_bar_plans_only_recent_chunks(db: Database) -> None:
-    if not await bars_are_chunked(db.pool):
+    if await bars_chunk_interval(db.pool) is None:
         pytest.skip("bars is a plain table here (no TimescaleDB): it has no chunks to leave out")
     daily = _bars("X:AUSD", T0 - timedelta(days=420), 421, STEP[D1])  # 60 weeks: 61 chunks
     await upsert_bars(db.pool, D1, daily, db.backend)
