@@ -173,9 +173,9 @@ class Loaders:
         allows (a fetch that stored bars sends the reads after it to the primary). With
         `seen`, reads of the newest base bars start from a recent horizon
         (storage/newest_bars.py) and teach it. `chunk`: `bars` is a hypertable cut at that
-        interval, and reads of base bars from a time also name that time's chunk
-        (storage/bar_chunks.py).
-        `rollup_tails=False`: the rollups are portable, and rollup reads leave out their
+        interval; reads of base bars from a time also name that time's chunk
+        (storage/bar_chunks.py), and symbols never seen are read apart from those with a
+        horizon. `rollup_tails=False`: the rollups are portable, and rollup reads leave out their
         always empty tail (storage/rollup_reads.py)."""
         return cls(_Sources(reads, fetch, seen, chunk, rollup_tails))
 
@@ -245,6 +245,7 @@ class _Sources:
                     columns=columns,
                     min_quality=min_quality,
                     chunk=chunk or WEEK,
+                    unseen_apart=chunk is not None,
                 )
             )
         else:
@@ -272,9 +273,11 @@ class _Sources:
     async def latest(self, tf: Timeframe, symbols: list[str]) -> dict[str, Any]:
         seen = self._seen
         if seen is not None and tf in BASE_TIMEFRAMES:
-            chunk = self._chunk or WEEK
+            chunk, apart = self._chunk or WEEK, self._chunk is not None
             rows = await self._reads.read(
-                lambda pool: newest_bars(pool, symbols, tf, 1, seen, chunk=chunk)
+                lambda pool: newest_bars(
+                    pool, symbols, tf, 1, seen, chunk=chunk, unseen_apart=apart
+                )
             )
             return {row["symbol"]: row for row in rows}
         tails = self._tails

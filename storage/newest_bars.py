@@ -86,6 +86,11 @@ class NewestBarTimes:
             horizon = self._horizons[key] = _horizon(oldest, timeframe, limit, chunk)
             return horizon
 
+    def known(self, symbols: Sequence[str], timeframe: Timeframe) -> list[str]:
+        """Those of `symbols` whose newest bar is remembered, in their order."""
+        times = self._times
+        return [symbol for symbol in symbols if (symbol, timeframe) in times]
+
     def saw(self, symbols: Sequence[str], timeframe: Timeframe, rows: Sequence[Row]) -> None:
         """Record each symbol's newest bar from a read's rows (grouped by symbol, newest first);
         a symbol without rows is forgotten."""
@@ -128,25 +133,44 @@ async def newest_bars(
     columns: Collection[str] | None = None,
     min_quality: float | None = None,
     chunk: timedelta = WEEK,
+    unseen_apart: bool = False,
 ) -> list[asyncpg.Record]:
     """`fetch_bars(..., end=end, limit=limit, order="desc")` of distinct `symbols` at a base
     timeframe: the same rows, read after the horizon `seen` suggests where that finds them all.
     With `end` (a chart paging back) the horizon is reckoned from it, or from a symbol's
     newest bar where that is older; only reads without `end` teach `seen`. Horizons fall on
-    boundaries of `chunk`, the interval `bars` is cut at."""
-    since = seen.horizon(symbols, timeframe, limit, end, chunk)
-    rows = await fetch_bars(
-        pool, symbols, timeframe, None, end, limit=limit, order="desc", columns=columns,
-        min_quality=min_quality, since=since,
-    )  # fmt: skip
-    if since is not None and len(rows) < limit * len(symbols):  # some symbol came short
-        found = Counter(row["symbol"] for row in rows)
-        short = [symbol for symbol in symbols if found[symbol] < limit]
-        again = await fetch_bars(
-            pool, short, timeframe, None, end, limit=limit, order="desc", columns=columns,
-            min_quality=min_quality,
+    boundaries of `chunk`, the interval `bars` is cut at.
+
+    `unseen_apart` (where `bars` is a hypertable): symbols never seen, or without bars, are
+    read in a statement of their own, so that the others keep their horizon. A watch list of
+    49 symbols and one ticker without bars cost 12.6 ms in one unbounded statement over 105
+    chunks, against 0.9 ms for the 49 from their horizon and 4.4 ms for the one alone."""
+
+    async def read(some: Sequence[str], since: datetime | None) -> list[asyncpg.Record]:
+        rows = await fetch_bars(
+            pool, some, timeframe, None, end, limit=limit, order="desc", columns=columns,
+            min_quality=min_quality, since=since,
         )  # fmt: skip
-        rows = _merged(symbols, rows, again, set(short))
+        if since is not None and len(rows) < limit * len(some):  # some symbol came short
+            found = Counter(row["symbol"] for row in rows)
+            short = [symbol for symbol in some if found[symbol] < limit]
+            again = await fetch_bars(
+                pool, short, timeframe, None, end, limit=limit, order="desc", columns=columns,
+                min_quality=min_quality,
+            )  # fmt: skip
+            rows = _merged(some, rows, again, set(short))
+        return rows
+
+    since = seen.horizon(symbols, timeframe, limit, end, chunk)
+    known = seen.known(symbols, timeframe) if since is None and unseen_apart and end is None else []
+    known_since = seen.horizon(known, timeframe, limit, None, chunk) if known else None
+    if known_since is not None:
+        unseen = set(symbols).difference(known)
+        rows = await read(known, known_since)
+        again = await read([symbol for symbol in symbols if symbol in unseen], None)
+        rows = _merged(symbols, rows, again, unseen)
+    else:
+        rows = await read(symbols, since)
     if end is None:
         seen.saw(symbols, timeframe, rows)
     return rows

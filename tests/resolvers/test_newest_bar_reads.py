@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from domain.timeframes import Timeframe
@@ -64,3 +65,27 @@ async def test_the_newest_bars_follow_writes_and_deletions_across_requests(
     assert await newest() == ("2024-05-06T14:30:00Z", ["2024-05-06T14:30:00Z"])
     await portable_db.pool.execute("DELETE FROM bars")
     assert await newest() == (None, [])
+
+
+async def test_a_ticker_without_minute_bars_is_read_apart_only_where_bars_has_chunks(
+    portable_db: Database,
+) -> None:
+    """A watch list's newest minute bars, one of its tickers having daily bars only: on a
+    hypertable that ticker is read alone and the other keeps its horizon; on a plain table,
+    where a horizon saves nothing, the list stays one statement."""
+    await upsert_bars(portable_db.pool, Timeframe.M1, [_bar(T0)], portable_db.backend)
+    daily = [BarIn(t, T0.replace(hour=0), 10, 11, 9, 10.5, 100) for t in ("X:BTCUSD", "X:ETHUSD")]
+    await upsert_bars(portable_db.pool, Timeframe.D1, daily, portable_db.backend)
+    query = '{ symbols(tickers: ["X:BTCUSD", "X:ETHUSD"]) { latestBar(timeframe: M1) { time } } }'
+    shapes = {}
+    for chunk in (None, timedelta(days=7)):
+        pool = CountingPool(portable_db.pool)
+        services = dataclasses.replace(make_services(pool, portable_db.backend), bar_chunks=chunk)
+        for _ in range(2):  # the second request knows X:BTCUSD's newest minute
+            pool.statements.clear()
+            body = await run(build_schema(), query, services)
+            assert body["data"] == {"symbols": [{"latestBar": {"time": "2024-05-06T14:30:00Z"}},
+                                                {"latestBar": None}]}  # fmt: skip
+        shapes[chunk] = [("r.time >= '" in sql, "$1::text AS" in sql)
+                         for sql in pool.statements if "r.timeframe = '1m'" in sql]  # fmt: skip
+    assert shapes == {None: [(False, False)], timedelta(days=7): [(True, True), (False, True)]}

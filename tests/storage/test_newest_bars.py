@@ -69,9 +69,10 @@ def test_what_is_remembered_is_bounded() -> None:
 async def test_newest_bars_answer_as_an_unbounded_read_whatever_was_written(
     db: Database,
 ) -> None:
-    """Random reads (some before an end, as a chart paging back) between writes of newer bars,
-    backfills of older ones and deletions: each answer equals `fetch_bars` without a horizon,
-    whether the horizon held every symbol's bars or some had to be read again."""
+    """Random reads (some before an end, as a chart paging back; some with symbols never seen
+    read apart) between writes of newer bars, backfills of older ones and deletions: each
+    answer equals `fetch_bars` without a horizon, whether the horizon held every symbol's bars
+    or some had to be read again."""
     pool = db.pool
     # A: dense; B: a year earlier; C: three bars weeks apart; D: none at first
     stored = {
@@ -94,9 +95,12 @@ async def test_newest_bars_answer_as_an_unbounded_read_whatever_was_written(
             limit, min_quality = rng.choice((1, 1, 2, 40, 400)), rng.choice((None, None, 0.5))
             end = rng.choice((None, None, None, T0 + timedelta(days=rng.randint(-800, 60))))
             horizon = seen.horizon(symbols, tf, limit, end)
+            apart = rng.random() < 0.5
+            known = seen.known(symbols, tf)
             got = await newest_bars(
-                pool, symbols, tf, limit, seen, end=end, min_quality=min_quality
-            )
+                pool, symbols, tf, limit, seen, end=end, min_quality=min_quality,
+                unseen_apart=apart,
+            )  # fmt: skip
             want = await fetch_bars(
                 pool, symbols, tf, None, end, limit=limit, order="desc", min_quality=min_quality
             )
@@ -104,6 +108,8 @@ async def test_newest_bars_answer_as_an_unbounded_read_whatever_was_written(
             if horizon is not None:
                 counts["from a horizon" if end is None else "before an end"] += 1
                 counts["read again"] += any(row["time"] < horizon for row in want)
+            elif apart and end is None and 0 < len(known) < len(symbols):
+                counts["unseen apart"] += 1
             continue
         newest = await pool.fetchval(
             "SELECT max(time) FROM bars WHERE symbol = $1 AND timeframe = $2", symbol, tf.value
@@ -126,7 +132,7 @@ async def test_newest_bars_answer_as_an_unbounded_read_whatever_was_written(
             )
     # the sequence put both ways to work: answers from the horizon, and symbols read again
     assert counts["from a horizon"] >= 15 and counts["before an end"] >= 10, counts
-    assert counts["read again"] >= 3, counts
+    assert counts["read again"] >= 3 and counts["unseen apart"] >= 5, counts
 
 
 async def test_a_symbol_read_again_keeps_its_place_among_the_others(db: Database) -> None:
@@ -140,6 +146,25 @@ async def test_a_symbol_read_again_keeps_its_place_among_the_others(db: Database
     assert len(counted.statements) == 2  # from the horizon, then X:CUSD again without it
     assert [row["symbol"] for row in rows] == ["X:CUSD"] * 3 + ["X:AUSD"] * 20
     assert _rows(rows) == _rows(await fetch_bars(db.pool, symbols, D1, limit=20, order="desc"))
+
+
+async def test_symbols_never_seen_are_read_apart_from_those_with_a_horizon(db: Database) -> None:
+    """A watch list with a ticker that has no bars: the others keep their horizon, and each
+    symbol keeps its place in the answer."""
+    await upsert_bars(db.pool, D1, [*_bars("X:AUSD", T0, 30, STEP[D1]),
+                                    *_bars("X:CUSD", T0, 40, STEP[D1])], db.backend)  # fmt: skip
+    seen, known = NewestBarTimes(), ["X:AUSD", "X:CUSD"]
+    await newest_bars(db.pool, known, D1, 2, seen)  # learns both
+    symbols = ["X:AUSD", "X:ZUSD", "X:CUSD"]  # X:ZUSD has no bars
+    for apart in (False, True):
+        counted = CountingPool(db.pool)
+        rows = await newest_bars(counted, symbols, D1, 2, seen, unseen_apart=apart)  # type: ignore[arg-type]
+        assert _rows(rows) == _rows(await fetch_bars(db.pool, symbols, D1, limit=2, order="desc"))
+        assert [row["symbol"] for row in rows] == ["X:AUSD"] * 2 + ["X:CUSD"] * 2
+        assert [("r.time >= '" in sql, "$1::text AS" in sql) for sql in counted.statements] == (
+            [(True, False), (False, True)] if apart else [(False, False)]
+        )  # the two known from their horizon, then the unseen one alone; or all unbounded
+    assert seen.known(symbols, D1) == known  # a symbol without bars stays unseen
 
 
 async def test_a_second_read_of_the_newest_bar_plans_only_recent_chunks(db: Database) -> None:
