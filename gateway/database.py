@@ -21,7 +21,7 @@ from storage.bar_chunks import bars_chunk_interval
 from storage.embedded import EmbeddedPostgres, default_data_dir
 from storage.features import RollupBackend
 from storage.migrations import migrate
-from storage.pool import create_pool
+from storage.pool import NO_STATEMENT_TIMEOUT, create_pool
 from storage.replicas import ReplicaSet
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,15 @@ class OpenDatabase:
             self.embedded.stop()
 
 
+async def read_chunk_interval(pool: asyncpg.Pool) -> timedelta | None:
+    """`bars_chunk_interval` without the requests' statement timeout: start-up's own work,
+    which a catalog busy for a moment must not fail (STATEMENT_TIMEOUT_SECONDS is for
+    requests)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(NO_STATEMENT_TIMEOUT)
+        return await bars_chunk_interval(conn)
+
+
 async def open_database(settings: Settings) -> OpenDatabase:
     """Migrate (safe from several workers at once), pool, and finish interrupted refreshes.
 
@@ -82,7 +91,7 @@ async def open_database(settings: Settings) -> OpenDatabase:
                 drained = await caggs.drain_pending(conn)
             if drained:
                 log.info("finished interrupted rollup refreshes", extra={"ranges": drained})
-        chunk_interval = await bars_chunk_interval(pool)
+        chunk_interval = await read_chunk_interval(pool)
         opened.pop_all()  # everything opened: from here on `OpenDatabase.close()` owns it
     log.info(
         "database ready",

@@ -5,6 +5,7 @@ so a read of the newest bar plans the last few days' chunks, not the last week's
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -12,17 +13,20 @@ import pytest
 
 from domain.timeframes import Timeframe
 from gateway.app import create_app
+from gateway.database import read_chunk_interval
 from schema import build_schema
 from storage.bar_chunks import WEEK, bars_chunk_interval, chunk_start
 from storage.bars_read import fetch_bars
 from storage.bars_write import BarIn, upsert_bars
 from storage.newest_bars import NewestBarTimes
+from storage.pool import create_pool
 from tests.support.databases import Database
 from tests.support.graphql import CountingPool, make_services, run
 from tests.support.live_server import gateway_settings
 from tests.support.plans import bar_chunks, root_plan
 
 DAY = timedelta(days=1)
+CATALOG = "_timescaledb_catalog.dimension"  # where TimescaleDB keeps chunk intervals
 T0 = datetime(2024, 1, 4, tzinfo=UTC)  # a Thursday, where a 7-day chunk starts
 NEWEST = T0 + 62 * DAY  # Wednesday 2024-03-06: the week's chunk began 6 days before
 LATEST = '{ symbol(ticker: "X:BTCUSD") { latestBar(timeframe: D1) { time close } } }'
@@ -110,3 +114,24 @@ async def test_reads_of_daily_chunks_plan_days_not_weeks(
         assert planned == [7, 3]  # from Thursday's chunk, against Monday's
     rows = await fetch_bars(db.pool, ["X:BTCUSD"], Timeframe.D1, limit=1, order="desc")
     assert rows[0]["time"] == NEWEST
+
+
+async def test_start_up_reads_the_interval_whatever_the_statement_timeout(db: Database) -> None:
+    """The read is start-up's own work, not a request's: a catalog busy for longer than the
+    requests' limit (here: locked for 0.6 s, against 0.1 s) failed the gateway's start, as a
+    1 ms limit did on a loaded machine."""
+    if await bars_chunk_interval(db.pool) is None:
+        pytest.skip("bars is a plain table here (no TimescaleDB): nothing to read in a catalog")
+    pool = await create_pool(db.url, min_size=1, max_size=1, statement_timeout=0.1)
+    try:
+        assert await pool.fetchval("SHOW statement_timeout") == "100ms"  # the connection is up
+        async with db.pool.acquire() as locker:
+            busy = locker.transaction()
+            await busy.start()
+            await locker.execute(f"LOCK TABLE {CATALOG} IN ACCESS EXCLUSIVE MODE")
+            reading = asyncio.create_task(read_chunk_interval(pool))
+            await asyncio.sleep(0.6)
+            await busy.commit()
+        assert await reading == WEEK
+    finally:
+        await pool.close()
