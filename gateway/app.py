@@ -15,6 +15,7 @@ from importlib.metadata import version
 
 import asyncpg
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
@@ -32,6 +33,7 @@ from gateway.dashboard import dashboard_routes
 from gateway.database import open_database, read_replicas
 from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
+from gateway.head_requests import HeadAsGet
 from gateway.key_cache import KeyCache
 from gateway.live import running_live
 from gateway.logs import TraceMiddleware, configure_logging
@@ -44,6 +46,7 @@ from gateway.policies import policy_runner
 from gateway.rate_limit import KeyRateLimiter
 from gateway.rest import make_rest_app
 from gateway.rest.docs import DOCS_ASSETS
+from gateway.rest.errors import on_http_error
 from gateway.route_lane import RouteLane
 from gateway.scheduler import backfill_scheduler
 from gateway.settings import Settings
@@ -168,6 +171,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute], busiest: Route) -> 
         ),
         *access_middleware(exempt_paths=PUBLIC_PATHS),
         Middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=1),
+        Middleware(HeadAsGet),
         Middleware(RouteLane, route=busiest),
     ]
 
@@ -269,7 +273,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     # CORS allows what any route accepts, the REST routes' PUT/DELETE included
     middleware = _middleware(settings, [*routes, *rest.routes], graphql_route)
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    # a wrong method on /graphql or /dashboard: a JSON 405 with `Allow`, as on the REST routes
+    errors = {HTTPException: on_http_error}
+    app = Starlette(
+        routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers=errors
+    )
     app.state = AttributeState()  # read on every request: plain attributes, not __getattr__
     app.state.settings = settings
     app.state.persisted_queries = persisted_queries(settings)

@@ -21,7 +21,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from domain.errors import ErrorCode
 from gateway.graphiql import VendorAsset, find_assets_dir, graphiql_asset_routes, served_assets
+from gateway.responses import error_response
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ def dashboard_routes(
     async def file(request: Request) -> Response:
         found = files.get(request.path_params["file"])
         if found is None:
-            return Response("Not Found", status_code=404, media_type="text/plain")
+            return error_response(ErrorCode.NOT_FOUND, "Not Found")
         return FileResponse(found, media_type=MEDIA_TYPES[found.suffix], headers=SECURITY_HEADERS)
 
     return [

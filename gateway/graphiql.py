@@ -36,13 +36,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 from strawberry.asgi import GraphQL
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.http.typevars import Context, RootValue
 
+from domain.errors import ErrorCode
 from gateway.graphiql_examples import with_examples
+from gateway.responses import error_response
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -186,7 +188,7 @@ def graphiql_asset_routes(
     async def vendor_asset(request: Request) -> Response:
         served = by_key.get(request.path_params["asset"])
         if served is None:
-            return PlainTextResponse("Not Found", status_code=404)
+            return error_response(ErrorCode.NOT_FOUND, "Not Found")
         return FileResponse(
             served.file,
             media_type=served.asset.media_type,

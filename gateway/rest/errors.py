@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from domain.errors import ErrorCode, RateLimited, ServiceError, Unauthenticated
 from domain.tickers import TICKER_PATTERN
@@ -24,6 +25,7 @@ from gateway.rest.models import ErrorBody
 log = logging.getLogger(__name__)
 MAX_DETAIL = 500
 _BY_STATUS = {404: ErrorCode.NOT_FOUND, 413: ErrorCode.PAYLOAD_TOO_LARGE}
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # what any route of the gateway takes
 
 
 # The ticker syntax (domain/tickers.py), either case, for the document only: the service
@@ -61,10 +63,31 @@ async def on_invalid_request(request: Request, exc: Exception) -> Response:
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    detail = exc.detail if isinstance(exc, HTTPException) else "Internal server error"
-    code = _BY_STATUS.get(status, ErrorCode.BAD_USER_INPUT)
-    return error_response(code, str(detail), status_code=status)
+    """Starlette's own errors (no route, a wrong method) in the API's shape, with their headers
+    (a 405's `Allow`); the gateway's own routes use it too (gateway/app.py)."""
+    if not isinstance(exc, HTTPException):  # pragma: no cover - registered for HTTPException
+        raise exc
+    code = _BY_STATUS.get(exc.status_code, ErrorCode.BAD_USER_INPUT)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed(request)}
+    return error_response(code, str(exc.detail), status_code=exc.status_code, headers=headers)
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route of this path takes, HEAD with GET (gateway/head_requests.py).
+    Starlette's 405 names only the first route's (a wrong method on /api/v1/admin/symbols did
+    not name GET), and FastAPI nests included routers: each method is asked of the routes as
+    the router would ask it."""
+    methods = {method for method in _METHODS if _routed(request, method)}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+def _routed(request: Request, method: str) -> bool:
+    scope = {**request.scope, "method": method}
+    return any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes)
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:

@@ -35,6 +35,18 @@ BIG_READ = '{ bars(ticker: "AAPL", timeframe: D1, limit: 300) { time open high l
 ME = "{ me { id name keyPreview scopes active expiresAt rateLimitPerMinute } }"
 CALLERS = ("none", "wrong", "revoked", "expired", "read", "fetch", "admin")
 REFUSED_BY_MIDDLEWARE = ("wrong", "revoked", "expired")
+GRAPHQL_GET = "/graphql?query=%7B__typename%7D"
+HEAD_AS_GET = ["/health", "/", "/api/v1/status", "/api/v1/symbols", "/openapi.json", "/docs",
+               "/dashboard", "/livez", GRAPHQL_GET]  # fmt: skip
+WRONG_METHODS = [  # method, path, the methods its routes take
+    ("PUT", "/graphql", {"GET", "HEAD", "POST"}),
+    ("DELETE", "/graphql", {"GET", "HEAD", "POST"}),
+    ("POST", "/dashboard", {"GET", "HEAD"}),
+    ("PATCH", "/api/v1/status", {"GET", "HEAD"}),
+    ("POST", "/health", {"GET", "HEAD"}),
+    ("DELETE", "/api/v1/admin/symbols", {"GET", "HEAD", "POST"}),  # two routes, one path
+]
+MISSING_FILES = ["/dashboard/nothing.js", "/dashboard/vendor/lightweight-charts@1.0.0/x.js"]
 
 
 def aapl_days() -> list[BarIn]:
@@ -600,3 +612,47 @@ async def test_the_audit_trail_names_the_graphql_operation_and_admins_can_read_i
         ("graphql:anonymous", "POST", 200),
         ("graphql:anonymous", "POST", 200),  # the refused audit query: errors, not a 4xx
     ]
+
+
+@pytest.mark.parametrize("path", HEAD_AS_GET)
+async def test_head_answers_as_get_without_the_body(
+    client: httpx.AsyncClient, strict_url: str, keys: dict[str, str | None], path: str
+) -> None:
+    """Uptime monitors probe with HEAD: the REST routes and /graphql answered it 405."""
+    key = auth(keys["read"])
+    got = await client.get(strict_url + path, headers=key)
+    head = await client.head(strict_url + path, headers=key)
+    assert got.status_code == head.status_code == 200, path
+    assert got.content and head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+
+
+async def test_head_needs_a_key_where_get_does(client: httpx.AsyncClient, strict_url: str) -> None:
+    answer = await client.head(strict_url + "/api/v1/status")
+    assert answer.status_code == 401 and answer.content == b""
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), WRONG_METHODS)
+async def test_a_wrong_method_is_a_json_405_naming_every_method_of_the_path(
+    client: httpx.AsyncClient,
+    strict_url: str,
+    keys: dict[str, str | None],
+    method: str,
+    path: str,
+    allowed: set[str],
+) -> None:
+    """`Allow` is required by RFC 9110; /graphql and /dashboard answered plain text, and a
+    path of two routes (GET and POST /api/v1/admin/symbols) named only one's methods."""
+    answer = await client.request(method, strict_url + path, headers=auth(keys["admin"]))
+    assert answer.status_code == 405
+    assert answer.json() == {"detail": "Method Not Allowed", "code": "BAD_USER_INPUT"}
+    assert set(answer.headers["allow"].split(", ")) == allowed
+
+
+@pytest.mark.parametrize("path", MISSING_FILES)
+async def test_a_missing_file_is_a_json_404(
+    client: httpx.AsyncClient, strict_url: str, path: str
+) -> None:
+    answer = await client.get(strict_url + path)
+    assert answer.status_code == 404
+    assert answer.json() == {"detail": "Not Found", "code": "NOT_FOUND"}
