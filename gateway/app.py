@@ -33,7 +33,6 @@ from gateway.dashboard import dashboard_routes
 from gateway.database import open_database, read_replicas
 from gateway.graphiql import VENDOR_ASSETS, find_assets_dir, graphiql_asset_routes
 from gateway.graphql_view import make_graphql_app
-from gateway.head_requests import HeadAsGet
 from gateway.key_cache import KeyCache
 from gateway.live import running_live
 from gateway.logs import TraceMiddleware, configure_logging
@@ -171,7 +170,6 @@ def _middleware(settings: Settings, routes: list[BaseRoute], busiest: Route) -> 
         ),
         *access_middleware(exempt_paths=PUBLIC_PATHS),
         Middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=1),
-        Middleware(HeadAsGet),
         Middleware(RouteLane, route=busiest),
     ]
 

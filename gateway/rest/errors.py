@@ -75,7 +75,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 def _allowed(request: Request) -> str:
-    """Every method some route of this path takes, HEAD with GET (gateway/head_requests.py).
+    """Every method some route of this path takes, HEAD with GET (gateway/route_lane.py).
     Starlette's 405 names only the first route's (a wrong method on /api/v1/admin/symbols did
     not name GET), and FastAPI nests included routers: each method is asked of the routes as
     the router would ask it."""

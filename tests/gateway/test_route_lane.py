@@ -2,7 +2,8 @@
 
 Two apps with the same routes, one with the lane: every request (the route's methods, a
 method it refuses, a trailing slash, another path, a `root_path`, a websocket) gets the same
-messages from both, and the route's app sees the scope keys the router sets.
+messages from both, and the route's app sees the scope keys the router sets. HEAD alone is
+changed: it reaches every route as GET.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _scope(app: Starlette, method: str, path: str, root_path: str = "") -> dict[
 
 @pytest.mark.parametrize(
     ("method", "path", "root_path"),
-    [("GET", "/graphql", ""), ("POST", "/graphql", ""), ("HEAD", "/graphql", ""),
+    [("GET", "/graphql", ""), ("POST", "/graphql", ""),
      ("PUT", "/graphql", ""), ("DELETE", "/graphql", ""), ("POST", "/graphql/", ""),
      ("GET", "/other", ""), ("GET", "/nowhere", ""), ("POST", "/api/graphql", "/api"),
      ("POST", "/graphql", "/graphql")],
@@ -76,6 +77,16 @@ async def test_every_request_is_answered_as_without_the_lane(
         assert seen_laned["endpoint"] is laned_probe and seen_plain["endpoint"] is plain_probe
         assert seen_laned["path_params"] == seen_plain["path_params"] == {}
         assert seen_laned["router"] is laned.router and seen_plain["router"] is plain.router
+
+
+@pytest.mark.parametrize("path", ["/graphql", "/other"])
+async def test_head_reaches_a_route_as_get_through_the_lane_or_the_router(path: str) -> None:
+    laned, _ = _app(lane=True)
+    plain, _ = _app(lane=False)
+    head = await asgi_call(laned, _scope(laned, "HEAD", path))
+    get = await asgi_call(plain, _scope(plain, "GET", path))
+    assert head == get
+    assert get[-1]["body"] == b'{"method":"GET"}'  # uvicorn leaves it out for HEAD
 
 
 async def test_websockets_go_the_router_s_way() -> None:
