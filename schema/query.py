@@ -37,9 +37,10 @@ class Query(AdminQuery, TrackedQuery):
         return None if found is None else Symbol.of(found)
 
     @strawberry.field(
-        description="The listed `tickers` in the order given (known or not), or else a page of"
-        " stored reference data matching `search`/`market`, ordered by ticker; pass the last"
-        " ticker of a page as `after` for the next.",
+        description="The listed `tickers` in the order given (known or not; a ticker listed"
+        " twice is answered once, at its first place), or else a page of stored reference data"
+        " matching `search`/`market`, ordered by ticker; pass the last ticker of a page as"
+        " `after` for the next.",
         permission_classes=[CanRead],
     )
     async def symbols(
