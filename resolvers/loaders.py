@@ -23,7 +23,7 @@ from domain.timeframes import BASE_TIMEFRAMES, Timeframe
 from resolvers.batch_loader import BatchLoader
 from resolvers.fetch_gate import FetchGate
 from resolvers.read_route import ReadRoute
-from storage.bar_chunks import WEEK, chunk_start
+from storage.bar_chunks import chunk_start
 from storage.bars_read import fetch_bars, latest_bars, window_summary
 from storage.newest_bars import NewestBarTimes, newest_bars
 from storage.symbols import lookup_symbols
@@ -244,8 +244,7 @@ class _Sources:
                     end=end,
                     columns=columns,
                     min_quality=min_quality,
-                    chunk=chunk or WEEK,
-                    unseen_apart=chunk is not None,
+                    chunk=chunk,
                 )
             )
         else:
@@ -273,11 +272,9 @@ class _Sources:
     async def latest(self, tf: Timeframe, symbols: list[str]) -> dict[str, Any]:
         seen = self._seen
         if seen is not None and tf in BASE_TIMEFRAMES:
-            chunk, apart = self._chunk or WEEK, self._chunk is not None
+            chunk = self._chunk
             rows = await self._reads.read(
-                lambda pool: newest_bars(
-                    pool, symbols, tf, 1, seen, chunk=chunk, unseen_apart=apart
-                )
+                lambda pool: newest_bars(pool, symbols, tf, 1, seen, chunk=chunk)
             )
             return {row["symbol"]: row for row in rows}
         tails = self._tails

@@ -132,32 +132,30 @@ async def newest_bars(
     end: datetime | None = None,
     columns: Collection[str] | None = None,
     min_quality: float | None = None,
-    chunk: timedelta = WEEK,
-    unseen_apart: bool = False,
+    chunk: timedelta | None = None,
 ) -> list[asyncpg.Record]:
     """`fetch_bars(..., end=end, limit=limit, order="desc")` of distinct `symbols` at a base
     timeframe: the same rows, read after the horizon `seen` suggests where that finds them all.
     With `end` (a chart paging back) the horizon is reckoned from it, or from a symbol's
-    newest bar where that is older; only reads without `end` teach `seen`. Horizons fall on
-    boundaries of `chunk`, the interval `bars` is cut at.
+    newest bar where that is older; only reads without `end` teach `seen`.
 
-    `unseen_apart` (where `bars` is a hypertable): symbols never seen, or without bars, are
-    read in a statement of their own, so that the others keep their horizon. A watch list of
-    49 symbols and one ticker without bars cost 12.6 ms in one unbounded statement over 105
-    chunks, against 0.9 ms for the 49 from their horizon and 4.4 ms for the one alone."""
-
-    since = seen.horizon(symbols, timeframe, limit, end, chunk)
-    if since is None and unseen_apart and end is None:
+    `chunk`: the interval `bars` is cut at, where it is a hypertable (None: a plain table,
+    whose horizons fall on weeks). Horizons fall on its boundaries, and symbols never seen, or
+    without bars, are read in a statement of their own, so that the others keep their horizon:
+    a watch list of 49 symbols and one ticker without bars cost 12.6 ms in one unbounded
+    statement over 105 chunks, against 0.9 ms for the 49 from their horizon and 4.4 ms for
+    the one alone."""
+    since = seen.horizon(symbols, timeframe, limit, end, chunk or WEEK)
+    if since is None and chunk is not None and end is None:
         known = seen.known(symbols, timeframe)
         if 0 < len(known) < len(symbols):  # each part read (and taught) on its own
             unseen = set(symbols).difference(known)
             rest = [symbol for symbol in symbols if symbol in unseen]
-            parts = []
-            for part in (known, rest):
-                parts.append(await newest_bars(pool, part, timeframe, limit, seen,
-                                               columns=columns, min_quality=min_quality,
-                                               chunk=chunk))  # fmt: skip
-            return _merged(symbols, parts[0], parts[1], unseen)
+            known_rows = await newest_bars(pool, known, timeframe, limit, seen, columns=columns,
+                                           min_quality=min_quality, chunk=chunk)  # fmt: skip
+            rest_rows = await newest_bars(pool, rest, timeframe, limit, seen, columns=columns,
+                                          min_quality=min_quality, chunk=chunk)  # fmt: skip
+            return _merged(symbols, known_rows, rest_rows, unseen)
     rows = await fetch_bars(
         pool, symbols, timeframe, None, end, limit=limit, order="desc", columns=columns,
         min_quality=min_quality, since=since,

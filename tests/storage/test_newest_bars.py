@@ -99,7 +99,7 @@ async def test_newest_bars_answer_as_an_unbounded_read_whatever_was_written(
             known = seen.known(symbols, tf)
             got = await newest_bars(
                 pool, symbols, tf, limit, seen, end=end, min_quality=min_quality,
-                unseen_apart=apart,
+                chunk=WEEK if apart else None,
             )  # fmt: skip
             want = await fetch_bars(
                 pool, symbols, tf, None, end, limit=limit, order="desc", min_quality=min_quality
@@ -158,7 +158,8 @@ async def test_symbols_never_seen_are_read_apart_from_those_with_a_horizon(db: D
     symbols = ["X:AUSD", "X:ZUSD", "X:CUSD"]  # X:ZUSD has no bars
     for apart in (False, True):
         counted = CountingPool(db.pool)
-        rows = await newest_bars(counted, symbols, D1, 2, seen, unseen_apart=apart)  # type: ignore[arg-type]
+        chunk = WEEK if apart else None
+        rows = await newest_bars(counted, symbols, D1, 2, seen, chunk=chunk)  # type: ignore[arg-type]
         assert _rows(rows) == _rows(await fetch_bars(db.pool, symbols, D1, limit=2, order="desc"))
         assert [row["symbol"] for row in rows] == ["X:AUSD"] * 2 + ["X:CUSD"] * 2
         assert [("r.time >= '" in sql, "$1::text AS" in sql) for sql in counted.statements] == (
