@@ -17,7 +17,7 @@ from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
 from tests.support.databases import Database, Server
 from tests.support.graphql import CountingPool, make_services, run
-from tests.support.plans import bar_chunks, root_plan
+from tests.support.plans import generic_plan_chunks
 
 T0 = datetime(2024, 1, 4, tzinfo=UTC)
 BOUND = T0 + timedelta(days=400)  # within the last three of 60 weekly chunks
@@ -73,17 +73,8 @@ async def test_a_bounded_read_plans_only_the_chunks_it_may_need(db: Database, re
     assert "+00:00'" not in plain  # no literal time at all
     if not chunked:
         pytest.skip("bars is a plain table here (no TimescaleDB): the gateway leaves it unbounded")
-    planned = []
-    async with db.pool.acquire() as conn:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")  # as a cached plan
-        try:
-            for name, sql in (("plain", plain), ("bounded", bounded)):
-                await conn.execute(f"PREPARE {name} AS {sql}")
-                raw = await conn.fetchval(
-                    f"EXPLAIN (FORMAT JSON) EXECUTE {name}('X:BTCUSD', 30, '{BOUND.isoformat()}')"
-                )
-                planned.append(bar_chunks(root_plan(raw), excluded_at_startup=True))
-        finally:
-            await conn.execute("DEALLOCATE ALL")
-            await conn.execute("RESET plan_cache_mode")
+    planned = [  # as cached plans
+        await generic_plan_chunks(db.pool, sql, "X:BTCUSD", 30, BOUND.isoformat())
+        for sql in (plain, bounded)
+    ]
     assert planned == [60, chunks]

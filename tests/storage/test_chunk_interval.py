@@ -23,7 +23,7 @@ from storage.pool import create_pool
 from tests.support.databases import Database
 from tests.support.graphql import CountingPool, make_services, run
 from tests.support.live_server import gateway_settings
-from tests.support.plans import bar_chunks, root_plan
+from tests.support.plans import generic_plan_chunks
 
 DAY = timedelta(days=1)
 CATALOG = "_timescaledb_catalog.dimension"  # where TimescaleDB keeps chunk intervals
@@ -71,19 +71,6 @@ async def test_the_gateway_reads_the_interval_bars_is_cut_at(db: Database) -> No
     assert await bars_chunk_interval(db.pool) == timedelta(days=30)
 
 
-async def _planned_chunks(db: Database, sql: str, *args: object) -> int:
-    async with db.pool.acquire() as conn:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")  # as a cached plan
-        try:
-            await conn.execute(f"PREPARE read AS {sql}")
-            params = ", ".join(f"'{a}'" if isinstance(a, str) else str(a) for a in args)
-            raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE read({params})")
-            return bar_chunks(root_plan(raw), excluded_at_startup=True)
-        finally:
-            await conn.execute("DEALLOCATE read")  # ours only: the pool's stay cached
-            await conn.execute("RESET plan_cache_mode")
-
-
 READS = {LATEST: ("X:BTCUSD", 1), FROM: ("X:BTCUSD", 1000, "2024-03-04T12:00:00Z")}
 
 
@@ -103,7 +90,7 @@ async def test_reads_of_daily_chunks_plan_days_not_weeks(
         for _ in range(2):
             answers.append(await run(build_schema(), query, services))
         sql = [s for s in pool.statements if "FROM bars r" in s][-1]
-        planned.append(await _planned_chunks(db, sql, *args))
+        planned.append(await generic_plan_chunks(db.pool, sql, *args))
     assert all(answer == answers[0] for answer in answers)
     assert "errors" not in answers[0]
     if query == LATEST:

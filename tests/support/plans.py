@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
+
 
 def root_plan(explained: Any) -> dict[str, Any]:
     """The top node of `EXPLAIN (FORMAT JSON)`'s answer (text, or decoded by a JSON codec)."""
@@ -26,3 +28,18 @@ def bar_chunks(plan: dict[str, Any], *, excluded_at_startup: bool = False) -> in
         here += int(plan.get("Chunks excluded during startup", 0))
     below = plan.get("Plans", ())
     return here + sum(bar_chunks(child, excluded_at_startup=excluded_at_startup) for child in below)
+
+
+async def generic_plan_chunks(pool: asyncpg.Pool, sql: str, *args: object) -> int:
+    """`bar_chunks` (startup exclusions included) of `sql` planned as PostgreSQL plans a cached
+    statement: generic, knowing no parameter (`args`, literals for `EXECUTE`)."""
+    async with pool.acquire() as conn:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            await conn.execute(f"PREPARE planned AS {sql}")
+            params = ", ".join(f"'{a}'" if isinstance(a, str) else str(a) for a in args)
+            raw = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE planned({params})")
+            return bar_chunks(root_plan(raw), excluded_at_startup=True)
+        finally:
+            await conn.execute("DEALLOCATE planned")  # ours only: the pool's stay cached
+            await conn.execute("RESET plan_cache_mode")
