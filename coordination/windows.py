@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
@@ -18,6 +17,7 @@ from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from coordination.link import FAILURES, RedisLink
+from domain.rate_standing import RateStanding
 
 MAX_WINDOW_MINUTES = 10  # longer windows would let a fractional rate save up a large burst
 
@@ -35,14 +35,6 @@ def window_for(per_minute: float) -> tuple[int, int]:
     return amount, 60 * minutes
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """Redis's answer: allowed, or refused with seconds until the window has room."""
-
-    allowed: bool
-    retry_after: float = 0.0
-
-
 class SharedWindows:
     """Moving windows in Redis under the link's prefix (`<prefix>limits/...`)."""
 
@@ -54,27 +46,25 @@ class SharedWindows:
         )
         self._limiter = MovingWindowRateLimiter(storage)
 
-    async def hit(self, namespace: str, name: str, per_minute: float) -> Decision | None:
-        """Count one request of `name`; None when Redis cannot say (decide locally)."""
-        amount, seconds = window_for(per_minute)
-        return await self.hit_per(namespace, name, amount, seconds)
+    async def hit(self, namespace: str, name: str, per_minute: float) -> RateStanding | None:
+        """Count one request of `name`; None when Redis cannot say (decide locally).
 
-    async def hit_per(
-        self, namespace: str, name: str, amount: int, seconds: int
-    ) -> Decision | None:
-        """Count one of `amount` allowed per `seconds`; None when Redis cannot say."""
+        Two round trips: the library's counting answers only yes or no, and what is left in
+        the window is read after it."""
         if not self._link.up:
             return None
+        amount, seconds = window_for(per_minute)
         item = (
             RateLimitItemPerMinute(amount, namespace=namespace)
             if seconds == 60
             else RateLimitItemPerSecond(amount, seconds, namespace=namespace)
         )
         try:
-            if await self._limiter.hit(item, name):
-                return Decision(True)
+            allowed = await self._limiter.hit(item, name)
             stats = await self._limiter.get_window_stats(item, name)
         except FAILURES as exc:
             self._link.failed(exc)
             return None
-        return Decision(False, max(0.0, stats.reset_time - time.time()))
+        remaining = max(0, stats.remaining) if allowed else 0
+        reset = max(0.0, stats.reset_time - time.time()) if remaining < amount else 0.0
+        return RateStanding(namespace, allowed, amount, seconds, remaining, reset)

@@ -59,6 +59,11 @@ class TokenBucket:
         self._refill()
         return self._tokens
 
+    @property
+    def balance(self) -> float:
+        """Tokens as the last take or refill left them, without reading the clock."""
+        return self._tokens
+
     def _refill(self) -> None:
         now = self._clock()
         elapsed = max(0.0, now - self._updated)

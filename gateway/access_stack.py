@@ -1,4 +1,5 @@
-"""Who may call, as one pure-ASGI layer: authenticate, audit, then enforce the rate.
+"""Who may call, as one pure-ASGI layer: authenticate, audit, then enforce the rate (and say
+on the response where the caller stands against it).
 
 One layer instead of Starlette's AuthenticationMiddleware, an audit and a rate-limit layer:
 each layer costs every request a frame, and Starlette's an `HTTPConnection`. The order is
@@ -21,7 +22,8 @@ from domain.clocks import Monotonic
 from domain.errors import ServiceError
 from gateway.audit import audit
 from gateway.authentication import Authenticator, KeyAuthentication, credentials, refusal
-from gateway.rate_limit import KeyRateLimiter, over_rate
+from gateway.rate_headers import WithRateHeaders
+from gateway.rate_limit import KeyRateLimiter, count_request, rate_refusal
 from gateway.response_status import ResponseStatus
 from storage.usage import UsageRecorder
 
@@ -86,11 +88,13 @@ class AccessMiddleware:
         self, scope: Scope, receive: Receive, send: Send, principal: Principal | None
     ) -> None:
         limiter: KeyRateLimiter = self._limiter or scope["app"].state.rate_limiter
-        refused = await over_rate(limiter, scope, principal)
-        if refused is None:
+        standing = await count_request(limiter, scope, principal)
+        if standing is None:
             await self.app(scope, receive, send)
+        elif standing.allowed:
+            await self.app(scope, receive, WithRateHeaders(send, standing).send)
         else:
-            await refused(scope, receive, send)
+            await rate_refusal(standing)(scope, receive, send)
 
 
 def access_middleware(

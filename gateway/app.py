@@ -161,7 +161,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute], busiest: Route) -> 
             allow_credentials="*" not in origins,
             allow_methods=_methods(routes),
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Trace-Id"],
-            expose_headers=["X-Trace-Id", "Retry-After"],
+            expose_headers=["X-Trace-Id", "Retry-After", "RateLimit", "RateLimit-Policy"],
         ),
         Middleware(
             BodyLimitMiddleware,

@@ -9,7 +9,6 @@ access is declared (schema permissions, `requires(scope)`).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Collection, Mapping
 from functools import lru_cache
@@ -27,6 +26,7 @@ from domain.errors import RateLimited, ServiceError, Unauthenticated
 from gateway.buckets import Buckets, shared_or_local
 from gateway.client_address import client_address
 from gateway.key_cache import KeyCache
+from gateway.rate_headers import whole_seconds
 from gateway.responses import service_error_response
 from gateway.scope_headers import scope_headers
 from storage import api_keys
@@ -48,7 +48,7 @@ def extract_key(headers: Mapping[str, str]) -> str | None:
 
 
 def retry_after_header(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))
+    return str(max(1, whole_seconds(seconds)))
 
 
 class KeyUser(BaseUser):
@@ -120,15 +120,12 @@ class Authenticator:
             principal = None
         if principal is None:
             log.info("invalid API key", extra={"client": client})
-            wait = (
-                await shared_or_local(
+            if self._failed_per_minute:
+                standing = await shared_or_local(
                     self._windows, self._failures, "bad-key", client, self._failed_per_minute
                 )
-                if self._failed_per_minute
-                else None
-            )
-            if wait is not None:
-                raise RateLimited("too many invalid API keys from this client", wait)
+                if not standing.allowed:
+                    raise RateLimited("too many invalid API keys from this client", standing.reset)
         return principal
 
     async def _lookup(self, raw: str) -> Principal | None:

@@ -4,10 +4,14 @@ Redis's shared count and this process's buckets."""
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
-from coordination.windows import SharedWindows
+from coordination.windows import SharedWindows, window_for
 from domain.clocks import Monotonic
+from domain.rate_standing import RateStanding
 from domain.token_bucket import TokenBucket
+
+policy_for = lru_cache(maxsize=256)(window_for)  # a key's rate is looked up per request
 
 
 class Buckets:
@@ -18,25 +22,30 @@ class Buckets:
         self._clock = clock
         self._buckets: dict[object, TokenBucket] = {}
 
-    def take(self, name: object, per_minute: float) -> float | None:
-        """None when `name` may proceed, else seconds until it may."""
-        bucket = self._buckets.get(name)
-        if bucket is None or bucket.rate_per_second != per_minute / 60.0:
+    def take(self, kind: str, name: str, per_minute: float) -> RateStanding:
+        """Count one request of `name`. The policy reported is the shared window's for the
+        same rate, so a client sees one policy whether Redis counts or this process does."""
+        key = (kind, name)
+        bucket = self._buckets.get(key)
+        rate = per_minute / 60.0
+        if bucket is None or bucket.rate_per_second != rate:
             while len(self._buckets) >= self._max:
                 del self._buckets[next(iter(self._buckets))]
-            bucket = TokenBucket(per_minute / 60.0, max(1.0, per_minute), clock=self._clock)
-            self._buckets[name] = bucket
-        allowed, retry_after = bucket.try_acquire()
-        return None if allowed else retry_after
+            bucket = TokenBucket(rate, max(1.0, per_minute), clock=self._clock)
+            self._buckets[key] = bucket
+        allowed, _ = bucket.try_acquire()
+        quota, window = policy_for(per_minute)
+        tokens = bucket.balance  # as try_acquire left it: at most the capacity less one
+        whole = int(tokens)  # >= 0 (nothing here takes on credit), and below the quota
+        return RateStanding(kind, allowed, quota, window, whole, (whole + 1 - tokens) / rate)
 
 
 async def shared_or_local(
     windows: SharedWindows | None, buckets: Buckets, kind: str, name: str, per_minute: float
-) -> float | None:
-    """Redis's decision when it can give one, else the local bucket's: None, or seconds
-    until `name` may go again."""
+) -> RateStanding:
+    """Redis's count when it can give one, else the local bucket's."""
     if windows is not None:
-        decision = await windows.hit(kind, name, per_minute)
-        if decision is not None:
-            return None if decision.allowed else decision.retry_after
-    return buckets.take((kind, name), per_minute)
+        standing = await windows.hit(kind, name, per_minute)
+        if standing is not None:
+            return standing
+    return buckets.take(kind, name, per_minute)

@@ -27,7 +27,26 @@ async def test_two_processes_share_one_window(links: list[RedisLink]) -> None:
 
     assert [d is not None and d.allowed for d in decisions] == [True] * 5 + [False] * 3
     refused = decisions[-1]
-    assert refused is not None and 0 < refused.retry_after <= 60
+    assert refused is not None and 0 < refused.reset <= 60
+
+
+async def test_what_is_left_is_counted_down_across_processes(links: list[RedisLink]) -> None:
+    a, b = (SharedWindows(link) for link in links)
+    counted = [await (a, b)[i % 2].hit("address", "10.0.0.9", 3) for i in range(4)]
+
+    assert [(c.allowed, c.quota, c.window, c.remaining) for c in counted if c] == [
+        (True, 3, 60, 2),
+        (True, 3, 60, 1),
+        (True, 3, 60, 0),
+        (False, 3, 60, 0),
+    ]
+    # the first request leaves the window a minute after it came: then one more may go
+    assert all(c is not None and 59 < c.reset <= 60 for c in counted)
+
+
+async def test_a_fractional_rate_reports_its_longer_window(links: list[RedisLink]) -> None:
+    counted = await SharedWindows(links[0]).hit("key", "1.5/min", 1.5)
+    assert counted is not None and (counted.quota, counted.window, counted.remaining) == (3, 120, 2)
 
 
 async def test_limit_of_one_allows_exactly_one(links: list[RedisLink]) -> None:
@@ -78,7 +97,7 @@ async def test_a_rate_below_one_a_minute_is_not_rounded_up(links: list[RedisLink
     first, second = [await windows.hit("key", "half", 0.5) for _ in range(2)]
     assert first is not None and first.allowed
     # one request per two minutes, as the local token bucket allows, not one a minute
-    assert second is not None and not second.allowed and 60 < second.retry_after <= 120
+    assert second is not None and not second.allowed and 60 < second.reset <= 120
 
 
 async def test_a_fractional_rate_is_counted_over_a_longer_window(links: list[RedisLink]) -> None:

@@ -54,10 +54,15 @@ async def test_requests_without_a_key_are_limited_per_address(
             await client.post(f"{url}/graphql", json=body) for body in (schema, read, read, schema)
         ]
         assert [r.status_code for r in keyless] == [200, 200, 200, 429]
+        assert {r.headers["RateLimit-Policy"] for r in keyless} == {'"address";q=3;w=60'}
+        left = [r.headers["RateLimit"].split(";")[1] for r in keyless]
+        assert left == ["r=2", "r=1", "r=0", "r=0"]
         refused = keyless[-1]
         assert refused.json()["code"] == "RATE_LIMITED" and int(refused.headers["Retry-After"]) >= 1
         assert "without an API key" in refused.json()["detail"]
 
         keyed = await client.post(f"{url}/graphql", json=read, headers={"X-API-Key": key})
         assert keyed.status_code == 200  # a key has its own limit
+        assert keyed.headers["RateLimit-Policy"] == '"key";q=600;w=60'
+        assert keyed.headers["RateLimit"].startswith('"key";r=599;t=')
         assert (await client.get(f"{url}/health")).status_code == 200  # never limited

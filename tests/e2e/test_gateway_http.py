@@ -300,7 +300,10 @@ async def test_cors_only_for_configured_origins(strict_url: str, client: httpx.A
         f"{strict_url}/graphql", json={"query": "{ __typename }"}, headers={"Origin": ORIGIN}
     )
     assert simple.headers["access-control-allow-origin"] == ORIGIN
-    assert "x-trace-id" in simple.headers["access-control-expose-headers"].lower()
+    exposed = simple.headers["access-control-expose-headers"].lower()
+    assert {"x-trace-id", "retry-after", "ratelimit", "ratelimit-policy"} <= {
+        name.strip() for name in exposed.split(",")
+    }
     foreign = await client.post(
         f"{strict_url}/graphql",
         json={"query": "{ __typename }"},

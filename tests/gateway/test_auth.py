@@ -234,6 +234,28 @@ async def test_a_key_gets_exactly_its_rate_then_429_with_retry_after(h: Harness)
     assert (await h.client.get("/whoami", headers=key_header(limited))).status_code == 200
 
 
+async def test_every_keyed_response_says_where_the_key_stands(h: Harness) -> None:
+    _, limited = await h.key("limited", rate_limit_per_minute=3)
+    _, default = await h.key("default")
+
+    answers = [await h.client.get("/whoami", headers=key_header(limited)) for _ in range(4)]
+    h.time.advance(5)
+    waiting = await h.client.get("/whoami", headers=key_header(limited))
+    other = await h.client.get("/whoami", headers=key_header(default))
+
+    assert {a.headers["ratelimit-policy"] for a in answers} == {'"key";q=3;w=60'}
+    assert [a.headers["ratelimit"] for a in answers] == [
+        '"key";r=2;t=20',
+        '"key";r=1;t=20',
+        '"key";r=0;t=20',
+        '"key";r=0;t=20',  # the 429
+    ]
+    assert answers[3].status_code == 429
+    assert waiting.headers["ratelimit"] == '"key";r=0;t=15'
+    assert other.headers["ratelimit-policy"] == '"key";q=600;w=60'  # the default rate
+    assert other.headers["ratelimit"] == '"key";r=599;t=1'  # 10 a second come back
+
+
 async def test_keys_without_their_own_limit_get_the_default(portable_db: Database) -> None:
     async for h in _harness(portable_db, default_rate_limit_per_minute=2):
         _, raw = await h.key()
