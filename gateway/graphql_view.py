@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET
@@ -38,11 +39,15 @@ from gateway.persisted_queries import (
     PersistedQueries,
     as_graphql_error,
 )
-from gateway.responses import error_response, service_error_response
+from gateway.responses import NOT_JSON, error_response, service_error_response
 from resolvers.context import RequestContext, make_context
 
 JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
-_CODES = {404: ErrorCode.NOT_FOUND, 413: ErrorCode.PAYLOAD_TOO_LARGE}
+_CODES = {
+    404: ErrorCode.NOT_FOUND,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+}
 _CONTEXT = "graphql_context"
 MAX_AUDITED_NAME = 100
 
@@ -156,6 +161,17 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
     ) -> GraphQLHTTPResponse:
         note_errors(result)
         return await super().process_result(request, result)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """A POST whose body is not JSON is refused with 415, as HTTP and the GraphQL-over-HTTP
+        spec ask (Strawberry answers 400); uploads are off, so multipart is refused too."""
+        if request.method == "POST":
+            content_type, _ = parse_content_type(request.content_type or "")
+            if "application/json" not in content_type:  # Strawberry's own test
+                raise HTTPException(415, NOT_JSON)
+        return await super().parse_http_body(request)
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data, option=JSON_OPTIONS)

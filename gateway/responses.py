@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 from domain.errors import HTTP_STATUS, ErrorCode, ServiceError
 
 ORJSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_NON_STR_KEYS
+NOT_JSON = "a request body must be Content-Type: application/json"  # 415, GraphQL and REST
 
 
 class OrjsonResponse(JSONResponse):

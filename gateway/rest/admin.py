@@ -10,6 +10,7 @@ from domain.records import SymbolFigures, TrackedSymbol
 from gateway.rest import models
 from gateway.rest.access import Admin
 from gateway.rest.errors import TICKER_SHAPE, documented
+from gateway.rest.json_body import JSON_BODY
 from resolvers import keys, tracked
 from resolvers.validation import MAX_ID
 
@@ -54,7 +55,13 @@ def _no_data(symbol: str) -> SymbolFigures:
     return SymbolFigures(symbol, 0, 0, 0, None, None, ())
 
 
-@router.post("/symbols", status_code=201, response_model=models.Tracked, responses=documented(409))
+@router.post(
+    "/symbols",
+    status_code=201,
+    response_model=models.Tracked,
+    responses=documented(409, 415),
+    dependencies=JSON_BODY,
+)
 async def track_symbol(context: Admin, body: models.TrackRequest) -> models.Tracked:
     """Track a symbol (daily bars to begin with); 409 when it is tracked already."""
     return _tracked(await tracked.track(context, body.symbol.upper(), body.asset_class))
@@ -88,7 +95,10 @@ async def set_symbol_active(
 
 
 @router.put(
-    "/symbols/{symbol}/timeframes", response_model=models.Tracked, responses=documented(404)
+    "/symbols/{symbol}/timeframes",
+    response_model=models.Tracked,
+    responses=documented(404, 415),
+    dependencies=JSON_BODY,
 )
 async def set_symbol_timeframes(
     context: Admin, symbol: Symbol, body: models.TimeframesRequest
@@ -106,7 +116,13 @@ async def untrack_symbol(context: Admin, symbol: Symbol) -> models.Untracked:
     )
 
 
-@router.post("/api-keys", status_code=201, response_model=models.CreatedKey)
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=models.CreatedKey,
+    responses=documented(415),
+    dependencies=JSON_BODY,
+)
 async def create_key(context: Admin, body: models.KeyRequest) -> models.CreatedKey:
     """Issue a key (scopes default to `read`); the key is in this answer only."""
     scopes = ["read"] if body.scopes is None else body.scopes
@@ -160,7 +176,12 @@ async def key_audit(
     )
 
 
-@router.put("/api-keys/{key_id}", response_model=models.KeyActivity, responses=documented(404))
+@router.put(
+    "/api-keys/{key_id}",
+    response_model=models.KeyActivity,
+    responses=documented(404, 415),
+    dependencies=JSON_BODY,
+)
 async def set_key_active(
     context: Admin, key_id: KeyId, body: models.ActiveRequest
 ) -> models.KeyActivity:

@@ -24,7 +24,11 @@ from gateway.rest.models import ErrorBody
 
 log = logging.getLogger(__name__)
 MAX_DETAIL = 500
-_BY_STATUS = {404: ErrorCode.NOT_FOUND, 413: ErrorCode.PAYLOAD_TOO_LARGE}
+_BY_STATUS = {
+    404: ErrorCode.NOT_FOUND,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+}
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # what any route of the gateway takes
 
 

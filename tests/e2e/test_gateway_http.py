@@ -579,6 +579,27 @@ async def test_malformed_requests_get_json_errors(
         assert response.json()["code"] == "BAD_USER_INPUT", request
 
 
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None]
+)
+async def test_a_body_that_is_not_json_by_its_content_type_is_415(
+    strict_url: str, client: httpx.AsyncClient, content_type: str | None
+) -> None:
+    body = json.dumps({"query": "{ __typename }"}).encode()
+    headers = {"Content-Type": content_type} if content_type else {}
+    refused = await client.post(f"{strict_url}/graphql", content=body, headers=headers)
+    assert refused.status_code == 415, refused.text
+    assert refused.json() == {
+        "detail": "a request body must be Content-Type: application/json",
+        "code": "UNSUPPORTED_MEDIA_TYPE",
+    }
+    for accepted in ("application/json", "Application/JSON; charset=utf-8"):
+        answer = await client.post(
+            f"{strict_url}/graphql", content=body, headers={"Content-Type": accepted}
+        )
+        assert answer.json()["data"] == {"__typename": "Query"}, accepted
+
+
 @pytest.mark.parametrize("body", ['"query"', "5", "null", "true"])
 async def test_a_body_that_is_not_a_json_object_is_a_client_error(
     strict_url: str, client: httpx.AsyncClient, body: str

@@ -8,6 +8,7 @@ read the database say UNAVAILABLE, the rest keep answering).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ class Call:
     key: str | None = "read"  # a name in the `keys` fixture
     params: dict[str, Any] = field(default_factory=dict)
     body: Any = None
+    content_type: str = "application/json"  # of the body, sent as JSON whatever this says
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -95,6 +97,13 @@ def other(call: Call, path: str) -> Call:
     return Call(call.method, path, call.key, call.params, call.body)
 
 
+def labelled(call: Call, content_type: str) -> Call:
+    return Call(call.method, call.path, call.key, call.params, call.body, content_type)
+
+
+WITH_BODY = [c for c in ADMIN if c.body is not None]
+
+
 CASES: list[tuple[Call, int, str | None]] = [
     (Call("GET", "/", None), 200, None),
     (Call("GET", "/health", None), 200, None),
@@ -146,6 +155,12 @@ CASES: list[tuple[Call, int, str | None]] = [
     (other(ADMIN[8], "/api/v1/admin/api-keys/one/audit"), 422, "BAD_USER_INPUT"),
     (changed(ADMIN[8], limit="ten"), 422, "BAD_USER_INPUT"),
     (changed(ADMIN[9], {"active": "perhaps"}), 422, "BAD_USER_INPUT"),
+    # 415: a JSON body labelled as another media type (or not at all); a parameter is kept
+    *((labelled(c, "text/plain"), 415, "UNSUPPORTED_MEDIA_TYPE") for c in WITH_BODY),
+    *((labelled(c, ""), 415, "UNSUPPORTED_MEDIA_TYPE") for c in WITH_BODY),
+    (labelled(ADMIN[6], "application/x-www-form-urlencoded"), 415, "UNSUPPORTED_MEDIA_TYPE"),
+    (labelled(ADMIN[9], "Application/JSON; charset=utf-8"), 200, None),
+    (labelled(changed(ADMIN[6], {"name": "labelled"}), "application/vnd.api+json"), 201, None),
 ]
 
 
@@ -184,8 +199,12 @@ async def send(
 ) -> httpx.Response:
     path = call.path.format(victim=keys["victim"], doomed=keys["doomed"])
     given = key if key is not None else (None if call.key is None else keys[call.key])
+    if call.body is None:
+        return await client.request(call.method, path, params=call.params, headers=auth(given))
+    typed = {"Content-Type": call.content_type} if call.content_type else {}  # "": none
+    headers = {**auth(given), **typed}
     return await client.request(
-        call.method, path, params=call.params, json=call.body, headers=auth(given)
+        call.method, path, params=call.params, content=json.dumps(call.body), headers=headers
     )
 
 
