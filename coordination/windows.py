@@ -66,5 +66,5 @@ class SharedWindows:
             self._link.failed(exc)
             return None
         remaining = max(0, stats.remaining) if allowed else 0
-        reset = max(0.0, stats.reset_time - time.time()) if remaining < amount else 0.0
+        reset = max(0.0, stats.reset_time - time.time())  # the oldest request leaves the window
         return RateStanding(namespace, allowed, amount, seconds, remaining, reset)

@@ -10,8 +10,7 @@ from typing import NamedTuple
 class RateStanding(NamedTuple):  # a tuple: made on every limited request, at a third the cost
     """After counting one request of `policy` (what is counted: "key", "address"): whether it
     may go on, the policy's `quota` requests per `window` seconds, how many of them are left,
-    and seconds until one more is (0 while the whole quota is left). Refused, `remaining` is
-    0 and `reset` is the wait."""
+    and seconds until one more is. Refused, `remaining` is 0 and `reset` is the wait."""
 
     policy: str
     allowed: bool

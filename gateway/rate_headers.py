@@ -6,7 +6,7 @@ every response, and paces itself instead of finding its limit by being refused.
     RateLimit: "key";r=598;t=1
 
 The policy is named after what is counted (`key`, or `address` for requests without one);
-`t` is whole seconds until one more request is allowed (0 while the whole quota is left).
+`t` is whole seconds until one more request is allowed.
 """
 
 from __future__ import annotations

@@ -37,9 +37,27 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # what any route of the ga
 TICKER_SHAPE = f"^(?:{TICKER_PATTERN.pattern})$".replace("A-Z", "A-Za-z").replace("XCI", "XCIxci")
 
 
+_RATE_FIELDS = {  # what a 429 carries; every answer counted carries the last two too
+    "Retry-After": ("integer", "Seconds until a request is allowed again."),
+    "RateLimit": ("string", 'What is left: `"key";r=0;t=12` (`r` left, `t` seconds to one more).'),
+    "RateLimit-Policy": ("string", 'The quota: `"key";q=600;w=60` (`q` requests per `w` seconds).'),
+}
+
+
 def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the error statuses a route may answer (all one model)."""
-    return {status: {"model": ErrorBody} for status in sorted({*statuses, 422, 429, 503})}
+    """OpenAPI `responses` for the error statuses a route may answer (all one model; a 429
+    names its headers)."""
+    return {status: _response(status) for status in sorted({*statuses, 422, 429, 503})}
+
+
+def _response(status: int) -> dict[str, Any]:
+    if status != 429:
+        return {"model": ErrorBody}
+    headers = {
+        name: {"description": text, "schema": {"type": kind}}
+        for name, (kind, text) in _RATE_FIELDS.items()
+    }
+    return {"model": ErrorBody, "headers": headers}
 
 
 async def on_service_error(request: Request, exc: Exception) -> Response:

@@ -9,6 +9,7 @@ read the database say UNAVAILABLE, the rest keep answering).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -215,6 +216,14 @@ def expect(response: httpx.Response, status: int, code: str | None) -> None:
         assert response.json()["detail"]
 
 
+def documented_operation(document: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    """The OpenAPI operation whose path template `path` fills."""
+    for template, operations in document["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path):
+            return dict(operations[method.lower()])
+    raise AssertionError(f"{method} {path} is not in the document")
+
+
 @pytest.mark.parametrize(("call", "status", "code"), CASES, ids=lambda v: str(v))
 async def test_documented_status(
     url: str, keys: dict[str, str | None], call: Call, status: int, code: str | None
@@ -269,8 +278,18 @@ async def test_a_key_past_its_rate_is_429(
         first = await send(client, with_key(call, "unused"), keys, key=limited)
         assert first.status_code < 429, first.text
         second = await send(client, with_key(call, "unused"), keys, key=limited)
+        document = (await client.get("/openapi.json")).json()
     expect(second, 429, "RATE_LIMITED")
-    assert int(second.headers["retry-after"]) >= 1
+    assert 1 <= int(second.headers["retry-after"]) <= 60
+    assert first.headers["ratelimit-policy"] == second.headers["ratelimit-policy"]
+    assert first.headers["ratelimit-policy"] == '"key";q=1;w=60'
+    assert re.fullmatch(r'"key";r=0;t=(\d+)', second.headers["ratelimit"])
+    operation = documented_operation(document, call.method, second.request.url.path)
+    assert set(operation["responses"]["429"]["headers"]) == {
+        "Retry-After",
+        "RateLimit",
+        "RateLimit-Policy",
+    }
 
 
 @pytest_asyncio.fixture(loop_scope="session")
