@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import lru_cache
 from typing import Any
 
 from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
@@ -22,6 +23,7 @@ from domain.rate_standing import RateStanding
 MAX_WINDOW_MINUTES = 10  # longer windows would let a fractional rate save up a large burst
 
 
+@lru_cache(maxsize=256)  # asked per request, of the few rates in use
 def window_for(per_minute: float) -> tuple[int, int]:
     """(requests, seconds) of the window for a rate per minute: never more than the rate, as
     close to it as a window of at most MAX_WINDOW_MINUTES allows (1.5 → 3 per 120 s), and one

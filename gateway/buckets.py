@@ -4,14 +4,11 @@ Redis's shared count and this process's buckets."""
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
 from coordination.windows import SharedWindows, window_for
 from domain.clocks import Monotonic
 from domain.rate_standing import RateStanding
 from domain.token_bucket import TokenBucket
-
-policy_for = lru_cache(maxsize=256)(window_for)  # a key's rate is looked up per request
 
 
 class Buckets:
@@ -34,7 +31,7 @@ class Buckets:
             bucket = TokenBucket(rate, max(1.0, per_minute), clock=self._clock)
             self._buckets[key] = bucket
         allowed, _ = bucket.try_acquire()
-        quota, window = policy_for(per_minute)
+        quota, window = window_for(per_minute)
         tokens = bucket.balance  # as try_acquire left it: at most the capacity less one
         whole = int(tokens)  # >= 0 (nothing here takes on credit), and below the quota
         return RateStanding(kind, allowed, quota, window, whole, (whole + 1 - tokens) / rate)
