@@ -49,6 +49,7 @@ from gateway.rest.errors import on_http_error
 from gateway.route_lane import RouteLane
 from gateway.scheduler import backfill_scheduler
 from gateway.settings import Settings
+from gateway.static_route import static_files
 from gateway.upstream_pacing import SharedPacer
 from resolvers.context import Services
 from resolvers.fetch_budget import FetchLimits
@@ -168,7 +169,8 @@ def _middleware(settings: Settings, routes: list[BaseRoute], busiest: Route) -> 
             max_bytes=settings.max_request_body_bytes,
             read_timeout=settings.body_timeout_seconds,
         ),
-        *access_middleware(exempt_paths=PUBLIC_PATHS),
+        # the health probes, and files: a page load's assets must not spend an address's rate
+        *access_middleware(exempt_paths=(*PUBLIC_PATHS, *static_files(routes))),
         Middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=1),
         Middleware(RouteLane, route=busiest),
     ]

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from domain.errors import ErrorCode
 from gateway.graphiql import VendorAsset, find_assets_dir, graphiql_asset_routes, served_assets
 from gateway.responses import error_response
+from gateway.static_route import StaticRoute
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +118,13 @@ def dashboard_routes(
         return FileResponse(found, media_type=MEDIA_TYPES[found.suffix], headers=SECURITY_HEADERS)
 
     return [
-        Route("/dashboard", page, methods=["GET", "HEAD"]),
+        StaticRoute("/dashboard", page, files=("/dashboard",), methods=["GET", "HEAD"]),
         Route("/dashboard/", lambda _: RedirectResponse("/dashboard"), methods=["GET"]),
         *graphiql_asset_routes(assets_dir, static_prefix=VENDOR_PREFIX, assets=CHART_ASSETS),
-        Route("/dashboard/{file:path}", file, methods=["GET", "HEAD"]),
+        StaticRoute(
+            "/dashboard/{file:path}",
+            file,
+            files=(f"/dashboard/{name}" for name in files),
+            methods=["GET", "HEAD"],
+        ),
     ]

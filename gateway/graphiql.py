@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 from strawberry.asgi import GraphQL
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.http.typevars import Context, RootValue
@@ -45,6 +45,7 @@ from strawberry.http.typevars import Context, RootValue
 from domain.errors import ErrorCode
 from gateway.graphiql_examples import with_examples
 from gateway.responses import error_response
+from gateway.static_route import StaticRoute
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -196,9 +197,10 @@ def graphiql_asset_routes(
         )
 
     return [
-        Route(
+        StaticRoute(
             f"{prefix}/{{asset:path}}",
             vendor_asset,
+            files=(served.url for served in by_key.values()),
             methods=["GET", "HEAD"],
             name="graphiql_vendor_asset",
         )
