@@ -5,7 +5,7 @@ a throwaway redis-server is started on a free port (needs `redis-server` on PATH
 one run, sequentially (one request's added latency) and with 50 concurrent callers (throughput
 of one worker's event loop):
 - local: `KeyRateLimiter.check` with its in-process token buckets (no REDIS_URL);
-- redis: the same call counted in a moving window in Redis (`limits`), as with REDIS_URL;
+- redis: the same call counted in a moving window in Redis (one script), as with REDIS_URL;
 - redis down: the same with Redis stopped (the fallback path after the outage was noticed);
 - cache local / cache redis: a response-cache hit (`ResponseCache.answer`) from the worker's own
   entries, and from Redis as with REDIS_URL (two round trips: generation tokens, then the entry).

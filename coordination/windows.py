@@ -1,24 +1,54 @@
-"""Shared rate limits: a moving window per name in Redis, through the `limits` library.
+"""Shared rate limits: a moving window per name in Redis, counted and read in one call.
 
 A name (an API key, a client address, an address sending bad keys) may make `per_minute`
 requests in any 60 seconds, counted by every worker and instance together. `hit` answers
 None while Redis is unreachable: the caller then decides with its own local buckets.
 Windows count whole requests, so a fractional rate gets a longer window (`window_for`).
+
+The window is the `limits` library's moving window: a list of request times, newest first,
+under the key its `MovingWindowRateLimiter` uses, so workers of a release that counted through
+`limits` and of this one count together while a deployment rolls. `limits` answers a count
+with yes or no only; what is left needs a second round trip, which halved the checks a worker
+could make. `_COUNT` does both in one script (the library's two, joined).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
 
-from limits import RateLimitItemPerMinute, RateLimitItemPerSecond
-from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 
 from coordination.link import FAILURES, RedisLink
 from domain.rate_standing import RateStanding
+
+_COUNT = """
+local now, limit, span = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local edge = now - span
+local last = redis.call('lindex', KEYS[1], limit - 1)
+local allowed = not (last and tonumber(last) >= edge)
+if allowed then
+    redis.call('lpush', KEYS[1], ARGV[1])
+    redis.call('ltrim', KEYS[1], 0, limit - 1)
+    redis.call('expire', KEYS[1], span)
+end
+local low, high, count, oldest = 0, redis.call('llen', KEYS[1]) - 1, 0, ARGV[1]
+while low <= high do
+    local mid = math.floor((low + high) / 2)
+    local at = redis.call('lindex', KEYS[1], mid)
+    if tonumber(at) >= edge then
+        count, oldest, low = mid + 1, at, mid + 1
+    else
+        high = mid - 1
+    end
+end
+return {allowed and 1 or 0, count, oldest}
+"""
+"""KEYS[1]: the window; ARGV: now (seconds), the requests allowed, the window's seconds.
+Counts one request if the window has room, and answers (counted, requests in the window, the
+oldest one's time): a binary search, as the list holds at most `limit` times, newest first."""
 
 MAX_WINDOW_MINUTES = 10  # longer windows would let a fractional rate save up a large burst
 
@@ -38,35 +68,34 @@ def window_for(per_minute: float) -> tuple[int, int]:
 
 
 class SharedWindows:
-    """Moving windows in Redis under the link's prefix (`<prefix>limits/...`)."""
+    """Moving windows in Redis under the link's prefix (`<prefix>limits:LIMITER/...`)."""
 
-    def __init__(self, link: RedisLink) -> None:
+    def __init__(self, link: RedisLink, clock: Callable[[], float] = time.time) -> None:
         self._link = link
-        shared: dict[str, Any] = {"connection_pool": link.client.connection_pool}
-        storage = RedisStorage(
-            "async+redis://", implementation="redispy", key_prefix=link.key("limits"), **shared
-        )
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._prefix = link.key("limits") + ":"
+        self._count = link.client.register_script(_COUNT)
+        self._clock = clock  # wall time: workers on other machines count in the same list
 
     async def hit(self, namespace: str, name: str, per_minute: float) -> RateStanding | None:
-        """Count one request of `name`; None when Redis cannot say (decide locally).
-
-        Two round trips: the library's counting answers only yes or no, and what is left in
-        the window is read after it."""
+        """Count one request of `name` (one round trip); None when Redis cannot say."""
         if not self._link.up:
             return None
         amount, seconds = window_for(per_minute)
-        item = (
-            RateLimitItemPerMinute(amount, namespace=namespace)
-            if seconds == 60
-            else RateLimitItemPerSecond(amount, seconds, namespace=namespace)
-        )
+        now = self._clock()
+        key = self._prefix + _item(namespace, amount, seconds).key_for(name)
         try:
-            allowed = await self._limiter.hit(item, name)
-            stats = await self._limiter.get_window_stats(item, name)
+            allowed, count, oldest = await self._count(keys=[key], args=[now, amount, seconds])
         except FAILURES as exc:
             self._link.failed(exc)
             return None
-        remaining = max(0, stats.remaining) if allowed else 0
-        reset = max(0.0, stats.reset_time - time.time())  # the oldest request leaves the window
-        return RateStanding(namespace, allowed, amount, seconds, remaining, reset)
+        remaining = max(0, amount - count) if allowed else 0
+        reset = max(0.0, float(oldest) + seconds - now)  # the oldest request leaves the window
+        return RateStanding(namespace, bool(allowed), amount, seconds, remaining, reset)
+
+
+@lru_cache(maxsize=256)  # asked per request, of the few kinds and rates in use
+def _item(namespace: str, amount: int, seconds: int) -> RateLimitItem:
+    """The `limits` item whose key names this window."""
+    if seconds == 60:
+        return RateLimitItemPerMinute(amount, namespace=namespace)
+    return RateLimitItemPerSecond(amount, seconds, namespace=namespace)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from coordination.link import RedisLink
 from coordination.windows import SharedWindows, window_for
 from tests.support.redis_server import RedisServer
+from tests.support.time import FakeTime
 
 
 @pytest.fixture
@@ -115,3 +120,72 @@ def test_windows_never_allow_more_than_the_rate(per_minute: float, window: tuple
     assert window_for(per_minute) == window
     amount, seconds = window
     assert amount / seconds <= per_minute / 60 + 1e-12
+
+
+async def test_requests_leave_the_window_one_by_one_as_it_moves(links: list[RedisLink]) -> None:
+    time = FakeTime()
+    windows = SharedWindows(links[0], clock=time.clock)
+    counted = []
+    for wait in (0, 10, 10, 25, 21, 5, 1, 48):  # at 0, 10, 20, 45, 66, 71, 72 and 120 s
+        time.advance(wait)
+        counted.append(await windows.hit("key", "moving", 4))
+
+    assert [(c.allowed, c.remaining, round(c.reset, 6)) for c in counted if c] == [
+        (True, 3, 60),
+        (True, 2, 50),
+        (True, 1, 40),
+        (True, 0, 15),  # four in the window: the one at 0 leaves it at 60
+        (True, 0, 4),  # 0 has left: 10, 20, 45 and this one; 10 leaves at 70
+        (True, 0, 9),  # 10 has left too; 20 leaves at 80
+        (False, 0, 8),  # 20, 45, 66 and 71: full
+        (True, 1, 6),  # 20 and 45 have left: 66, 71 and this one
+    ]
+
+
+RUN_BY_THE_SCRIPT = {f"cmdstat_{c}" for c in ("lindex", "llen", "lpush", "ltrim", "expire")}
+
+
+async def test_each_count_is_one_command(links: list[RedisLink], redis_server: RedisServer) -> None:
+    """Counting and reading what is left cost one round trip, not two."""
+    windows = SharedWindows(links[0])
+    await windows.hit("key", "commands", 50)  # the first call may load the script
+    info = links[1].client.info
+
+    def counts(stats: dict[str, dict[str, int]]) -> dict[str, int]:
+        return {name: s["calls"] for name, s in stats.items() if name != "cmdstat_info"}
+
+    before = counts(await info("commandstats"))
+    for _ in range(10):
+        await windows.hit("key", "commands", 50)
+    after = counts(await info("commandstats"))
+
+    grown = {name: after[name] - before.get(name, 0) for name in after}
+    sent = {name: n for name, n in grown.items() if n and name not in RUN_BY_THE_SCRIPT}
+    assert sent == {"cmdstat_evalsha": 10}
+
+
+async def test_a_release_counting_through_limits_shares_the_window(
+    links: list[RedisLink],
+) -> None:
+    """While a deployment rolls, workers that count through `limits` and workers of this
+    release count in one window."""
+    ours = SharedWindows(links[0])
+    link = links[1]
+    shared: dict[str, Any] = {"connection_pool": link.client.connection_pool}
+    storage = RedisStorage(
+        "async+redis://", implementation="redispy", key_prefix=link.key("limits"), **shared
+    )
+    theirs = MovingWindowRateLimiter(storage)
+    item = RateLimitItemPerMinute(4, namespace="key")
+
+    first = await ours.hit("key", "rolling", 4)
+    allowed = [await theirs.hit(item, "rolling") for _ in range(2)]
+    last = await ours.hit("key", "rolling", 4)
+    refused_there = await theirs.hit(item, "rolling")
+    refused_here = await ours.hit("key", "rolling", 4)
+
+    assert first is not None and (first.allowed, first.remaining) == (True, 3)
+    assert allowed == [True, True]
+    assert last is not None and (last.allowed, last.remaining) == (True, 0)
+    assert refused_there is False
+    assert refused_here is not None and not refused_here.allowed
