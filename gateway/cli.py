@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from gateway import cli_backfill, cli_healthcheck, cli_keys, cli_persisted
 from gateway.cli_summary import program_name, startup_summary
@@ -24,20 +25,30 @@ from gateway.database import open_database, resolve_database_url
 from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
 from gateway.logs import configure_logging
 from gateway.observability.metrics import MULTIPROC_ENV
-from gateway.settings import Settings
+from gateway.settings import Settings, invalid_settings
 from gateway.worker_supervisor import run_workers
 from storage.demo import load_demo
 from storage.migrations import migrate
+from storage.opening import CannotOpenDatabase
+from storage.pool import connect
 
 WORKER_HEALTHCHECK_SECONDS = 60
 APP = "gateway.app:serve_app"
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.database_url:  # a database that cannot be opened: one line, before binding
+        asyncio.run(_can_open(settings.database_url))
     workers = args.workers or settings.workers
     with shared_metrics_dir(workers):
         _run_uvicorn(args, settings, workers)
     return 0
+
+
+async def _can_open(url: str) -> None:
+    """Raise CannotOpenDatabase, saying why, unless a connection to `url` opens."""
+    conn = await connect(url)
+    await conn.close()
 
 
 @contextlib.contextmanager
@@ -155,11 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `marketgraph` console script."""
-    settings = Settings()
+    """Entry point of the `marketgraph` console script. A setting that is not valid (exit 2)
+    or a database that cannot be opened (exit 1) is said in a line on stderr, not a
+    traceback."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for line in invalid_settings(exc):
+            print(f"error: {line}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, settings.log_format)
     args = build_parser().parse_args(argv)
-    return int(args.handler(args, settings))
+    try:
+        return int(args.handler(args, settings))
+    except CannotOpenDatabase as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

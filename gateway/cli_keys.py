@@ -19,6 +19,7 @@ from domain.errors import ServiceError
 from domain.records import ApiKeyRecord
 from resolvers.keys import issue_key
 from storage import api_keys
+from storage.opening import CannotOpenDatabase
 from storage.pool import connect
 
 Handler = Callable[..., int]
@@ -67,7 +68,7 @@ def _command(resolve_database_url: Callable[[], str], action: Action) -> Handler
     def handler(args: argparse.Namespace, *_: object) -> int:
         try:
             print(asyncio.run(_run(resolve_database_url(), action, args)))
-        except ServiceError as exc:
+        except (ServiceError, CannotOpenDatabase) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         except asyncpg.UndefinedTableError:

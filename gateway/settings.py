@@ -13,7 +13,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.introspection import Introspection
@@ -419,6 +419,17 @@ class Settings(BaseSettings):
             raise ValueError("PERSISTED_QUERIES_ONLY=true needs PERSISTED_QUERIES_FILE")
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        """A typo in the scheme fails at load, naming the setting, not at the first connection.
+        Empty (as `.env.example` leaves it) is unset."""
+        if not value:
+            return None
+        if urlsplit(value).scheme not in ("postgres", "postgresql"):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
     @field_validator("database_read_urls")
     @classmethod
     def _replica_urls(cls, value: str) -> str:
@@ -437,6 +448,19 @@ class Settings(BaseSettings):
         if isinstance(self.anonymous_reads, bool):
             return self.anonymous_reads
         return self.database_url is None and is_loopback(self.host)
+
+
+def invalid_settings(error: ValidationError) -> list[str]:
+    """One line per refused setting, named as in the environment (`PORT: Input should be a
+    valid integer ...`). The value is not repeated: it may be a secret."""
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        lines.append(
+            f"invalid setting {name}: {message}" if name else f"invalid settings: {message}"
+        )
+    return lines
 
 
 def is_loopback(host: str) -> bool:

@@ -12,6 +12,7 @@ import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
 
+from storage.opening import OPEN_FAILURES, cannot_open
 from storage.session_reset import SessionConnection
 
 # A connection as handed out by the pool or opened directly: both run the same queries.
@@ -55,22 +56,27 @@ async def create_pool(
     settings = {"timezone": "UTC", "application_name": "marketgraph"}
     if statement_timeout:
         settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))  # ms
-    pool = await asyncpg.create_pool(
-        dsn,
-        min_size=min(min_size, max_size),
-        max_size=max_size,
-        command_timeout=command_timeout,
-        init=init_connection,
-        server_settings=settings,
-        connection_class=SessionConnection,  # no reset round trip per release
-    )
-    return pool
+    try:
+        return await asyncpg.create_pool(
+            dsn,
+            min_size=min(min_size, max_size),
+            max_size=max_size,
+            command_timeout=command_timeout,
+            init=init_connection,
+            server_settings=settings,
+            connection_class=SessionConnection,  # no reset round trip per release
+        )
+    except OPEN_FAILURES as exc:
+        raise cannot_open(dsn, exc) from exc
 
 
 async def connect(dsn: str) -> asyncpg.Connection:
     """One connection with the pool's settings, for CLI tools and migrations."""
-    conn = await asyncpg.connect(
-        dsn, server_settings={"timezone": "UTC", "application_name": "marketgraph"}
-    )
+    try:
+        conn = await asyncpg.connect(
+            dsn, server_settings={"timezone": "UTC", "application_name": "marketgraph"}
+        )
+    except OPEN_FAILURES as exc:
+        raise cannot_open(dsn, exc) from exc
     await init_connection(conn)
     return conn

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from tests.fakes.polygon_server import FakePolygon, make_bars
 from tests.support.databases import Database
@@ -97,3 +98,31 @@ def test_backfill_without_a_key_says_what_to_set(portable_db: Database) -> None:
     result = _run("backfill", "AAPL", "--from", "2024-01-01", "--to", "2024-02-01", env=env)
     assert result.returncode == 1
     assert "POLYGON_API_KEY" in result.stderr
+
+
+async def test_a_database_that_cannot_be_opened_is_one_line_not_a_traceback(
+    portable_db: Database,
+) -> None:
+    parts = urlsplit(portable_db.url)
+    missing = urlunsplit(
+        parts._replace(netloc=f"postgres:pw-secret@{parts.hostname}:{parts.port}", path="/nope_db")
+    )
+    for command in (["migrate"], ["demo"], ["serve", "--port", "0"]):
+        result = _run(*command, env=_env(DATABASE_URL=missing))
+        assert result.returncode == 1, (command, result.stderr)
+        assert result.stderr.splitlines() == [
+            f"error: cannot open the database postgres@{parts.hostname}:{parts.port}/nope_db:"
+            ' database "nope_db" does not exist; create it (`createdb nope_db`) or point the URL'
+            " at a database that exists"
+        ], command
+        assert result.stdout == ""  # serve stops before it binds or prints its summary
+
+
+def test_a_setting_that_is_not_valid_is_named_with_exit_2() -> None:
+    result = _run("migrate", env=_env(PORT="eighty", DATABASE_URL="mysql://db/prices"))
+    assert result.returncode == 2
+    assert sorted(result.stderr.splitlines()) == [
+        "error: invalid setting DATABASE_URL: must be a postgresql:// URL",
+        "error: invalid setting PORT: Input should be a valid integer, unable to parse"
+        " string as an integer",
+    ]

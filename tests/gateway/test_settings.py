@@ -6,8 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from gateway.settings import Settings, env_example
+from gateway.settings import Settings, env_example, invalid_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,3 +209,23 @@ def test_read_replica_urls_are_a_list_of_postgresql_urls() -> None:
     assert Settings(_env_file=None).read_urls() == []  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="postgresql:// URL"):
         Settings(_env_file=None, database_read_urls="postgresql://r1/mg,r2:5432")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("url", ["postgresql://db/mg", "postgres://u:p@db:5433/mg"])
+def test_database_url_takes_postgresql_urls(url: str) -> None:
+    assert Settings(_env_file=None, database_url=url).database_url == url  # type: ignore[call-arg]
+
+
+def test_an_empty_database_url_is_unset_as_in_env_example() -> None:
+    settings = Settings(_env_file=None, database_url="", host="127.0.0.1")  # type: ignore[call-arg]
+    assert settings.database_url is None
+    assert settings.reads_without_key()  # the embedded playground, as with no DATABASE_URL
+
+
+@pytest.mark.parametrize("url", ["mysql://db/mg", "db:5432/mg", "localhost"])
+def test_database_url_of_another_kind_is_refused_at_load(url: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    assert invalid_settings(raised.value) == [
+        "invalid setting DATABASE_URL: must be a postgresql:// URL"
+    ]
