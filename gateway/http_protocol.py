@@ -6,7 +6,10 @@ that connects and sends its headers a byte at a time holds a descriptor for as l
 likes (200 such clients held 200 descriptors). Here the same timer runs from the moment a
 connection opens (or its previous response ends) until a complete request head has arrived,
 so a connection is closed unless it delivers a whole head within `timeout_keep_alive` seconds.
-Bodies have their own deadline in the app (gateway/body_limit.py).
+Bodies have their own deadline in the app (gateway/body_limit.py). A body that has arrived
+whole is marked in the scope with its size (`WHOLE_BODY`): an app that finds the mark before it
+reads (the usual small POST, whose body comes in the same packets as its head) needs neither a
+deadline nor a count for it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 Protocol = H11Protocol | HttpToolsProtocol
+WHOLE_BODY = "marketgraph.whole_body"
+"""Scope key: the size of a request body that had fully arrived when the app was started."""
 
 
 def _arm(protocol: Protocol) -> None:
@@ -64,6 +69,7 @@ class HeadDeadlineHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_complete = False
+        self._body_bytes = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -76,11 +82,22 @@ class HeadDeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         self._head_complete = False
+        self._body_bytes = 0
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
         self._head_complete = True
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        cycle = self.cycle  # None when a connection opens with an upgrade (a websocket)
+        if cycle is not None and not cycle.more_body:  # uvicorn took the end of the body
+            cycle.scope[WHOLE_BODY] = self._body_bytes  # type: ignore[literal-required]
 
     def on_response_complete(self) -> None:
         self._head_complete = False  # the next request's head is due now

@@ -24,6 +24,7 @@ def serve_in_thread(
     lifespan: Literal["auto", "on", "off"] = "off",
     timeout: float = 30,
     send_buffer: int | None = None,
+    http: Any = "h11",
 ) -> Iterator[str]:
     """Serve `app` on a free loopback port until the block ends; yields its origin URL.
 
@@ -45,7 +46,7 @@ def serve_in_thread(
         access_log=False,
         lifespan=lifespan,
         ws="websockets-sansio",
-        http="h11",
+        http=http,  # h11 unless a test is about the protocol `marketgraph serve` runs
         loop="asyncio",
         timeout_graceful_shutdown=1,
     )
