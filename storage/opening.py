@@ -9,7 +9,7 @@ password), says what went wrong and, for the common mistakes, what to do.
 from __future__ import annotations
 
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 
@@ -30,10 +30,11 @@ class CannotOpenDatabase(ConnectionError):
 
 
 def where(url: str) -> str:
-    """The URL as it may be shown: `user@host:port/database`, without its password."""
+    """The URL as it may be shown: `user@host:port/database`, without its password (a
+    `host=` parameter, such as a Unix socket directory, names the host)."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or "localhost"
+        host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
         port = parts.port or 5432
     except ValueError:
         return "(a URL that does not parse)"

@@ -92,6 +92,7 @@ async def test_the_server_opens_as_before(server_url: str) -> None:
         ("postgresql://me:pw@db.example:6543/prices", "me@db.example:6543/prices"),
         ("postgresql://db.example/prices", "db.example:5432/prices"),
         ("postgresql:///prices", "localhost:5432/prices"),
+        ("postgresql:///prices?host=/run/postgresql", "/run/postgresql:5432/prices"),
         ("postgresql://h:notaport/x", "(a URL that does not parse)"),
     ],
 )
