@@ -23,7 +23,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 Protocol = H11Protocol | HttpToolsProtocol
 WHOLE_BODY = "marketgraph.whole_body"
-"""Scope key: the size of a request body that had fully arrived when the app was started."""
+"""Scope key: the size of the request body, set once all of it has arrived (an app that finds
+it when it starts knows the body is already whole)."""
 
 
 def _arm(protocol: Protocol) -> None:
