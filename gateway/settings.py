@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 import orjson
@@ -332,6 +332,16 @@ class Settings(BaseSettings):
             raise ValueError(f"must be 0 (unlimited) or between 0.01 and 1000000, got {value}")
         return value
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        """An empty value of an optional setting means unset: `.env.example` leaves them
+        empty, and copied to `.env` it must start what an empty environment starts (an empty
+        GRAPHIQL_ASSETS_DIR or DASHBOARD_DIR was read as the current directory)."""
+        if value == "" and info.field_name in _OPTIONAL:
+            return None
+        return value
+
     @field_validator("compress_after", "retain_minute_bars_for", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
@@ -448,6 +458,14 @@ class Settings(BaseSettings):
         if isinstance(self.anonymous_reads, bool):
             return self.anonymous_reads
         return self.database_url is None and is_loopback(self.host)
+
+
+_OPTIONAL = frozenset(
+    name
+    for name, field in Settings.model_fields.items()
+    if type(None) in get_args(field.annotation)
+)
+"""The settings that may be unset (None)."""
 
 
 def invalid_settings(error: ValidationError) -> list[str]:

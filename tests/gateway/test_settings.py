@@ -13,6 +13,21 @@ from gateway.settings import Settings, env_example, invalid_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def test_env_example_copied_to_env_starts_what_an_empty_environment_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A newcomer's `cp .env.example .env`: its empty optional values mean unset (an empty
+    GRAPHIQL_ASSETS_DIR was read as the current directory, and `make run` failed)."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    copied = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    empty = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert {n: getattr(copied, n) for n in Settings.model_fields} == {
+        n: getattr(empty, n) for n in Settings.model_fields
+    }
+    assert copied.graphiql_assets_dir is None and copied.dashboard_dir is None
+
+
 def test_env_example_lists_every_setting_with_its_default() -> None:
     assert (ROOT / ".env.example").read_text() == env_example(), (
         "regenerate with: .venv/bin/python -m gateway.settings > .env.example"
