@@ -70,11 +70,14 @@ async def create_pool(
         raise cannot_open(dsn, exc) from exc
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
-    """One connection with the pool's settings, for CLI tools and migrations."""
+async def connect(dsn: str, *, connect_timeout: float = 60.0) -> asyncpg.Connection:
+    """One connection with the pool's settings, for CLI tools and migrations
+    (`connect_timeout`: seconds the server has to answer, asyncpg's default)."""
     try:
         conn = await asyncpg.connect(
-            dsn, server_settings={"timezone": "UTC", "application_name": "marketgraph"}
+            dsn,
+            timeout=connect_timeout,
+            server_settings={"timezone": "UTC", "application_name": "marketgraph"},
         )
     except OPEN_FAILURES as exc:
         raise cannot_open(dsn, exc) from exc

@@ -98,3 +98,24 @@ async def test_the_server_opens_as_before(server_url: str) -> None:
 )
 def test_the_url_is_shown_without_its_password(url: str, shown: str) -> None:
     assert where(url) == shown
+
+
+async def test_an_unknown_host_is_said_as_such() -> None:
+    with pytest.raises(CannotOpenDatabase) as raised:
+        await connect("postgresql://postgres@no-such-host.invalid:5432/test")
+    assert str(raised.value).startswith(
+        "cannot reach PostgreSQL at postgres@no-such-host.invalid:5432/test: unknown host"
+    )
+
+
+async def test_a_server_that_never_answers_is_given_up_on_in_time() -> None:
+    """Something accepts the connection (the kernel's backlog) and never speaks PostgreSQL."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        with pytest.raises(CannotOpenDatabase) as raised:
+            await connect(f"postgresql://postgres@127.0.0.1:{port}/test", connect_timeout=0.5)
+    assert str(raised.value) == (
+        f"cannot reach PostgreSQL at postgres@127.0.0.1:{port}/test: no answer in time"
+    )
