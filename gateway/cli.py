@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -18,12 +19,15 @@ from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from gateway import cli_backfill, cli_healthcheck, cli_keys, cli_persisted
+from gateway.app import create_app
 from gateway.cli_summary import program_name, startup_summary
 from gateway.database import open_database, resolve_database_url
 from gateway.http_protocol import HeadDeadlineHttpToolsProtocol
 from gateway.logs import configure_logging
+from gateway.misconfigured import Misconfigured
 from gateway.observability.metrics import MULTIPROC_ENV
 from gateway.settings import Settings, invalid_settings
 from gateway.worker_supervisor import run_workers
@@ -37,7 +41,15 @@ APP = "gateway.app:serve_app"
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.database_url:  # a database that cannot be opened: one line, before binding
+    # what would stop every worker is said once, in one line, before binding: a setting naming
+    # files that are not there (the app is built here once, 20 ms, its warnings left to the
+    # build that serves), a database that cannot be opened
+    logging.disable(logging.ERROR)
+    try:
+        create_app(settings)
+    finally:
+        logging.disable(logging.NOTSET)
+    if settings.database_url:
         asyncio.run(_can_open(settings.database_url))
     workers = args.workers or settings.workers
     with shared_metrics_dir(workers):
@@ -166,12 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `marketgraph` console script. A setting that is not valid (exit 2)
-    or a database that cannot be opened (exit 1) is said in a line on stderr, not a
-    traceback."""
+    """Entry point of the `marketgraph` console script. A setting that is not valid or names
+    files that are not there (exit 2), or a database that cannot be opened (exit 1), is said
+    in a line on stderr, not a traceback."""
     try:
         settings = Settings()
-    except ValidationError as exc:
+    except (ValidationError, SettingsError) as exc:
         for line in invalid_settings(exc):
             print(f"error: {line}", file=sys.stderr)
         return 2
@@ -182,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CannotOpenDatabase as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Misconfigured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

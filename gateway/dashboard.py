@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from domain.errors import ErrorCode
 from gateway.graphiql import VendorAsset, find_assets_dir, graphiql_asset_routes, served_assets
+from gateway.misconfigured import MissingFiles
 from gateway.responses import error_response
 from gateway.static_route import StaticRoute
 
@@ -89,7 +90,7 @@ def dashboard_routes(
     root = Path(directory) if directory is not None else DEFAULT_DASHBOARD_DIR
     if not (root / "index.html").is_file():
         if directory is not None:
-            raise FileNotFoundError(f"DASHBOARD_DIR {root} has no index.html")
+            raise MissingFiles(f"DASHBOARD_DIR {root} has no index.html")
         logger.error("dashboard files not found in %s: /dashboard answers 503", root)
         missing = unavailable_page(root)
         return [Route("/dashboard", lambda _: HTMLResponse(missing, status_code=503))]

@@ -44,6 +44,7 @@ from strawberry.http.typevars import Context, RootValue
 
 from domain.errors import ErrorCode
 from gateway.graphiql_examples import with_examples
+from gateway.misconfigured import MissingFiles
 from gateway.responses import error_response
 from gateway.static_route import StaticRoute
 
@@ -141,7 +142,7 @@ def find_assets_dir(
     if not missing:
         return candidate.resolve()
     if override is not None:
-        raise FileNotFoundError(
+        raise MissingFiles(
             f"GRAPHIQL_ASSETS_DIR {candidate} lacks {', '.join(missing)}; {_HOW_TO_INSTALL}"
         )
     return None
@@ -155,7 +156,7 @@ def served_assets(
     """Map each allow-listed asset to its file and versioned URL under `static_prefix`."""
     missing = _missing_files(assets_dir, assets)
     if missing:
-        raise FileNotFoundError(
+        raise MissingFiles(
             f"GraphiQL assets dir {assets_dir} lacks {', '.join(missing)}; {_HOW_TO_INSTALL}"
         )
     prefix = static_prefix.rstrip("/")

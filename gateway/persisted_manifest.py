@@ -30,13 +30,14 @@ from graphql import (
     visit,
 )
 
+from gateway.misconfigured import Misconfigured
 from gateway.persisted_queries import sha256_hex
 
 FORMAT = "apollo-persisted-query-manifest"
 SUFFIXES = (".graphql", ".gql")
 
 
-class ManifestError(ValueError):
+class ManifestError(Misconfigured):
     """A manifest or a source file that cannot be used; the message names the file."""
 
 

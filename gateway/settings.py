@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from domain.introspection import Introspection
 from domain.schedules import valid_schedule
@@ -468,16 +468,21 @@ _OPTIONAL = frozenset(
 """The settings that may be unset (None)."""
 
 
-def invalid_settings(error: ValidationError) -> list[str]:
+def invalid_settings(error: ValidationError | SettingsError) -> list[str]:
     """One line per refused setting, named as in the environment (`PORT: Input should be a
     valid integer ...`). The value is not repeated: it may be a secret."""
+    if isinstance(error, SettingsError):  # a list or object setting that is not JSON
+        named = re.search(r'field "(\w+)"', str(error))
+        name = named[1].upper() if named else "?"
+        return [f"invalid setting {name}: not JSON ({error.__cause__ or error})"]
     lines = []
     for problem in error.errors():
         name = ".".join(str(part) for part in problem["loc"]).upper()
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(
-            f"invalid setting {name}: {message}" if name else f"invalid settings: {message}"
-        )
+        if name:
+            lines.append(f"invalid setting {name}: {message}")
+        else:
+            lines.append(f"invalid settings: {message}")
     return lines
 
 

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+
 from tests.fakes.polygon_server import FakePolygon, make_bars
 from tests.support.databases import Database
 
@@ -126,3 +128,24 @@ def test_a_setting_that_is_not_valid_is_named_with_exit_2() -> None:
         "error: invalid setting PORT: Input should be a valid integer, unable to parse"
         " string as an integer",
     ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "said"),
+    [
+        ("DASHBOARD_DIR", "{tmp}", "error: DASHBOARD_DIR {tmp} has no index.html"),
+        ("GRAPHIQL_ASSETS_DIR", "{tmp}", "error: GRAPHIQL_ASSETS_DIR {tmp} lacks react/umd/"),
+        ("PERSISTED_QUERIES_FILE", "{tmp}/none.json", "error: persisted-query manifest {tmp}/none"),
+        ("CORS_ORIGINS", "https://a.example", "error: invalid setting CORS_ORIGINS: not JSON ("),
+    ],
+)
+def test_serve_says_a_setting_naming_what_is_not_there_in_one_line_before_binding(
+    tmp_path: Path, setting: str, value: str, said: str
+) -> None:
+    unreachable = "postgresql://postgres@127.0.0.1:9/never"  # checked after the settings
+    env = _env(DATABASE_URL=unreachable, **{setting: value.format(tmp=tmp_path)})
+    result = _run("serve", "--port", "0", env=env)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(said.format(tmp=tmp_path))
+    assert result.stdout == ""
