@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from tests.support.databases import Database
-from tests.support.replication import free_port
+from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

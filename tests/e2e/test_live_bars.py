@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from tests.support.databases import Database
 from tests.support.ingest_process import minute
 from tests.support.live_client import LiveClient, bars_of, live_client
 from tests.support.live_server import serve_in_thread
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 5, 6, 13, 30, tzinfo=UTC)
@@ -270,13 +270,6 @@ async def test_a_database_restart_is_reported_then_updates_resume(
         await ingest(portable_db, "AAPL", T0, 20, 5)
         await write_sentinel(portable_db)
         assert summary(await until_sentinel(client)) == expected_minutes("AAPL", T0, 20)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

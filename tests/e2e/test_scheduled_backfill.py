@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,17 +31,11 @@ from storage.features import RollupBackend
 from tests.fakes.polygon_server import FakePolygon, make_bars
 from tests.support.databases import Database, Server, Template, cloned_database
 from tests.support.gateway import auth, make_key
+from tests.support.ports import free_port
 
 SCHEDULE = "* * * * * */2"
 AGGREGATES = "/v2/aggs/ticker/AAPL/"
 WAIT_STEPS = 600  # x 0.1 s: generous for a loaded machine, bounded all the same
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager

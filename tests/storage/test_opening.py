@@ -11,6 +11,7 @@ import pytest
 
 from storage.opening import CannotOpenDatabase, where
 from storage.pool import connect, create_pool
+from tests.support.ports import free_port
 
 
 async def _open_pool(url: str) -> object:
@@ -28,12 +29,6 @@ def _with(url: str, *, user: str | None = None, password: str | None = None,
     secret = f":{password}" if password else ""
     netloc = f"{login}{secret}@{host}:{port or parts.port or 5432}"
     return urlunsplit(parts._replace(netloc=netloc, path="/" + (database or "postgres")))
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize("opener", OPENERS, ids=["connect", "create_pool"])
@@ -60,7 +55,7 @@ async def test_an_unknown_role_is_a_refused_login(server_url: str) -> None:
 async def test_nothing_listening_is_said_as_such(
     opener: Callable[[str], Awaitable[object]],
 ) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"postgresql://postgres@127.0.0.1:{port}/test"
     with pytest.raises(CannotOpenDatabase) as raised:
         await opener(url)

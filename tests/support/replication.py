@@ -11,12 +11,13 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.ports import free_port
 
 SEARCH = "/usr/lib/postgresql"
 TOOLS = ("initdb", "pg_ctl", "pg_basebackup")
@@ -46,12 +47,6 @@ def binaries() -> Path | None:
         if all((directory / tool).exists() for tool in TOOLS):
             return directory
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True, slots=True)
