@@ -432,11 +432,9 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
-        """A typo in the scheme fails at load, naming the setting, not at the first connection.
-        Empty (as `.env.example` leaves it) is unset."""
-        if not value:
-            return None
-        if urlsplit(value).scheme not in ("postgres", "postgresql"):
+        """A typo in the scheme fails at load, naming the setting, not at the first connection
+        (empty is unset: `_empty_is_unset`)."""
+        if value is not None and urlsplit(value).scheme not in ("postgres", "postgresql"):
             raise ValueError("must be a postgresql:// URL")
         return value
 
