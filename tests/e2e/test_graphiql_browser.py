@@ -8,6 +8,7 @@ which is missing. The other tests run in-process and mostly use a fake `node_mod
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -267,6 +268,19 @@ def live_server() -> Iterator[LiveServer]:
         yield LiveServer(origin, hits)
 
 
+@contextlib.contextmanager
+def introspection_done(page: Page, origin: str) -> Iterator[None]:
+    """Wait, after the block, until the page's first POST to /graphql (GraphiQL's introspection)
+    has finished: navigating on while it is in flight makes Chromium abort it, which the page
+    log rightly counts as a failed load."""
+    with page.expect_event(
+        "requestfinished",
+        lambda r: r.method == "POST" and r.url == f"{origin}/graphql",
+        timeout=30_000,
+    ):
+        yield
+
+
 def editor_text(page: Page, editor: str) -> str:
     """The text of one of GraphiQL's CodeMirror editors (query, response, headers)."""
     return str(
@@ -306,13 +320,15 @@ def test_graphiql_renders_in_chromium_from_local_assets(
     with open_page(browser) as (page, log):
         responses: list[Response] = []
         page.on("response", lambda r: responses.append(r))
-        page.goto(f"{origin}/graphql")
+        with introspection_done(page, origin):
+            page.goto(f"{origin}/graphql")
         # React mounted GraphiQL and CodeMirror holds the example operations.
         assert "query DailyBars" in wait_for_editor(page)
         # The explorer plugin's UMD build loaded and registered itself.
         page.get_by_label("Show GraphiQL Explorer").wait_for()
         # And it talks to the gateway: run a query (given in the URL, as links share them).
-        page.goto(f"{origin}/graphql?q={quote('{ hello }')}")
+        with introspection_done(page, origin):
+            page.goto(f"{origin}/graphql?q={quote('{ hello }')}")
         assert wait_for_editor(page) == "{ hello }"
         page.locator(".graphiql-execute-button").click()
         assert response_with(page, "hello") == {"data": {"hello": "Hello from marketgraph"}}
