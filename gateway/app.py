@@ -39,7 +39,7 @@ from gateway.logs import TraceMiddleware, configure_logging
 from gateway.observability import assembly as observability
 from gateway.observability.metrics import Metrics
 from gateway.observability.middleware import record_request
-from gateway.persisted_manifest import load_manifest
+from gateway.persisted_manifest import ManifestError, load_manifest
 from gateway.persisted_queries import PersistedQueries
 from gateway.policies import policy_runner
 from gateway.rate_limit import KeyRateLimiter
@@ -135,12 +135,16 @@ def fetch_limits(settings: Settings) -> FetchLimits:
 
 
 def persisted_queries(settings: Settings) -> PersistedQueries:
-    """The APQ store and the allow-list; a manifest that cannot be read stops start-up."""
+    """The APQ store and the allow-list; a manifest that cannot be read stops start-up, its
+    error naming the setting (the manifest's own errors name the file, as the
+    `persisted-queries` commands take it as an argument)."""
     path = settings.persisted_queries_file
+    try:
+        manifest = load_manifest(path) if path else None
+    except ManifestError as exc:
+        raise ManifestError(f"PERSISTED_QUERIES_FILE: {exc}") from exc
     return PersistedQueries(
-        settings.persisted_queries_max_entries,
-        load_manifest(path) if path else None,
-        only=settings.persisted_queries_only,
+        settings.persisted_queries_max_entries, manifest, only=settings.persisted_queries_only
     )
 
 

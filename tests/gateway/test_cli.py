@@ -135,7 +135,11 @@ def test_a_setting_that_is_not_valid_is_named_with_exit_2() -> None:
     [
         ("DASHBOARD_DIR", "{tmp}", "error: DASHBOARD_DIR {tmp} has no index.html"),
         ("GRAPHIQL_ASSETS_DIR", "{tmp}", "error: GRAPHIQL_ASSETS_DIR {tmp} lacks react/umd/"),
-        ("PERSISTED_QUERIES_FILE", "{tmp}/none.json", "error: persisted-query manifest {tmp}/none"),
+        (
+            "PERSISTED_QUERIES_FILE",
+            "{tmp}/none.json",
+            "error: PERSISTED_QUERIES_FILE: persisted-query manifest {tmp}/none",
+        ),
         ("CORS_ORIGINS", "https://a.example", "error: invalid setting CORS_ORIGINS: not JSON ("),
     ],
 )
