@@ -13,7 +13,7 @@ fixed interval at a multiple of it from the Unix epoch, which is what `chunk_sta
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from domain.time_range import UNIX_EPOCH
 from storage.pool import Executor
@@ -22,9 +22,17 @@ WEEK = timedelta(days=7)
 """Migration 0002's chunk interval, and the step of horizons where `bars` has no chunks."""
 
 
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
 def chunk_start(time: datetime, interval: timedelta = WEEK) -> datetime:
-    """The start of the chunk of `interval` holding `time` (an aware datetime)."""
-    return UNIX_EPOCH + (time - UNIX_EPOCH) // interval * interval
+    """The start of the chunk of `interval` holding `time` (an aware datetime); for a time in
+    year 1 whose chunk would start before any datetime, the earliest one (a bound from
+    `start=0001-01-01` overflowed into a 500)."""
+    try:
+        return UNIX_EPOCH + (time - UNIX_EPOCH) // interval * interval
+    except OverflowError:
+        return EARLIEST
 
 
 async def bars_chunk_interval(conn: Executor) -> timedelta | None:

@@ -6,11 +6,13 @@ the same as without."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from domain.timeframes import Timeframe
+from resolvers.context import make_context
+from resolvers.history import historical
 from schema import build_schema
 from storage.bar_chunks import WEEK, bars_chunk_interval, chunk_start
 from storage.bars_write import BarIn, upsert_bars
@@ -78,3 +80,20 @@ async def test_a_bounded_read_plans_only_the_chunks_it_may_need(db: Database, re
         for sql in (plain, bounded)
     ]
     assert planned == [60, chunks]
+
+
+async def test_a_history_from_year_1_is_read_with_chunks_as_without(db: Database) -> None:
+    """REST's `/historical` takes any start date (a client asking for everything sends
+    `start=0001-01-01`); its chunk would start before any datetime. That was an OverflowError,
+    a 500, where `bars` is a hypertable (found by tests/e2e/test_openapi_fuzz.py on
+    TimescaleDB); now the read starts from the first datetime."""
+    daily = [BarIn("X:BTCUSD", T0 + timedelta(days=d), 10, 11, 9, 10 + d, 100) for d in range(5)]
+    await upsert_bars(db.pool, Timeframe.D1, daily, db.backend)
+    answers = []
+    for interval in (None, WEEK, timedelta(days=30)):
+        services = dataclasses.replace(make_services(db.pool, db.backend), bar_chunks=interval)
+        _, rows = await historical(
+            make_context(services, None), "X:BTCUSD", date(1, 1, 1), date(2024, 1, 6), "1d", None
+        )
+        answers.append([row["close"] for row in rows])
+    assert answers == [[10.0, 11.0, 12.0]] * 3

@@ -44,6 +44,14 @@ def test_a_chunk_starts_at_a_multiple_of_its_interval_from_1970() -> None:
     assert chunk_start(NEWEST) == NEWEST - 6 * DAY  # a week's: back to Thursday
 
 
+def test_a_chunk_of_year_1_starts_no_earlier_than_the_first_datetime() -> None:
+    first = datetime(1, 1, 1, tzinfo=UTC)
+    for interval in (DAY, WEEK, timedelta(days=30)):
+        assert chunk_start(first, interval) == first
+        assert chunk_start(first + interval, interval) <= first + interval
+    assert chunk_start(first + 400 * DAY, WEEK).weekday() == 3  # a Thursday, as from 1970
+
+
 def test_a_horizon_falls_on_a_boundary_of_the_chunk_interval_asked_for() -> None:
     seen = NewestBarTimes()
     seen.saw(["A"], Timeframe.D1, [{"symbol": "A", "time": NEWEST}])
