@@ -6,6 +6,7 @@ so a read of the newest bar plans the last few days' chunks, not the last week's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
@@ -13,13 +14,11 @@ import pytest
 
 from domain.timeframes import Timeframe
 from gateway.app import create_app
-from gateway.database import read_chunk_interval
 from schema import build_schema
 from storage.bar_chunks import WEEK, bars_chunk_interval, chunk_start
 from storage.bars_read import fetch_bars
 from storage.bars_write import BarIn, upsert_bars
 from storage.newest_bars import NewestBarTimes
-from storage.pool import create_pool
 from tests.support.databases import Database
 from tests.support.graphql import CountingPool, make_services, run
 from tests.support.live_server import gateway_settings
@@ -114,19 +113,23 @@ async def test_reads_of_daily_chunks_plan_days_not_weeks(
 async def test_start_up_reads_the_interval_whatever_the_statement_timeout(db: Database) -> None:
     """The read is start-up's own work, not a request's: a catalog busy for longer than the
     requests' limit (here: locked for 0.6 s, against 0.1 s) failed the gateway's start, as a
-    1 ms limit did on a loaded machine."""
+    1 ms limit did on a loaded machine (it cancelled even the `BEGIN` of a pooled connection
+    that was to turn the limit off)."""
     if await bars_chunk_interval(db.pool) is None:
         pytest.skip("bars is a plain table here (no TimescaleDB): nothing to read in a catalog")
-    pool = await create_pool(db.url, min_size=1, max_size=1, statement_timeout=0.1)
-    try:
-        assert await pool.fetchval("SHOW statement_timeout") == "100ms"  # the connection is up
+    settings = gateway_settings(db.url, timescaledb="auto", statement_timeout_seconds=0.1)
+    app = create_app(settings)
+    async with contextlib.AsyncExitStack() as started:
         async with db.pool.acquire() as locker:
             busy = locker.transaction()
             await busy.start()
             await locker.execute(f"LOCK TABLE {CATALOG} IN ACCESS EXCLUSIVE MODE")
-            reading = asyncio.create_task(read_chunk_interval(pool))
+            starting = asyncio.create_task(
+                started.enter_async_context(app.router.lifespan_context(app))
+            )
             await asyncio.sleep(0.6)
+            assert not starting.done()  # waiting for the catalog, not failed
             await busy.commit()
-        assert await reading == WEEK
-    finally:
-        await pool.close()
+        await starting
+        assert app.state.services.bar_chunks == WEEK
+        assert await app.state.services.pool.fetchval("SHOW statement_timeout") == "100ms"
