@@ -20,9 +20,8 @@ from storage.pool import Executor
 
 WEEK = timedelta(days=7)
 """Migration 0002's chunk interval, and the step of horizons where `bars` has no chunks."""
-
-
-EARLIEST = datetime.min.replace(tzinfo=UTC)
+FIRST_DATETIME = datetime.min.replace(tzinfo=UTC)
+"""Where `chunk_start` puts a chunk that would start before any datetime can (year 1)."""
 
 
 def chunk_start(time: datetime, interval: timedelta = WEEK) -> datetime:
@@ -32,7 +31,7 @@ def chunk_start(time: datetime, interval: timedelta = WEEK) -> datetime:
     try:
         return UNIX_EPOCH + (time - UNIX_EPOCH) // interval * interval
     except OverflowError:
-        return EARLIEST
+        return FIRST_DATETIME
 
 
 async def bars_chunk_interval(conn: Executor) -> timedelta | None:
