@@ -28,8 +28,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.load import Request, check, free_port, server
+from bench.load import Request, check, server
 from bench.small import ANONYMOUS, CONNECTIONS, LAYERS, Target, server_commands, targets
+from tests.support.ports import free_port
 
 VALGRIND_MISSING = (
     "the instructions case needs valgrind's callgrind: `apt-get install valgrind` on Debian"

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,17 +48,11 @@ from storage.bars_write import BarIn, upsert_bars
 from storage.migrations import migrate
 from storage.notify import CHANNEL, decode
 from storage.pool import create_pool
+from tests.support.ports import free_port
 
 T0 = datetime(2025, 1, 6, tzinfo=UTC)
 TICKERS = [f"X:B{i}USD" for i in range(10)]
 QUERY = "subscription($t: [String!]!) { bars(tickers: $t, timeframe: M1) { ticker time close } }"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_worker(db_url: str, subscribers: int) -> tuple[subprocess.Popen[bytes], str]:

@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from tests.support.ports import free_port
+
 WRK_MISSING = (
     "the small-request case needs `wrk` (a C HTTP load generator): "
     "`apt-get install wrk` on Debian/Ubuntu, `brew install wrk` on macOS"
@@ -56,13 +58,6 @@ class Load:
     p99_ms: float
     refused: int  # non-2xx answers: a run with any is not a result
     socket_errors: int  # connect/read/write errors and timeouts (reported, not fatal)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _cpus() -> tuple[list[str], list[str]]:
