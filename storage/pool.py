@@ -33,6 +33,9 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+SESSION_SETTINGS = {"timezone": "UTC", "application_name": "marketgraph"}
+"""What every connection of ours is opened with, pooled or not."""
+
 # Our own writes (stored bars, accounting) run inside a transaction without the requests'
 # statement timeout: cancelling them would lose work already paid for, not protect the server.
 NO_STATEMENT_TIMEOUT = "SET LOCAL statement_timeout = 0"
@@ -53,7 +56,7 @@ async def create_pool(
     not. Maintenance that legitimately runs long turns it off for itself (storage/caggs.py), and
     writes run without it (`NO_STATEMENT_TIMEOUT`).
     """
-    settings = {"timezone": "UTC", "application_name": "marketgraph"}
+    settings = dict(SESSION_SETTINGS)
     if statement_timeout:
         settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))  # ms
     try:
@@ -77,7 +80,7 @@ async def connect(dsn: str, *, connect_timeout: float = 60.0) -> asyncpg.Connect
         conn = await asyncpg.connect(
             dsn,
             timeout=connect_timeout,
-            server_settings={"timezone": "UTC", "application_name": "marketgraph"},
+            server_settings=SESSION_SETTINGS,
         )
     except OPEN_FAILURES as exc:
         raise cannot_open(dsn, exc) from exc
