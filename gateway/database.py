@@ -17,11 +17,10 @@ import asyncpg
 
 from gateway.settings import Settings
 from storage import caggs
-from storage.bar_chunks import bars_chunk_interval
 from storage.embedded import EmbeddedPostgres, default_data_dir
 from storage.features import RollupBackend
 from storage.migrations import migrate
-from storage.pool import connect, create_pool
+from storage.pool import create_pool
 from storage.replicas import ReplicaSet
 
 log = logging.getLogger(__name__)
@@ -59,18 +58,6 @@ class OpenDatabase:
             self.embedded.stop()
 
 
-async def read_chunk_interval(url: str) -> timedelta | None:
-    """`bars_chunk_interval` on a connection of its own, without the requests' statement
-    timeout (STATEMENT_TIMEOUT_SECONDS is for requests): start-up's work must not fail on a
-    catalog busy for a moment, nor, with a 1 ms limit on a loaded machine, on the `BEGIN`
-    that a pooled connection needed before it could turn the limit off."""
-    conn = await connect(url)
-    try:
-        return await bars_chunk_interval(conn)
-    finally:
-        await conn.close()
-
-
 async def open_database(settings: Settings) -> OpenDatabase:
     """Migrate (safe from several workers at once), pool, and finish interrupted refreshes.
 
@@ -94,8 +81,8 @@ async def open_database(settings: Settings) -> OpenDatabase:
                 drained = await caggs.drain_pending(conn)
             if drained:
                 log.info("finished interrupted rollup refreshes", extra={"ranges": drained})
-        chunk_interval = await read_chunk_interval(url)
         opened.pop_all()  # everything opened: from here on `OpenDatabase.close()` owns it
+    chunk_interval = report.bars_chunk_interval
     log.info(
         "database ready",
         extra={

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 
 import asyncpg
 
+from storage.bar_chunks import bars_chunk_interval
 from storage.features import DatabaseFeatures, RollupBackend, detect
 from storage.pool import Executor, connect
 from storage.unavailable import idempotent_read
@@ -47,6 +49,11 @@ class MigrationReport:
     applied: tuple[str, ...]
     features: DatabaseFeatures
     rollup_backend: RollupBackend
+    bars_chunk_interval: timedelta | None
+    """Read here, on the migration's connection, which has none of the requests' statement
+    timeout (storage/bar_chunks.py): start-up needs it, and must not fail on a catalog busy
+    for a moment, nor, with a 1 ms limit on a loaded machine, on a pooled connection's
+    `BEGIN` before it could turn the limit off."""
 
 
 def available_migrations() -> list[Migration]:
@@ -92,7 +99,7 @@ async def _migrate_locked(conn: asyncpg.Connection, use_timescaledb: bool) -> Mi
         await _apply(conn, migration)
         applied.append(migration.filename)
         log.info("migration applied", extra={"migration": migration.filename})
-    return MigrationReport(tuple(applied), features, backend)
+    return MigrationReport(tuple(applied), features, backend, await bars_chunk_interval(conn))
 
 
 async def recorded_backend(conn: asyncpg.Connection) -> RollupBackend | None:
