@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.ports import free_port
 from tests.support.served_process import Served, serve_process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,9 +69,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str],
 @pytest.fixture
 def served(first_run: tuple[dict[str, str], Path]) -> Iterator[Served]:
     env, work = first_run
-    with socket.socket() as probe:  # a free port, so the printed URLs can be checked
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # known beforehand, so the printed URLs can be checked
     with serve_process(env, "--port", str(port), cwd=work) as served:
         yield served
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import email
-import socket
 from collections.abc import Iterator
 from email.message import Message
 
@@ -20,6 +19,7 @@ from gateway.observability.alerts import AlertCenter, log_alert
 from gateway.observability.metrics import Metrics
 from gateway.observability.upstream_calls import UpstreamCalls
 from gateway.observability.window import RequestWindow
+from tests.support.ports import free_port
 from tests.support.time import FakeTime
 
 
@@ -37,9 +37,7 @@ class Inbox:
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
@@ -97,9 +95,7 @@ async def test_alerts_are_rate_limited_per_hour() -> None:
 
 
 async def test_a_failing_mail_server_does_not_stop_the_alert() -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     center = AlertCenter([mailer(port)])
     assert await center.fire("database_unreachable", "critical", "Database unreachable", "down")
     assert center.history(1)[0]["type"] == "database_unreachable"
