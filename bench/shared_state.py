@@ -122,7 +122,8 @@ async def run(url: str, n: int, server: RedisServer | None) -> None:
         if server is not None:
             server.stop()
             await shared.check(principal(0))  # notices the outage (once)
-            report("redis down", *[await f(checks(shared), n) for f in (sequential, concurrent)])
+            down = checks(shared)
+            report("redis down", await sequential(down, n), await concurrent(down, n))
     finally:
         await link.aclose()
 

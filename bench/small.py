@@ -57,7 +57,7 @@ class Target:
     rss_mb: float = 0.0
 
     def median(self, attribute: str) -> float:
-        return statistics.median(getattr(load, attribute) for load in self.loads)
+        return statistics.median(float(getattr(load, attribute)) for load in self.loads)
 
 
 def graphql_body(query: str) -> str:
