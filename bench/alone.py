@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from bench.database_cpu import backend_cpu_seconds, spent
 from bench.load import Request, Running, wrk
 
 
@@ -24,6 +25,8 @@ class Timed:
     request: Request
     ms: list[float] = field(default_factory=list)  # mean time of a request, per round
     cpu_ms: list[float] = field(default_factory=list)  # the server's CPU per request, per round
+    # its PostgreSQL backends' CPU per request, per round (when they run on this machine)
+    database_cpu_ms: list[float] = field(default_factory=list)
 
     def median_ms(self) -> float:
         return statistics.median(self.ms)
@@ -31,21 +34,39 @@ class Timed:
     def median_cpu_ms(self) -> float:
         return statistics.median(self.cpu_ms)
 
+    def median_database_cpu_ms(self) -> float | None:
+        return statistics.median(self.database_cpu_ms) if self.database_cpu_ms else None
 
-def time_alone(running: Running, timed: Sequence[Timed], *, seconds: float, rounds: int) -> None:
-    """A second's warm-up each, then `rounds` rounds of `seconds` per target, in turn."""
+
+def time_alone(
+    running: Running,
+    timed: Sequence[Timed],
+    *,
+    seconds: float,
+    rounds: int,
+    database_port: int | None = None,
+) -> None:
+    """A second's warm-up each, then `rounds` rounds of `seconds` per target, in turn; with
+    `database_port`, the CPU of each server's backends too (bench/database_cpu.py)."""
     for target in timed:
         wrk(running[target.server][0], target.request, connections=1, seconds=1)
     for _ in range(rounds):
         for target in timed:
             origin, process = running[target.server]
+            backends = backend_cpu_seconds(process, database_port) if database_port else {}
             cpu_before = sum(process.cpu_times()[:2])
             load = wrk(origin, target.request, connections=1, seconds=seconds)
             cpu = sum(process.cpu_times()[:2]) - cpu_before
+            database = None
+            if database_port:
+                database = spent(backends, backend_cpu_seconds(process, database_port))
             if load.refused:
                 raise SystemExit(f"{target.server} {target.request.path}: non-2xx answers")
             target.ms.append(1000 / load.requests_per_second)
-            target.cpu_ms.append(cpu * 1000 / (load.requests_per_second * seconds))
+            requests = load.requests_per_second * seconds
+            target.cpu_ms.append(cpu * 1000 / requests)
+            if database is not None:
+                target.database_cpu_ms.append(database * 1000 / requests)
 
 
 def ratio(mine: list[float], theirs: list[float]) -> float:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bench.alone import Timed, ratio, time_alone
 from bench.load import Commands, Request, check, servers
@@ -96,7 +97,8 @@ def run_many(database_url: str, *, seconds: float, rounds: int) -> list[Probe]:
                        for p in measured if p.symbols == size]  # fmt: skip
             if len(answers[0]) != size or any(a != answers[0] for a in answers):
                 raise SystemExit(f"{size} symbols: the servers answer differently: {answers}")
-        time_alone(running, measured, seconds=seconds, rounds=rounds)
+        port = urlsplit(database_url).port or 5432
+        time_alone(running, measured, seconds=seconds, rounds=rounds, database_port=port)
     return measured
 
 
@@ -106,12 +108,20 @@ def report_many(measured: list[Probe], seconds: float, rounds: int) -> None:
         f" median of {rounds} x {seconds:g} s:"
     )
     print(f"  {'server':12} {'1 symbol ms':>11} {'50 ms':>7} {'50/1':>5}"
-          f" {'CPU ms 1':>8} {'CPU ms 50':>9} {'CPU 50/1':>8}")  # fmt: skip
+          f" {'CPU ms 1':>8} {'CPU ms 50':>9} {'CPU 50/1':>8}"
+          f" {'DB CPU ms 1':>11} {'DB CPU ms 50':>12}")  # fmt: skip
     for name in ("marketgraph", "plain"):
         one, many = (p for p in measured if p.kind == name)
         print(
             f"  {name:12} {one.median_ms():11.2f} {many.median_ms():7.2f}"
             f" {ratio(many.ms, one.ms):5.2f} {one.median_cpu_ms():8.3f}"
             f" {many.median_cpu_ms():9.3f} {ratio(many.cpu_ms, one.cpu_ms):8.2f}"
+            f" {_ms(one.median_database_cpu_ms()):>11} {_ms(many.median_database_cpu_ms()):>12}"
         )
     print("  (target: marketgraph's 50/1 <= 1.5; the plain route's 50/1 is the database's own)")
+    print("  (DB CPU: the server's PostgreSQL backends, summed; both statements run at once)")
+
+
+def _ms(value: float | None) -> str:
+    """A per-request figure, or a dash where it was not measured (a remote database)."""
+    return "-" if value is None else f"{value:.3f}"
