@@ -1,11 +1,14 @@
 """The small-request bench's reference servers, each run by `python bench/small_apps.py NAME PORT`.
 
 - `floor`: a bare Starlette route that fetches the same row with asyncpg and dumps it with
-  orjson in the same `{"data": {"bars": [...]}}` shape: the least any server can do;
+  orjson in the same `{"data": {"bars": [...]}}` shape, the issue's floor;
+- `floor-pool`: the same route on marketgraph's pool, which spares the reset round trip
+  asyncpg's default pool makes on each release: the least any server can do;
 - `stock`: stock Strawberry on a minimal schema (one `bars` field reading the same row);
 - `layers`: marketgraph's own app (its middleware, routing, lifespan, logging and uvicorn
   protocol) with `POST /graphql` answered by the floor's handler: what marketgraph costs
-  before any GraphQL runs, so the most any GraphQL layer inside it can reach;
+  before any GraphQL runs, so the most any GraphQL layer inside it can reach (on marketgraph's
+  pool, as `floor-pool`);
 - `bulk`: `GET /bars`, bench/bulk.py's 10,000 bars fetched with asyncpg and dumped with orjson,
   under the garbage-collector settings marketgraph runs with (gateway/app.py: process-wide,
   not work of the app's own; with Python's defaults the floor's 10,000 dicts set off young
@@ -74,6 +77,18 @@ async def _pool(app: Starlette) -> AsyncIterator[None]:
         await app.state.pool.close()
 
 
+@contextlib.asynccontextmanager
+async def _marketgraphs_pool(app: Starlette) -> AsyncIterator[None]:
+    """marketgraph's own pool as `marketgraph serve` opens it (storage/pool.py, its default
+    sizes), which makes no reset round trip when a connection goes back, as asyncpg's default
+    pool does (`_pool`): the database then costs a route what it costs marketgraph."""
+    app.state.pool = await create_pool(os.environ["BENCH_DATABASE_URL"])
+    try:
+        yield
+    finally:
+        await app.state.pool.close()
+
+
 async def _floor(request: Request) -> Response:
     body = await request.json()
     ticker = body["variables"]["ticker"] if "variables" in body else "AAPL"
@@ -84,6 +99,13 @@ async def _floor(request: Request) -> Response:
 
 def floor_app() -> Starlette:
     return Starlette(routes=[Route("/graphql", _floor, methods=["POST"])], lifespan=_pool)
+
+
+def floor_pool_app() -> Starlette:
+    """The floor's route on marketgraph's pool: the stricter floor (bench/small.py)."""
+    return Starlette(
+        routes=[Route("/graphql", _floor, methods=["POST"])], lifespan=_marketgraphs_pool
+    )
 
 
 @strawberry.enum
@@ -150,7 +172,7 @@ def stock_marketgraph_app() -> Starlette:
 
 def layers_app() -> Starlette:
     """marketgraph as `marketgraph serve` builds it, its GraphQL route swapped for the floor's
-    handler (reading through a pool of its own, as the floor does)."""
+    handler (reading through a pool of its own, opened as marketgraph's is)."""
     app = serve_app()
     (route,) = [r for r in app.router.routes if isinstance(r, Route) and r.path == "/graphql"]
     route.app = request_response(_floor)
@@ -158,7 +180,7 @@ def layers_app() -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with started(app), _pool(app):
+        async with started(app), _marketgraphs_pool(app):
             yield
 
     app.router.lifespan_context = lifespan
@@ -192,17 +214,13 @@ def _summary(summary: WindowSummary | None) -> dict[str, Any] | None:
 
 @contextlib.asynccontextmanager
 async def _pool_and_backend(app: Starlette) -> AsyncIterator[None]:
-    """marketgraph's own pool (storage/pool.py: no reset round trip when a connection goes
-    back, which asyncpg's default pool makes), so that the route's two statements cost the
-    database what they cost marketgraph, at 1 symbol as at 50."""
-    app.state.pool = await create_pool(os.environ["BENCH_DATABASE_URL"], max_size=10)
-    try:
+    """marketgraph's own pool, so that the route's two statements cost the database what they
+    cost marketgraph, at 1 symbol as at 50."""
+    async with _marketgraphs_pool(app):
         # the statements marketgraph's loaders choose: portable rollups are read without tail
         features = await detect(app.state.pool)
         app.state.rollup_tails = features.rollup_backend is not RollupBackend.PORTABLE
         yield
-    finally:
-        await app.state.pool.close()
 
 
 def symbols_app() -> Starlette:
@@ -211,6 +229,7 @@ def symbols_app() -> Starlette:
 
 APPS = {
     "floor": floor_app,
+    "floor-pool": floor_pool_app,
     "stock": stock_app,
     "layers": layers_app,
     "symbols": symbols_app,
