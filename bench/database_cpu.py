@@ -4,7 +4,7 @@ A server's own CPU (bench/alone.py) leaves out the statements it sends. Its back
 `postgres` processes at the other end of its TCP connections to the database's port, so their
 CPU is read the same way, when PostgreSQL runs on this machine (None when it does not: no
 backend is found). Backends opened during a round count from their start; one closed during a
-round is lost, as idle pools close none.
+round is left out (a pool closes idle connections only after minutes).
 """
 
 from __future__ import annotations

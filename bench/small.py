@@ -40,9 +40,10 @@ BROWSER_HEADERS = {
 POST and gzip accepted, so the CORS and gzip layers do real work, unlike for wrk's bare
 requests."""
 STRICT_FLOOR = "floor on marketgraph's pool"
-"""The floor's route on marketgraph's own pool (bench/small_apps.py `floor-pool`): asyncpg's
-default pool, which the floor keeps as the issue measured it, makes a reset round trip on each
-release that marketgraph's pool does not, so this is the least a server can do."""
+"""The floor's route on marketgraph's own pool (bench/small_apps.py `floor-pool`). The floor
+keeps asyncpg's default pool, as a bare Starlette + asyncpg + orjson route (the issue's floor)
+opens it, and that pool makes a reset round trip on each release that marketgraph's does not:
+this is the least a server can do."""
 LAYERS = "floor inside marketgraph's layers"
 """The floor's handler served by marketgraph's app (bench/small_apps.py `layers`): the most a
 GraphQL layer inside marketgraph's middleware could reach."""
