@@ -13,6 +13,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import psutil
+
 from bench.database_cpu import backend_cpu_seconds, spent
 from bench.load import Request, Running, wrk
 
@@ -50,16 +52,18 @@ def time_alone(
     `database_port`, the CPU of each server's backends too (bench/database_cpu.py)."""
     for target in timed:
         wrk(running[target.server][0], target.request, connections=1, seconds=1)
+
+    def backends(process: psutil.Process) -> dict[int, float]:
+        return backend_cpu_seconds(process, database_port) if database_port else {}
+
     for _ in range(rounds):
         for target in timed:
             origin, process = running[target.server]
-            backends = backend_cpu_seconds(process, database_port) if database_port else {}
+            backends_before = backends(process)
             cpu_before = sum(process.cpu_times()[:2])
             load = wrk(origin, target.request, connections=1, seconds=seconds)
             cpu = sum(process.cpu_times()[:2]) - cpu_before
-            database = None
-            if database_port:
-                database = spent(backends, backend_cpu_seconds(process, database_port))
+            database = spent(backends_before, backends(process))  # None: no backend read
             if load.refused:
                 raise SystemExit(f"{target.server} {target.request.path}: non-2xx answers")
             target.ms.append(1000 / load.requests_per_second)

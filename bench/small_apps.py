@@ -30,7 +30,7 @@ import enum
 import gc
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -68,25 +68,28 @@ ROW_SQL = (
 )
 
 
+def _default_pool(url: str) -> Awaitable[asyncpg.Pool]:
+    """asyncpg's own pool, as a bare route opens it."""
+    return asyncpg.create_pool(url, max_size=10)
+
+
 @contextlib.asynccontextmanager
-async def _pool(app: Starlette) -> AsyncIterator[None]:
-    app.state.pool = await asyncpg.create_pool(os.environ["BENCH_DATABASE_URL"], max_size=10)
+async def _pool(
+    app: Starlette, open_pool: Callable[[str], Awaitable[asyncpg.Pool]] = _default_pool
+) -> AsyncIterator[None]:
+    """`app.state.pool` for the app's life, opened by `open_pool`."""
+    app.state.pool = await open_pool(os.environ["BENCH_DATABASE_URL"])
     try:
         yield
     finally:
         await app.state.pool.close()
 
 
-@contextlib.asynccontextmanager
-async def _marketgraphs_pool(app: Starlette) -> AsyncIterator[None]:
+def _marketgraphs_pool(app: Starlette) -> contextlib.AbstractAsyncContextManager[None]:
     """marketgraph's own pool as `marketgraph serve` opens it (storage/pool.py, its default
     sizes), which makes no reset round trip when a connection goes back, as asyncpg's default
     pool does (`_pool`): the database then costs a route what it costs marketgraph."""
-    app.state.pool = await create_pool(os.environ["BENCH_DATABASE_URL"])
-    try:
-        yield
-    finally:
-        await app.state.pool.close()
+    return _pool(app, create_pool)
 
 
 async def _floor(request: Request) -> Response:
