@@ -23,8 +23,12 @@ API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API k
 BEARER = HTTPBearer(auto_error=False, description="The same key as `Authorization: Bearer`.")
 
 
-def request_context(request: Request) -> RequestContext:
-    """A fresh service context; the audit trail records the route template, not the path."""
+async def request_context(request: Request) -> RequestContext:
+    """A fresh service context; the audit trail records the route template, not the path.
+
+    A coroutine though it never waits: FastAPI runs a plain function dependency in a worker
+    thread, and that hop on every REST request cost a 1-bar `/api/v1/bars` a fifth of its
+    requests a second."""
     state = request.scope.setdefault("state", {})
     route = request.scope.get("route")
     if route is not None:

@@ -4,6 +4,7 @@ with GraphQL. One server per configuration and one database per module."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -438,3 +439,23 @@ async def test_the_audit_trail_names_the_route(
     assert [(e.method, e.endpoint, e.status_code) for e in entries] == [
         ("GET", "GET /api/v1/historical/{symbol}", 200)
     ]
+
+
+def worker_threads() -> set[int]:
+    """The threads anyio runs plain functions in (FastAPI's `run_in_threadpool`)."""
+    return {t.ident or 0 for t in threading.enumerate() if t.name == "AnyIO worker thread"}
+
+
+async def test_reads_are_answered_without_a_worker_thread(
+    rest_db: Database, client: httpx.AsyncClient, keys: Any
+) -> None:
+    """A plain-function dependency is run in a worker thread: a thread hop on every request
+    (the 1-bar `/api/v1/bars` served a fifth fewer requests a second). A server of its own,
+    so no idle worker thread of an earlier request can hide a new hop."""
+    before = worker_threads()
+    with live(settings(rest_db)) as url:
+        answers = await asyncio.gather(
+            *(client.get(f"{url}{path}", headers=auth(keys["read"])) for path in READ_ROUTES)
+        )
+        assert [a.status_code for a in answers] == [200] * len(READ_ROUTES)
+        assert worker_threads() - before == set()
