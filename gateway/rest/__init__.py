@@ -13,6 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from gateway.rest import admin, data, docs, errors, observability, service
+from gateway.rest.access import document_security
 
 OPENAPI_URL = "/openapi.json"
 DESCRIPTION = (
@@ -34,7 +35,9 @@ def make_rest_app(assets_dir: Path | None, version: str) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
-    for router in (service.router, data.router, observability.router, admin.router):
+    routers = (service.router, data.router, observability.router, admin.router)
+    document_security(app, routers)
+    for router in routers:
         app.include_router(router)
     app.include_router(docs.docs_router(assets_dir, OPENAPI_URL))
     return app

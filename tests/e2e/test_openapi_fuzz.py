@@ -124,8 +124,17 @@ def test_the_document_describes_the_api(api_schema: Any, fuzz_url: str) -> None:
         "name": "X-API-Key",
         "description": "An API key, e.g. `mg_…`.",
     }
+    assert raw["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The same key as `Authorization: Bearer`.",
+    }
     assert set(raw["components"]["schemas"]["ErrorBody"]["properties"]) == {"detail", "code"}
     historical = raw["paths"]["/api/v1/historical/{symbol}"]["get"]
+    either: list[dict[str, list[str]]] = [{"APIKeyHeader": []}, {"HTTPBearer": []}]
+    assert historical["security"] == either
+    assert raw["paths"]["/api/v1/admin/api-keys"]["post"]["security"] == either
+    assert "security" not in raw["paths"]["/health"]["get"]  # never needs a key
     assert {p["name"] for p in historical["parameters"]} == {
         "symbol", "start", "end", "timeframe", "validated_only", "min_quality"
     }  # fmt: skip
