@@ -44,6 +44,9 @@ STRICT_FLOOR = "floor on marketgraph's pool"
 keeps asyncpg's default pool, as a bare Starlette + asyncpg + orjson route (the issue's floor)
 opens it, and that pool makes a reset round trip on each release that marketgraph's does not:
 this is the least a server can do."""
+REST_PATH = "/api/v1/bars?symbol=AAPL&timeframe=1m&limit=1"
+"""The same newest bar by the older API's REST route (COMPAT.md): the request a client of that
+API sends most."""
 LAYERS = "floor inside marketgraph's layers"
 """The floor's handler served by marketgraph's app (bench/small_apps.py `layers`): the most a
 GraphQL layer inside marketgraph's middleware could reach."""
@@ -57,6 +60,7 @@ class Target:
     server: str  # key of the server process (several targets may share one)
     request: Request
     prepare: Callable[[str], None] | None = None  # e.g. register a persisted query
+    rows: Callable[[object], object] | None = None  # its answer's rows as the floor writes them
     loads: list[Load] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)  # server CPU time per request, per run
     rss_mb: float = 0.0
@@ -108,6 +112,12 @@ def targets(key: str) -> list[Target]:
             "marketgraph",
             Request("POST", "/graphql", body, BROWSER_HEADERS),
         ),
+        Target(
+            "marketgraph, REST, anonymous",
+            "marketgraph",
+            Request("GET", REST_PATH),
+            rows=_rest_rows,
+        ),
         Target("stock Strawberry, minimal schema", "stock", Request("POST", "/graphql", body)),
     ]
 
@@ -136,6 +146,14 @@ def server_commands(database_url: str) -> dict[str, tuple[list[str], dict[str, s
     }
 
 
+def _rest_rows(answer: object) -> object:
+    """A REST answer's bars written as the floor writes them (its `timestamp` is `time`)."""
+    data = answer.get("data", []) if isinstance(answer, dict) else []
+    columns = ("open", "high", "low", "close", "volume")
+    bars = [{"time": b["timestamp"], **{c: b[c] for c in columns}} for b in data]
+    return _rows({"data": {"bars": bars}})
+
+
 def _rows(answer: object) -> object:
     """The answer's data, UTC times written one way (stock Strawberry writes +00:00)."""
     data = answer.get("data") if isinstance(answer, dict) else answer
@@ -150,7 +168,7 @@ def run_small(database_url: str, key: str, *, seconds: float, rounds: int) -> li
             origin = running[target.server][0]
             if target.prepare is not None:
                 target.prepare(origin)
-            rows = _rows(check(origin, target.request))
+            rows = (target.rows or _rows)(check(origin, target.request))
             expected = rows if expected is None else expected
             if rows != expected:
                 raise SystemExit(f"{target.name} answers {rows}, the floor {expected}")
