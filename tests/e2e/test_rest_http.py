@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
+from pydantic import BaseModel
 
 from domain.access import Scope
 from domain.timeframes import Timeframe
+from gateway.rest import models
 from resolvers.validation import HISTORY_TIMEFRAMES
 from storage import api_keys
 from storage.bars_write import BarIn, upsert_bars
@@ -459,3 +461,26 @@ async def test_reads_are_answered_without_a_worker_thread(
         )
         assert [a.status_code for a in answers] == [200] * len(READ_ROUTES)
         assert worker_threads() - before == set()
+
+
+@pytest.mark.parametrize(
+    ("path", "model"),
+    [
+        ("/api/v1/historical/AAPL?start=2024-01-02&end=2024-01-12", models.HistoricalData),
+        (
+            "/api/v1/historical/AAPL?start=2024-01-03&end=2024-01-04&timeframe=5m",
+            models.HistoricalData,
+        ),
+        ("/api/v1/bars?symbols=AAPL,X:BTCUSD&limit=3", models.RecentBars),
+        ("/api/v1/bars?symbol=AAPL&timeframe=1m&limit=2", models.RecentBars),
+    ],
+)
+async def test_bar_answers_are_written_exactly_as_their_documented_model_writes_them(
+    strict_url: str, client: httpx.AsyncClient, keys: Any, path: str, model: type[BaseModel]
+) -> None:
+    """These answers are written straight from the rows, not through their pydantic models:
+    every field, its order, its format (times with `Z`) must still be what the model gives."""
+    response = await client.get(f"{strict_url}{path}", headers=auth(keys["read"]))
+    assert response.status_code == 200
+    assert response.json()["data"]  # some bars
+    assert model.model_validate_json(response.content).model_dump_json() == response.text
