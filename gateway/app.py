@@ -46,7 +46,8 @@ from gateway.rate_limit import KeyRateLimiter
 from gateway.rest import make_rest_app
 from gateway.rest.docs import DOCS_ASSETS
 from gateway.rest.errors import on_http_error
-from gateway.route_lane import RouteLane
+from gateway.rest.lane import RestLane
+from gateway.route_lane import RouteLane, SideLane
 from gateway.scheduler import backfill_scheduler
 from gateway.settings import Settings
 from gateway.static_route import static_files
@@ -153,7 +154,9 @@ def _methods(routes: list[BaseRoute]) -> list[str]:
     return sorted({m for r in routes if isinstance(r, Route) for m in r.methods or ()})
 
 
-def _middleware(settings: Settings, routes: list[BaseRoute], busiest: Route) -> list[Middleware]:
+def _middleware(
+    settings: Settings, routes: list[BaseRoute], busiest: Route, side: SideLane
+) -> list[Middleware]:
     """Outermost first: trace ids, the access line and the metrics cover everything (401/413/429
     too), and so do CORS headers; innermost, the `busiest` route skips Starlette's router. Few
     layers: each costs every request a frame and often a `send` wrapper."""
@@ -176,7 +179,7 @@ def _middleware(settings: Settings, routes: list[BaseRoute], busiest: Route) -> 
         # the health probes, and files: a page load's assets must not spend an address's rate
         *access_middleware(exempt_paths=(*PUBLIC_PATHS, *static_files(routes))),
         Middleware(GzipWhenAccepted, minimum_size=1024, compresslevel=1),
-        Middleware(RouteLane, route=busiest),
+        Middleware(RouteLane, route=busiest, side=side),
     ]
 
 
@@ -276,7 +279,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *dashboard_routes(settings.dashboard_dir, settings.graphiql_assets_dir),
     ]
     # CORS allows what any route accepts, the REST routes' PUT/DELETE included
-    middleware = _middleware(settings, [*routes, *rest.routes], graphql_route)
+    middleware = _middleware(settings, [*routes, *rest.routes], graphql_route, RestLane())
     # a wrong method on /graphql or /dashboard: a JSON 405 with `Allow`, as on the REST routes
     errors = {HTTPException: on_http_error}
     app = Starlette(

@@ -20,18 +20,25 @@ its own: a layer costs every request a frame (3,700 instructions of a 1-bar quer
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+SideLane = Callable[[Scope, Receive, Send], Awaitable[bool]]
+"""Another lane past the router: answers what it takes (True), or leaves it (False, nothing
+sent or read), as gateway/rest/lane.py does for the REST bar reads."""
+
 
 class RouteLane:
-    """Pure ASGI: `route`'s HTTP requests straight to its app, the rest to `app`; HEAD as
-    GET."""
+    """Pure ASGI: `route`'s HTTP requests straight to its app, then what `side` takes, the
+    rest to `app`; HEAD as GET."""
 
-    def __init__(self, app: ASGIApp, *, route: Route) -> None:
+    def __init__(self, app: ASGIApp, *, route: Route, side: SideLane | None = None) -> None:
         self.app = app
         self._route = route
         self._methods = frozenset(route.methods or ())
+        self._side = side
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") == "HEAD":  # websockets and lifespan have no method
@@ -43,7 +50,8 @@ class RouteLane:
             or scope["method"] not in self._methods
             or scope.get("root_path")
         ):
-            await self.app(scope, receive, send)
+            if self._side is None or not await self._side(scope, receive, send):
+                await self.app(scope, receive, send)
             return
         scope.setdefault("router", scope["app"].router)
         scope["route"] = route
