@@ -11,6 +11,7 @@ event loop (and its database pool) stays free while the server answers.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -22,10 +23,12 @@ import pytest
 import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.types import Message
 
 from domain.access import Scope
 from domain.timeframes import Timeframe
-from gateway.rest.lane import BARS_PARAMETERS, HISTORICAL_PARAMETERS, plain_arguments
+from gateway.rest.lane import BARS_PARAMETERS, HISTORICAL_PARAMETERS, RestLane, plain_arguments
 from storage import api_keys
 from storage.bars_write import BarIn, upsert_bars
 from storage.features import RollupBackend
@@ -223,3 +226,45 @@ def test_historical_parameters_in_their_plain_form_only(
     query: bytes, expected: dict[str, Any] | None
 ) -> None:
     assert plain_arguments(query, HISTORICAL_PARAMETERS) == expected
+
+
+async def test_an_unexpected_error_is_answered_as_internal_then_raised() -> None:
+    """As FastAPI's error middleware does it: the API's JSON 500 goes out, then the error
+    propagates for the server to log (here an app whose lifespan never built its services)."""
+    scope = {
+        "type": "http", "method": "GET", "path": "/api/v1/bars", "root_path": "",
+        "query_string": b"symbol=AAPL", "headers": [], "app": Starlette(),
+    }  # fmt: skip
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with pytest.raises(AttributeError):
+        await RestLane()(scope, receive, send)
+    assert sent[0]["status"] == 500
+    assert json.loads(sent[1]["body"])["code"] == "INTERNAL"
+
+
+async def test_requests_of_another_shape_are_left_untouched() -> None:
+    lane = RestLane()
+    for method, path, query in [
+        ("POST", "/api/v1/bars", b"symbol=AAPL"),
+        ("GET", "/api/v1/bars/", b"symbol=AAPL"),
+        ("GET", "/api/v1/historical/A/B", b"start=2024-01-02&end=2024-01-03"),
+        ("GET", "/api/v1/historical/", b"start=2024-01-02&end=2024-01-03"),
+        ("GET", "/api/v1/historical/AAPL", b"start=2024-01-02"),
+        ("GET", "/api/v1/symbols", b""),
+    ]:
+        scope = {"type": "http", "method": method, "path": path, "query_string": query}
+
+        async def nothing() -> Message:
+            raise AssertionError("the lane read the body")
+
+        async def refuse(message: Message) -> None:
+            raise AssertionError("the lane answered")
+
+        assert await lane(scope, nothing, refuse) is False
