@@ -3,7 +3,8 @@
 A FastAPI application mounted under the gateway's Starlette app: FastAPI gives request
 validation and `/openapi.json` from the pydantic models, while authentication, audit, rate
 limits, CORS and trace ids stay the gateway's middleware. Handlers parse, call the service
-layer with a `RequestContext` and shape the answer; they never touch storage.
+layer with a `RequestContext` and shape the answer; they never touch storage. The two bar
+reads in their plain shape reach their handlers past FastAPI (gateway/rest/lane.py).
 """
 
 from __future__ import annotations
