@@ -25,7 +25,8 @@ from resolvers.context import RequestContext, make_context
 API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key, e.g. `mg_…`.")
 BEARER = HTTPBearer(auto_error=False, description="The same key as `Authorization: Bearer`.")
 SCHEMES = (API_KEY, BEARER)
-_GUARDS: set[Callable[..., Any]] = set()  # every dependency `requires` made
+Guard = Callable[[Request], Awaitable[RequestContext]]
+_GUARDS: set[Guard] = set()  # every dependency `requires` made
 
 
 async def request_context(request: Request) -> RequestContext:
@@ -46,7 +47,7 @@ async def request_context(request: Request) -> RequestContext:
     )
 
 
-def requires(scope: Scope) -> Callable[..., Awaitable[RequestContext]]:
+def requires(scope: Scope) -> Guard:
     """A dependency giving the route its context once the caller holds `scope`."""
 
     async def dependency(request: Request) -> RequestContext:
@@ -58,14 +59,17 @@ def requires(scope: Scope) -> Callable[..., Awaitable[RequestContext]]:
     return dependency
 
 
+def guard_of(route: APIRoute) -> Guard | None:
+    """The dependency `requires` made that guards `route`, None for a public route."""
+    return next((d.call for d in route.dependant.dependencies if d.call in _GUARDS), None)
+
+
 def document_security(app: FastAPI, routers: Iterable[APIRouter]) -> None:
     """Say in `app`'s OpenAPI document that each route of `routers` (not yet included) guarded
     by `requires` takes a key, in either scheme, as FastAPI says it for security dependencies."""
     either: list[dict[str, list[str]]] = [{scheme.scheme_name: []} for scheme in SCHEMES]
     for route in (r for router in routers for r in router.routes):
-        if isinstance(route, APIRoute) and any(
-            d.call in _GUARDS for d in route.dependant.dependencies
-        ):
+        if isinstance(route, APIRoute) and guard_of(route) is not None:
             route.openapi_extra = {**(route.openapi_extra or {}), "security": either}
     stock = app.openapi
 

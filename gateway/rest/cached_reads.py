@@ -21,8 +21,12 @@ class CachedReadRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def with_http_validators(request: Request) -> Response:
-            response = await handler(request)
-            ttl: float = request.app.state.settings.cache_ttl_seconds
-            return with_validators(request, response, ttl)
+            return validated(request, await handler(request))
 
         return with_http_validators
+
+
+def validated(request: Request, response: Response) -> Response:
+    """`response` with the validators of CACHE_TTL_SECONDS (or the 304 they call for)."""
+    ttl: float = request.app.state.settings.cache_ttl_seconds
+    return with_validators(request, response, ttl)

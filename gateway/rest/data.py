@@ -108,14 +108,15 @@ async def historical(
     tf, rows = await history.historical(
         context, ticker, start, end, timeframe, min_quality if validated_only else None
     )
+    label = tf.value  # once, not per bar
     return OrjsonResponse(
         {
             "symbol": ticker,
-            "timeframe": tf.value,
+            "timeframe": label,
             "start_date": start,
             "end_date": end,
             "count": len(rows),
-            "data": [_historical_bar(ticker, tf.value, row, min_quality) for row in rows],
+            "data": [_historical_bar(ticker, label, row, min_quality) for row in rows],
         }
     )
 

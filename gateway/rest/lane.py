@@ -26,11 +26,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from domain.access import Scope as AccessScope
 from domain.errors import ServiceError
-from gateway.http_validators import with_validators
 from gateway.rest import data
-from gateway.rest.access import request_context
+from gateway.rest.access import Guard, guard_of
+from gateway.rest.cached_reads import validated
 from gateway.rest.errors import on_invalid_request, on_service_error, on_unexpected
 
 BARS = "/api/v1/bars"
@@ -39,10 +38,6 @@ _INTEGER = re.compile(r"-?[0-9]{1,9}")
 _DECIMAL = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,12})?")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _BOOLEANS = {"true": True, "false": False}
-
-
-def _text(value: str) -> str:
-    return value
 
 
 def _integer(value: str) -> int | None:
@@ -68,11 +63,10 @@ def _boolean(value: str) -> bool | None:
 
 Parser = Callable[[str], Any]
 BARS_PARAMETERS: Mapping[str, Parser] = {
-    "symbol": _text, "symbols": _text, "timeframe": _text, "limit": _integer,
-    "asset_class": _text,
+    "symbol": str, "symbols": str, "timeframe": str, "limit": _integer, "asset_class": str,
 }  # fmt: skip
 HISTORICAL_PARAMETERS: Mapping[str, Parser] = {
-    "start": _day, "end": _day, "timeframe": _text, "validated_only": _boolean,
+    "start": _day, "end": _day, "timeframe": str, "validated_only": _boolean,
     "min_quality": _decimal,
 }  # fmt: skip
 _HISTORICAL_REQUIRED = frozenset({"start", "end"})
@@ -107,37 +101,38 @@ class RestLane:
         path: str = scope["path"]
         if path == BARS:
             arguments = plain_arguments(scope["query_string"], BARS_PARAMETERS)
-            route, path_params = self._bars, {}
-        elif path.startswith(HISTORICAL) and "/" not in (symbol := path[len(HISTORICAL) :]):
+            (route, guard), path_params = self._bars, {}
+        elif (
+            path.startswith(HISTORICAL)
+            and (symbol := path[len(HISTORICAL) :])  # Starlette's `{symbol}`: one segment
+            and "/" not in symbol
+        ):
             arguments = plain_arguments(scope["query_string"], HISTORICAL_PARAMETERS)
             if arguments is not None and not arguments.keys() >= _HISTORICAL_REQUIRED:
                 arguments = None
-            route, path_params = self._historical, {"symbol": symbol}
+            (route, guard), path_params = self._historical, {"symbol": symbol}
         else:
             return False
-        if arguments is None or (path_params and not path_params["symbol"]):
+        if arguments is None:
             return False
         scope["route"], scope["endpoint"] = route, route.endpoint
         scope["path_params"] = path_params
-        endpoint: Callable[..., Awaitable[Response]] = route.endpoint
-        await _answer(Request(scope, receive), endpoint, {**path_params, **arguments}, send)
+        request = Request(scope, receive)
+        await _answer(request, route, guard, {**path_params, **arguments}, send)
         return True
 
 
 async def _answer(
-    request: Request, endpoint: Callable[..., Awaitable[Response]], arguments: dict[str, Any],
-    send: Send,
-) -> None:  # fmt: skip
-    """What FastAPI does with the route: its dependency (`requires(Scope.READ)`), its
-    function, its validators (gateway/rest/cached_reads.py), and the REST app's error
-    handlers; an unexpected error is answered as INTERNAL, then raised, as FastAPI does."""
+    request: Request, route: APIRoute, guard: Guard, arguments: dict[str, Any], send: Send
+) -> None:
+    """What FastAPI does with the route: its guard (`requires`), its function, its validators
+    (gateway/rest/cached_reads.py), and the REST app's error handlers; an unexpected error is
+    answered as INTERNAL, then raised, as FastAPI does."""
     scope, receive = request.scope, request.receive
+    endpoint: Callable[..., Awaitable[Response]] = route.endpoint
     try:
-        context = await request_context(request)
-        context.require(AccessScope.READ)
-        response = await endpoint(context, **arguments)
-        ttl: float = request.app.state.settings.cache_ttl_seconds
-        response = with_validators(request, response, ttl)
+        context = await guard(request)
+        response = validated(request, await endpoint(context, **arguments))
     except ServiceError as error:
         response = await on_service_error(request, error)
     except RequestValidationError as error:
@@ -148,7 +143,11 @@ async def _answer(
     await response(scope, receive, send)
 
 
-def _route(path: str) -> APIRoute:
-    """The data router's route of `path` (the audit trail and the metrics name it)."""
+def _route(path: str) -> tuple[APIRoute, Guard]:
+    """The data router's route of `path` (the audit trail and the metrics name it) and the
+    guard its `Reader` parameter declares."""
     (route,) = [r for r in data.router.routes if isinstance(r, APIRoute) and r.path == path]
-    return route
+    guard = guard_of(route)
+    if guard is None:
+        raise RuntimeError(f"{path} has no `requires` guard: the lane would skip its check")
+    return route, guard
