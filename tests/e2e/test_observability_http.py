@@ -87,6 +87,20 @@ async def test_metrics_count_the_requests_sent(served: str) -> None:
     assert ("marketgraph_upstream_breaker_state", ()) in got
 
 
+async def test_graphql_errors_in_a_200_answer_are_counted_by_their_code(served: str) -> None:
+    """A GraphQL error travels in a 200 answer: the figures count it by its code all the same,
+    for plain POSTs as for GETs."""
+    bad_ticker = '{ bars(ticker: "", timeframe: D1) { close } }'
+    admin_only = "{ apiKeys { name } }"
+    async with httpx.AsyncClient(base_url=served) as client:
+        for query in (bad_ticker, bad_ticker, admin_only):
+            answer = await client.post("/graphql", json={"query": query})
+            assert answer.status_code == 200 and answer.json()["errors"]
+        assert (await client.get("/graphql", params={"query": bad_ticker})).status_code == 200
+        figures = (await client.get("/api/v1/observability/metrics")).json()
+    assert figures["error_summary"] == {"BAD_USER_INPUT": 3, "UNAUTHENTICATED": 1}
+
+
 @pytest.mark.parametrize("cache_ttl", [30, 0], ids=["cached", "uncached"])
 async def test_operation_names_are_a_bounded_label_set(obs_db: Database, cache_ttl: int) -> None:
     """Named from the response cache's plan, or (cache off) from the operation executed."""
