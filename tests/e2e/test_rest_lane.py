@@ -13,26 +13,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterator
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.types import Message
 
 from domain.access import Scope
-from domain.timeframes import Timeframe
 from gateway.rest.lane import BARS_PARAMETERS, HISTORICAL_PARAMETERS, RestLane, plain_arguments
 from storage import api_keys
-from storage.bars_write import BarIn, upsert_bars
-from storage.features import RollupBackend
-from tests.support.databases import Database, Server, Template, cloned_database
+from tests.support.databases import Database
 from tests.support.gateway import live
 from tests.support.gateway import settings as gateway_settings
 
@@ -93,30 +89,6 @@ plain_historical = st.tuples(
 )  # fmt: skip
 requests = st.one_of(plain_bars, plain_historical, bars_requests, historical_requests)
 callers = st.sampled_from(["read", "read", "none", "wrong"])
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def lane_db(
-    server: Server, templates: dict[RollupBackend, Template]
-) -> AsyncIterator[Database]:
-    async with cloned_database(server, templates) as database:
-        start = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
-        minutes = [
-            BarIn(s, start + timedelta(minutes=i), 10 + i, 11 + i, 9 + i, 10.5 + i, 100.0 * i,
-                  quality_score=0.5 if i % 7 == 0 else 1.0)
-            for s in ("AAPL", "X:BTCUSD")
-            for i in range(90)
-        ]  # fmt: skip
-        first_day = datetime(2024, 1, 2, 5, tzinfo=UTC)
-        days = [
-            BarIn("AAPL", first_day + timedelta(days=i), 1, 2, 0.5, 1.5, 9,
-                  quality_score=0.5 if i % 3 == 0 else 1.0)
-            for i in range(40)
-            if (date(2024, 1, 2) + timedelta(days=i)).weekday() < 5
-        ]  # fmt: skip
-        await upsert_bars(database.pool, Timeframe.M1, minutes, database.backend)
-        await upsert_bars(database.pool, Timeframe.D1, days, database.backend)
-        yield database
 
 
 @pytest.fixture(scope="module")
