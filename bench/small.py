@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 from bench.load import Load, Request, check, servers, wrk
 
@@ -90,6 +91,15 @@ def apq_target() -> Target | None:
                   prepare=register)  # fmt: skip
 
 
+def apq_get_target() -> Target:
+    """The same hash over GET, as Apollo clients send it with `useGETForHashedQueries` (so that
+    HTTP caches may keep the answers); registered by the POST target before it."""
+    digest = hashlib.sha256(SMALL.encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    path = "/graphql?" + urlencode({"extensions": json.dumps(extensions)})
+    return Target("marketgraph, APQ hash over GET", "marketgraph", Request("GET", path))
+
+
 def targets(key: str) -> list[Target]:
     body = graphql_body(SMALL)
     floor_body = json.dumps({"query": SMALL, "variables": {"ticker": "AAPL"}})
@@ -106,7 +116,7 @@ def targets(key: str) -> list[Target]:
             "marketgraph",
             Request("POST", "/graphql", body, {"X-API-Key": key}),
         ),
-        *([apq] if apq else []),
+        *([apq, apq_get_target()] if apq else []),
         Target(
             "marketgraph, from a browser page",
             "marketgraph",

@@ -44,10 +44,7 @@ async def plain_post(
         if name in _HEADERS:
             headers.setdefault(name.decode(), value.decode("latin-1"))
     content_type = headers.get("content-type", "").partition(";")[0].strip().lower()
-    accept = headers.get("accept", "")
-    if content_type != JSON or (
-        accept not in _PLAIN_ACCEPTS and streams({"accept": accept}) is not None
-    ):
+    if content_type != JSON or not plain_accept(headers.get("accept", ""), streams):
         return request
     body = await read_body(request.receive)  # a body refused while read (413, 408) propagates
     try:
@@ -66,6 +63,12 @@ async def plain_post(
         extensions=data.get("extensions"),
         protocol="http",
     )
+
+
+def plain_accept(accept: str, streams: Callable[[Mapping[str, str]], object]) -> bool:
+    """Whether an `Accept` header's value asks for one JSON answer (no streaming transport
+    of the view's, `streams`, takes it)."""
+    return accept in _PLAIN_ACCEPTS or streams({"accept": accept}) is None
 
 
 async def read_body(receive: Receive) -> bytes:

@@ -5,10 +5,11 @@ no query, variables that are not an object, an unknown operation name, a mutatio
 get the API's one error shape, `{"detail": ..., "code": ...}`, instead of Strawberry's
 text/plain.
 
-The common request, one JSON operation POSTed (gateway/graphql_post.py), is answered by the
-view itself, as Strawberry's request handling would answer it but without the objects it builds
-around each request (tests/e2e/test_graphql_plain_post.py compares the two); everything else —
-GET, other POSTs, websockets — goes Strawberry's way.
+The common requests, one JSON operation POSTed (gateway/graphql_post.py) or one operation by
+its text or persisted-query hash over GET (gateway/graphql_get.py), are answered by the view
+itself, as Strawberry's request handling would answer them but without the objects it builds
+around each request (tests/e2e/test_graphql_plain_requests.py compares the two); everything
+else — the GraphiQL page, batches, other POSTs, websockets — goes Strawberry's way.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from gateway.audit import AUDIT_ENDPOINT
 from gateway.authentication import principal_of
 from gateway.graphiql import LocalGraphQL
 from gateway.graphql_caching import cached_execution, http_validators, note_errors
+from gateway.graphql_get import plain_get
 from gateway.graphql_post import plain_post
 from gateway.graphql_ws import LiveTransportHandler
 from gateway.observability.facts import facts
@@ -61,7 +63,8 @@ _CODES = {
 _CONTEXT = "graphql_context"
 _JSON_TYPE = (b"content-type", b"application/json")
 _NOT_FOUND_CACHE_CONTROL = (b"cache-control", NOT_FOUND_CACHE_CONTROL.encode())
-_POSTED = OperationType.from_http("POST")
+_ALLOWED = {method: OperationType.from_http(method) for method in ("GET", "POST")}
+"""The operation types each method may run (queries over GET: `allow_queries_via_get`)."""
 MAX_AUDITED_NAME = 100
 
 
@@ -72,30 +75,45 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
     graphql_transport_ws_handler_class = LiveTransportHandler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A plain JSON POST (gateway/graphql_post.py) answered here; the rest Strawberry's way."""
-        if scope["type"] == "http" and scope["method"] == "POST":
-            await self._post(scope, receive, send)
+        """A plain GET or JSON POST (gateway/graphql_get.py, gateway/graphql_post.py) answered
+        here; the rest Strawberry's way."""
+        method = scope.get("method")
+        if method == "POST" or (method == "GET" and self.allow_queries_via_get):
+            await self._plain(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
-    async def _post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """What Strawberry's `__call__`, `run` and `execute_single` do for a plain JSON POST,
-        without the sub-response, the request adapter and the Response object around the
-        result (45,000 of a 1-bar query's 882,000 instructions); any other POST goes to `run`."""
+    async def _plain(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """What Strawberry's `__call__`, `run` and `execute_single` do for a plain request,
+        without the sub-response and the request adapter, and for a POST without the Response
+        object around the result (a 1-bar query POSTed: 882,000 -> 837,000 instructions; by
+        hash over GET: 1,294,000 -> 1,090,000); any other request goes to `run`."""
         request = Request(scope, receive)
+        method = scope["method"]
         response: Response | None = None
         try:
             streams = self._get_stream_transport_from_headers
-            plain = await plain_post(request, self.decode_json, streams)
+            plain: GraphQLRequestData | Request | None
+            if method == "POST":
+                plain = await plain_post(request, self.decode_json, streams)
+            else:
+                plain = plain_get(request, self.decode_json, streams)
             # (a dataclass: Request's isinstance goes through ABCMeta, a Mapping's)
             if not isinstance(plain, GraphQLRequestData):
-                response = await self.run(plain)  # the stock way (its body handed out again)
+                # the stock way (a POST's body handed out again)
+                response = await self.run(request if plain is None else plain)
             else:
                 context = await self.get_context(request, None)
                 result, unknown = await self._persisted_execution(
-                    request, context, plain, partial(self._posted, context)
+                    request, context, plain, partial(self._executed, context, method)
                 )
                 body = self.encode_json(_processed(result))
+                if method == "GET":  # its validators, as `run` adds them
+                    response = Response(body, media_type="application/json")
+                    if unknown:
+                        response.raw_headers.append(_NOT_FOUND_CACHE_CONTROL)
+                    ttl = request.app.state.settings.cache_ttl_seconds
+                    response = http_validators(request, response, ttl)
         except HTTPException as exc:
             response = _refusal(exc)
         except ServiceError as exc:  # a persisted query refused (hash mismatch, not allowed)
@@ -111,22 +129,24 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _posted(self, context: RequestContext, data: GraphQLRequestData) -> ExecutionResult:
-        """Strawberry's `execute_single` for a POST: the schema's execution, a document that
-        names no runnable operation refused with 400."""
+    async def _executed(
+        self, context: RequestContext, method: str, data: GraphQLRequestData
+    ) -> ExecutionResult:
+        """Strawberry's `execute_single`: the schema's execution of the operations `method`
+        may run, a document that names none of them refused with 400."""
         try:
             return await self.schema.execute(
                 data.query,
                 variable_values=data.variables,
                 context_value=context,
                 operation_name=data.operation_name,
-                allowed_operation_types=_POSTED,
+                allowed_operation_types=_ALLOWED[method],
                 operation_extensions=data.extensions,
             )
         except CannotGetOperationTypeError as exc:
             raise HTTPException(400, exc.as_http_error_reason()) from exc
         except InvalidOperationTypeError as exc:
-            raise HTTPException(400, exc.as_http_error_reason("POST")) from exc
+            raise HTTPException(400, exc.as_http_error_reason(method)) from exc
         except MissingQueryError as exc:
             raise HTTPException(400, "No GraphQL query found in the request") from exc
 

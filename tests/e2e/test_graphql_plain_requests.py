@@ -1,12 +1,13 @@
-"""A plain JSON POST answered inside the GraphQL view (gateway/graphql_view.py `_post`) gets
-exactly the answer Strawberry's own request handling gives, over real HTTP.
+"""A plain JSON POST or GET answered inside the GraphQL view (gateway/graphql_view.py
+`_plain`) gets exactly the answer Strawberry's own request handling gives, over real HTTP.
 
 Two servers on one database: the gateway as it runs, and the same gateway whose view answers
 every request Strawberry's way (`GraphQL.__call__` and `run`). Each generated request (plain
 bodies and unusual ones; documents that run, fail to parse or validate, choose among
 operations, are too costly, mutate or introspect; persisted-query hashes known, unknown, wrong
-or malformed; three kinds of caller) goes to both in turn, so both keep the same persisted
-queries and plans. Status, headers (the trace id aside) and body must be equal. Hypothesis runs
+or malformed; by POST or GET, a GET with an `ETag` asked again with `If-None-Match`; three
+kinds of caller) goes to both in turn, so both keep the same persisted queries, plans and
+cached answers. Status, headers (the trace id aside) and body must be equal. Hypothesis runs
 in a worker thread with a blocking client, so the event loop stays free for the servers.
 """
 
@@ -17,6 +18,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -37,7 +39,7 @@ from tests.support.live_server import serve_in_thread
 
 CAP = 50  # bars per response: a costlier document is refused
 COMPARE = settings(
-    max_examples=250,
+    max_examples=400,
     deadline=None,
     derandomize=True,  # the same examples every run: CI stays repeatable
     suppress_health_check=[HealthCheck.too_slow],
@@ -71,9 +73,19 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Sent:
+    """One generated request, as a POST body or a GET query string."""
+
+    method: str
+    content: bytes  # a POST's body
+    params: tuple[tuple[str, str], ...]  # a GET's parameters
+    plain: bool  # of the shape the view answers itself (callers and headers aside)
+
+
 @st.composite
-def bodies(draw: st.DrawFn) -> tuple[bytes, bool]:
-    """A request body, and whether it is of the plain shape (the view answers it itself)."""
+def requests(draw: st.DrawFn) -> Sent:
+    """A generated request: fields in plain and unusual forms, by POST or GET."""
     document = draw(st.sampled_from(DOCUMENTS))
     fields: dict[str, Any] = {}
     persisted = draw(st.sampled_from(["none", "none", "hash", "hash only", "wrong", "bad"]))
@@ -94,20 +106,38 @@ def bodies(draw: st.DrawFn) -> tuple[bytes, bool]:
     if (name := draw(OPERATION_NAMES)) is not None:
         fields["operationName"] = name
     unusual = draw(st.sampled_from(["", "", "", "", "", "query", "variables", "text", "list"]))
+    if draw(st.booleans()):
+        return _get(fields, unusual)
     if unusual == "query":
         fields["query"] = 7
     elif unusual == "variables":
         fields["variables"] = [1]
     elif unusual == "text":
-        return b"{ not json", False
+        return Sent("POST", b"{ not json", (), False)
     elif unusual == "list":
-        return json.dumps([fields]).encode(), False
-    return json.dumps(fields).encode(), not unusual
+        return Sent("POST", json.dumps([fields]).encode(), (), False)
+    return Sent("POST", json.dumps(fields).encode(), (), not unusual)
+
+
+def _get(fields: dict[str, Any], unusual: str) -> Sent:
+    """`fields` as GET parameters (objects as JSON), made unusual as `unusual` says."""
+    params = [(k, v if isinstance(v, str) else json.dumps(v)) for k, v in fields.items()]
+    if unusual == "query":
+        params.insert(0, ("query", "{ first }"))  # repeated: the last counts
+    elif unusual == "variables":
+        params.append(("variables", "not json"))
+    elif unusual == "text":
+        params.append(("variables", "[1]"))
+    elif unusual == "list":
+        params = [(k, v) for k, v in params if k not in ("query", "extensions")]  # GraphiQL
+    plain = unusual in ("", "query") and any(k in ("query", "extensions") for k, _ in params)
+    return Sent("GET", b"", tuple(params), plain)
 
 
 content_types = st.sampled_from(
     ["application/json", "application/json", "application/json; charset=utf-8", "text/plain"]
 )
+accepts = st.sampled_from([None, None, "application/json", "text/html", "multipart/mixed"])
 callers = st.sampled_from(["read", "read", "admin", "none", "wrong"])
 
 
@@ -154,39 +184,59 @@ def answer(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
     return response.status_code, body, headers
 
 
-async def test_a_plain_post_is_answered_as_strawberry_answers_it(
+async def test_a_plain_request_is_answered_as_strawberry_answers_it(
     lane_db: Database, urls: tuple[str, str]
 ) -> None:
     _, read = await api_keys.create_key(lane_db.pool, "reader", [Scope.READ])
     _, admin = await api_keys.create_key(lane_db.pool, "admin", [Scope.READ, Scope.ADMIN])
     keys = {"read": read, "admin": admin, "none": None, "wrong": "mg_" + "x" * 43}
     plain_url, stock_url = urls
-    statuses: Counter[int] = Counter()
+    statuses: Counter[tuple[str, int]] = Counter()
     codes: Counter[str] = Counter()
-    plain_answers = Counter[bool]()
+    plain_answers: Counter[tuple[str, bool]] = Counter()
+
+    def both(client: httpx.Client, sent: Sent, headers: dict[str, str]) -> httpx.Response:
+        """`sent` to both servers: their answers must be equal."""
+        answers = [
+            client.request(sent.method, f"{url}/graphql", content=sent.content or None,
+                           params=sent.params, headers=headers)
+            for url in (plain_url, stock_url)
+        ]  # fmt: skip
+        assert answer(answers[0]) == answer(answers[1]), (sent, headers)
+        return answers[0]
 
     @COMPARE
-    @given(body=bodies(), content_type=content_types, caller=callers)
-    def compare(body: tuple[bytes, bool], content_type: str, caller: str) -> None:
-        content, plain = body
-        headers = {"Content-Type": content_type}
+    @given(sent=requests(), content_type=content_types, accept=accepts, caller=callers)
+    def compare(sent: Sent, content_type: str, accept: str | None, caller: str) -> None:
+        headers = {"Content-Type": content_type} if sent.method == "POST" else {}
+        if accept is not None:
+            headers["Accept"] = accept
         if (key := keys[caller]) is not None:
             headers["X-API-Key"] = key
         with httpx.Client(timeout=30) as client:
-            mine = client.post(f"{plain_url}/graphql", content=content, headers=headers)
-            theirs = client.post(f"{stock_url}/graphql", content=content, headers=headers)
-        assert answer(mine) == answer(theirs), (content, content_type, caller)
-        statuses[mine.status_code] += 1
+            mine = both(client, sent, headers)
+            if "etag" in mine.headers:  # revalidated: 304 both ways
+                again = both(client, sent, headers | {"If-None-Match": mine.headers["etag"]})
+                statuses[sent.method, again.status_code] += 1
+        statuses[sent.method, mine.status_code] += 1
         found = mine.json() if mine.headers.get("content-type") == "application/json" else {}
         for error in found.get("errors", []) if isinstance(found, dict) else []:
             codes[error.get("extensions", {}).get("code", "")] += 1
         if isinstance(found, dict) and "code" in found:
             codes[found["code"]] += 1
-        plain_answers[plain and content_type != "text/plain" and caller in ("read", "admin")] += 1
+        plain = (
+            sent.plain
+            and (sent.method == "GET" or content_type != "text/plain")
+            and accept != "multipart/mixed"
+            and caller in ("read", "admin")
+        )
+        plain_answers[sent.method, plain] += 1
 
     await asyncio.to_thread(compare)
-    assert {200, 400, 401, 415} <= set(statuses), statuses
-    assert plain_answers[True] >= 50, plain_answers
+    for method, status in (("POST", 200), ("POST", 400), ("POST", 401), ("POST", 415),
+                           ("GET", 200), ("GET", 304), ("GET", 400), ("GET", 401)):  # fmt: skip
+        assert statuses[method, status] >= 1, statuses
+    assert plain_answers["POST", True] >= 25 and plain_answers["GET", True] >= 25, plain_answers
     for code in ("PERSISTED_QUERY_NOT_FOUND", "PERSISTED_QUERY_HASH_MISMATCH", "BAD_USER_INPUT",
                  "FORBIDDEN", "UNAUTHENTICATED", "UNSUPPORTED_MEDIA_TYPE"):  # fmt: skip
         assert codes[code] >= 1, (code, codes)
