@@ -11,24 +11,19 @@ are not JSON or not objects, which Strawberry refuses with its own 400s.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from starlette.requests import Request
 from strawberry.http import GraphQLRequestData
 
-from gateway.graphql_post import plain_accept
+from gateway.graphql_post import Streams, plain_accept
 
 
 def plain_get(
-    request: Request,
-    decode: Callable[[str], object],
-    streams: Callable[[Mapping[str, str]], object],
+    request: Request, decode: Callable[[str], object], streams: Streams
 ) -> GraphQLRequestData | None:
-    """The operation of a plain GET, or None to answer it the stock way.
-
-    `decode` reads JSON (raising on anything else); `streams` is the view's streaming
-    transport for headers (None: a plain answer).
-    """
+    """The operation of a plain GET, or None to answer it the stock way (`decode` reads
+    JSON, raising on anything else)."""
     if request.method != "GET" or not plain_accept(request.headers.get("accept", ""), streams):
         return None
     params = dict(request.query_params)  # as Strawberry reads them: the last value counts

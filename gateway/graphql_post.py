@@ -25,18 +25,15 @@ JSON = "application/json"
 _HEADERS = frozenset({b"content-type", b"accept"})
 _PLAIN_ACCEPTS = frozenset({"", "*/*", JSON, "application/graphql-response+json"})
 _OPTIONAL_TYPES: Mapping[str, type] = {"query": str, "variables": dict, "extensions": dict}
+Streams = Callable[[Mapping[str, str]], object]
+"""The view's streaming transport for a request's headers (None: one plain JSON answer)."""
 
 
 async def plain_post(
-    request: Request,
-    decode: Callable[[bytes], object],
-    streams: Callable[[Mapping[str, str]], object],
+    request: Request, decode: Callable[[bytes], object], streams: Streams
 ) -> GraphQLRequestData | Request:
-    """The operation of a plain JSON POST, or the request to parse the stock way.
-
-    `decode` reads JSON (raising on anything else); `streams` is the view's streaming
-    transport for headers (None: a plain answer).
-    """
+    """The operation of a plain JSON POST, or the request to parse the stock way (`decode`
+    reads JSON, raising on anything else)."""
     if request.method != "POST":
         return request
     headers: dict[str, str] = {}
@@ -65,7 +62,7 @@ async def plain_post(
     )
 
 
-def plain_accept(accept: str, streams: Callable[[Mapping[str, str]], object]) -> bool:
+def plain_accept(accept: str, streams: Streams) -> bool:
     """Whether an `Accept` header's value asks for one JSON answer (no streaming transport
     of the view's, `streams`, takes it)."""
     return accept in _PLAIN_ACCEPTS or streams({"accept": accept}) is None
