@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode, GraphQLSchema, validate
+from graphql import DocumentNode, GraphQLSchema, OperationDefinitionNode, validate
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -61,6 +61,24 @@ class OperationPlan:
             )
             self.compiled[operation_name] = compiled
             return compiled
+
+
+class OperationNameRequired(CannotGetOperationTypeError):
+    """A document of several operations sent without `operationName`. The GraphQL spec
+    (GetOperation) makes that a request error; Strawberry would run the first of them."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def as_http_error_reason(self) -> str:
+        return "Must provide operation name if query contains multiple operations."
+
+
+def _one_operation(document: DocumentNode) -> None:
+    """OperationNameRequired unless `document` holds one operation (or none: Strawberry's
+    own error then)."""
+    if sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1:
+        raise OperationNameRequired
 
 
 class OperationPlans:
@@ -110,6 +128,9 @@ class PlannedSchema(strawberry.Schema):
         if plan is None:
             refused = await super()._prepare_operation_async(context, extensions_runner)
             if refused is None and context.graphql_document is not None:
+                # (not `operation_name`: without one given, that names the first operation)
+                if context._provided_operation_name is None:
+                    _one_operation(context.graphql_document)
                 self._plan(query, context.graphql_document)
             return refused
         context.graphql_document = plan.document
@@ -124,6 +145,8 @@ class PlannedSchema(strawberry.Schema):
         Strawberry's errors when it chooses none or one of a type not `allowed`."""
         operation_type = plan.operation_types.get(operation_name)
         if operation_type is None:
+            if operation_name is None:
+                _one_operation(plan.document)
             try:
                 operation_type = get_operation_type(plan.document, operation_name)
             except RuntimeError as error:

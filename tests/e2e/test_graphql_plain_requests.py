@@ -268,3 +268,21 @@ async def test_a_persisted_query_registers_and_runs_by_hash_alike(
     runs = document == NEWEST
     assert ("data" in seen[2].json() and seen[2].json()["data"] is not None) == runs
     assert "cache-control" not in seen[1].headers
+
+
+async def test_a_document_of_several_operations_without_a_name_is_refused_alike(
+    lane_db: Database, urls: tuple[str, str]
+) -> None:
+    """400 with the spec's reason, by POST and GET, both ways (not the first operation run)."""
+    _, read = await api_keys.create_key(lane_db.pool, "several", [Scope.READ])
+    several = 'query A { symbol(ticker: "AAPL") { ticker } } query B { me { name } }'
+    async with httpx.AsyncClient(timeout=30, headers={"X-API-Key": read}) as client:
+        for url in urls:
+            posted = await client.post(f"{url}/graphql", json={"query": several})
+            got = await client.get(f"{url}/graphql", params={"query": several})
+            for refused in (posted, got):
+                assert refused.status_code == 400
+                assert refused.json() == {
+                    "detail": "Must provide operation name if query contains multiple operations.",
+                    "code": "BAD_USER_INPUT",
+                }
