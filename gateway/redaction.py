@@ -68,7 +68,27 @@ def redact(text: str, limit: int = MAX_CHARS) -> str:
     return _cut(cleaned, room) + TRUNCATED  # redaction can lengthen ("=x" -> "=[REDACTED]")
 
 
+_TRIGGERS = ("mg_", "://", "bearer", "authorization", "apikey", "api_key", "api-key", "passw")
+"""A literal each pattern starts with or must contain, lowercased: ASCII text holding none of
+them cannot match any pattern (x-api-key contains api-key; password and passwd, passw)."""
+
+
 def _scrub(text: str) -> str:
+    """`text` with every secret the patterns find redacted. Most log text (a query string, a
+    path, an address) holds none: for ASCII text, a search for the literals the patterns need
+    rules that out at a tenth of the patterns' cost (a 159-character query string: 7 µs). Text
+    beyond ASCII always meets the patterns, whose case-insensitive matching also takes
+    non-ASCII letters (the Kelvin sign for k, the long s for s)."""
+    if text.isascii():
+        lowered = text.lower()
+        for trigger in _TRIGGERS:  # (a loop: `any` over a generator costs twice as much)
+            if trigger in lowered:
+                return _patterns(text)
+        return text
+    return _patterns(text)
+
+
+def _patterns(text: str) -> str:
     text = _NAMED.sub(lambda m: f"{m['name']}{m['sep']}{m['scheme'] or ''}{REDACTED}", text)
     text = _BEARER.sub(lambda m: f"{m['scheme']}{REDACTED}", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m['head']}{REDACTED}@", text)
