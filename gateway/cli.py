@@ -98,6 +98,7 @@ def _run_uvicorn(args: argparse.Namespace, settings: Settings, workers: int) -> 
         port=port,
         log_config=None,
         access_log=False,  # TraceMiddleware writes the one access line per request
+        server_header=False,  # no `server: uvicorn`: which software answers is nobody's business
         # X-Forwarded-* only from the proxies configured (uvicorn would trust 127.0.0.1)
         proxy_headers=bool(settings.forwarded_allow_ips.strip()),
         forwarded_allow_ips=settings.forwarded_allow_ips.strip() or None,

@@ -44,6 +44,15 @@ def test_each_request_is_logged_once(served: Served) -> None:
     assert all(line["client"] == "127.0.0.1" and line["trace_id"] for line in lines)
 
 
+def test_answers_do_not_name_the_server_software(served: Served) -> None:
+    """No `server: uvicorn` (an attacker's first hint of which CVEs to try); `date` stays."""
+    with httpx.Client(base_url=served.url) as client:
+        answers = [client.get("/health"), client.get("/nowhere"),
+                   client.post("/graphql", json={"query": "{ __typename }"})]  # fmt: skip
+    for answer in answers:
+        assert "server" not in answer.headers and "date" in answer.headers, answer.headers
+
+
 def test_long_letter_runs_are_answered_and_their_access_lines_cut(served: Served) -> None:
     """Issue 15: each of these held the event loop for seconds while its line was redacted."""
     letters = "abcdefghijklmnopqrstuvwxyz" * (16_000 // 26)
