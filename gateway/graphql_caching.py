@@ -56,8 +56,9 @@ def note_errors(result: ExecutionResult) -> None:
             current.error_codes.append(ErrorCode.INTERNAL)
 
 
-def http_validators(request: Request, response: Response, max_age: float) -> Response:
-    """Validators (gateway/http_validators.py) on an answer the cache could keep."""
+def http_validators(request: Request, response: Response) -> Response:
+    """Validators (gateway/http_validators.py) for CACHE_TTL_SECONDS on an answer the cache
+    could keep."""
     if not getattr(facts(), "cacheable", False):
         return response
-    return with_validators(request, response, max_age)
+    return with_validators(request, response, request.app.state.settings.cache_ttl_seconds)

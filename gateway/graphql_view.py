@@ -112,8 +112,7 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
                     response = Response(body, media_type="application/json")
                     if unknown:
                         response.raw_headers.append(_NOT_FOUND_CACHE_CONTROL)
-                    ttl = request.app.state.settings.cache_ttl_seconds
-                    response = http_validators(request, response, ttl)
+                    response = http_validators(request, response)
         except HTTPException as exc:
             response = _refusal(exc)
         except ServiceError as exc:  # a persisted query refused (hash mismatch, not allowed)
@@ -297,8 +296,7 @@ class GraphQLApp(LocalGraphQL[RequestContext, None]):
         try:
             response = await super().run(request, context, root_value)
             if isinstance(request, Request) and isinstance(response, Response):
-                ttl = request.app.state.settings.cache_ttl_seconds
-                return http_validators(request, response, ttl)
+                return http_validators(request, response)
             return response
         except HTTPException as exc:
             return _refusal(exc)
