@@ -83,8 +83,9 @@ def _scrub(text: str) -> str:
         lowered = text.lower()
         for trigger in _TRIGGERS:  # (a loop: `any` over a generator costs twice as much)
             if trigger in lowered:
-                return _patterns(text)
-        return text
+                break
+        else:
+            return text
     return _patterns(text)
 
 
