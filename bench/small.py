@@ -74,13 +74,18 @@ def graphql_body(query: str) -> str:
     return json.dumps({"query": query})
 
 
+def _persisted_extensions() -> dict[str, object]:
+    """The `extensions` that send SMALL by its hash."""
+    digest = hashlib.sha256(SMALL.encode()).hexdigest()
+    return {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+
+
 def apq_target() -> Target | None:
     """marketgraph via an Automatic Persisted Query hash: registered once with its document,
     then sent as the hash alone (None until gateway/persisted_queries.py exists)."""
     if importlib.util.find_spec("gateway.persisted_queries") is None:
         return None
-    digest = hashlib.sha256(SMALL.encode()).hexdigest()
-    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    extensions = _persisted_extensions()
     hashed = json.dumps({"extensions": extensions})
 
     def register(origin: str) -> None:
@@ -94,9 +99,7 @@ def apq_target() -> Target | None:
 def apq_get_target() -> Target:
     """The same hash over GET, as Apollo clients send it with `useGETForHashedQueries` (so that
     HTTP caches may keep the answers); registered by the POST target before it."""
-    digest = hashlib.sha256(SMALL.encode()).hexdigest()
-    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
-    path = "/graphql?" + urlencode({"extensions": json.dumps(extensions)})
+    path = "/graphql?" + urlencode({"extensions": json.dumps(_persisted_extensions())})
     return Target("marketgraph, APQ hash over GET", "marketgraph", Request("GET", path))
 
 
