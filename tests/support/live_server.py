@@ -64,6 +64,8 @@ def serve_in_thread(
         server.should_exit = True
         thread.join(timeout=15)
         sock.close()
+        if thread.is_alive():  # its app would go on (reconnecting to a dropped database...)
+            raise RuntimeError("uvicorn did not stop within 15 s of being told to")
 
 
 def gateway_settings(database_url: str, **overrides: Any) -> Settings:
