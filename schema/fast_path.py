@@ -262,7 +262,8 @@ def column_values(
     """The values of each of `columns` across `items` (at least one), each coerced whole,
     `__typename` (None) as `type_name`; or None when a column is missing or holds a value only
     stock completion may judge. Items are records of one statement (so sharing their columns)
-    or objects of one dataclass type (a list of symbols), read as `read_field` reads them."""
+    or objects of one dataclass or named tuple type (a list of symbols, their aggregates),
+    read as `read_field` reads them."""
     if len(items) == 1:
         return _one_item_values(items[0], columns, type_name)
     names: Collection[str]
@@ -272,10 +273,11 @@ def column_values(
         by_column = list(zip(*items, strict=True))
         names, read = keys, lambda name: by_column[keys.index(name)]
     else:
-        kind = type(items[0])
-        if not is_dataclass(kind) or any(type(item) is not kind for item in items):
+        kind: type = type(items[0])
+        names = _object_fields(kind)
+        if not names or any(type(item) is not kind for item in items):
             return None
-        names, read = _dataclass_fields(kind), lambda name: [getattr(i, name) for i in items]
+        read = partial(_column_of, items)
     values: list[Iterable[Any]] = []
     for column in columns:
         if column is None:
@@ -295,15 +297,15 @@ def _one_item_values(
     item: Any, columns: Sequence[Column | None], type_name: str
 ) -> list[Iterable[Any]] | None:
     """`column_values` of a single item, each value judged by its codec's one-value form."""
-    kind = type(item)
+    kind: type = type(item)
     names: Collection[str]
     read: Callable[[str], Any]
     if kind is asyncpg.Record:
         names, read = item, item.__getitem__  # `in` a record looks at its keys
-    elif is_dataclass(kind):
-        names, read = _dataclass_fields(kind), partial(getattr, item)
     else:
-        return None
+        names, read = _object_fields(kind), partial(getattr, item)
+        if not names:
+            return None
     values: list[Iterable[Any]] = []
     for column in columns:
         if column is None:
@@ -331,10 +333,20 @@ def object_row(plan: ObjectPlan, type_name: str, result: Any) -> dict[str, Any] 
     return dict(zip((key for key, _ in plan), row, strict=True))
 
 
+def _column_of(items: Sequence[Any], name: str) -> list[Any]:
+    """Attribute `name` of each item."""
+    return [getattr(item, name) for item in items]
+
+
 @lru_cache(maxsize=64)
-def _dataclass_fields(kind: type) -> frozenset[str]:
-    """The fields of a dataclass type: plain attributes (not properties) `read_field` reads."""
-    return frozenset(f.name for f in fields(kind))
+def _object_fields(kind: type) -> frozenset[str]:
+    """The fields of a dataclass or named tuple type (none of another type): the plain
+    attributes, not properties, `read_field` reads."""
+    if is_dataclass(kind):
+        return frozenset(f.name for f in fields(kind))
+    if issubclass(kind, tuple) and hasattr(kind, "_fields"):
+        return frozenset(kind._fields)
+    return frozenset()
 
 
 def row_builder(keys: tuple[str, ...]) -> RowBuilder:

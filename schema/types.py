@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections import namedtuple
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Annotated, Any, cast
 
 import strawberry
+from strawberry.types.base import get_object_definition
 
 from domain.records import SymbolInfo, WindowSummary
 from domain.timeframes import Timeframe as StorageTimeframe
@@ -85,24 +87,29 @@ class Aggregate:
 
     @classmethod
     def of(cls, summary: WindowSummary, start: datetime, end: datetime) -> Aggregate:
-        return cls(
-            ticker=summary.symbol,
-            from_=start,
-            to=end,
-            open=summary.open,
-            high=summary.high,
-            low=summary.low,
-            close=summary.close,
-            volume=summary.volume,
-            vwap=summary.vwap,
-            trades=summary.trades,
-            bar_count=summary.bar_count,
-            change=summary.change,
-            change_percent=summary.change_percent,
-            first_bar_time=summary.first_time,
-            last_bar_time=summary.last_time,
-            source_timeframe=summary.source_timeframe,
-        )
+        """A named tuple of the same fields stands in for the object (`_row_type`), made as
+        `tuple` makes it (its class's `__new__` is a Python call: 0.46 µs, not 0.8)."""
+        symbol, o, h, lo, c, volume, vwap, trades, count, first, last, source = summary
+        change, change_percent = summary.change, summary.change_percent
+        values = (symbol, start, end, o, h, lo, c, volume, vwap, trades, count, change,
+                  change_percent, first, last, source)  # fmt: skip
+        row = _new_tuple(_AggregateRow, values)
+        return cast("Aggregate", row)
+
+
+def _row_type(kind: type[Any]) -> type[tuple[Any, ...]]:
+    """A named tuple type of the Strawberry type `kind`'s plain fields (none with a resolver)
+    in its order, under their Python names: what `read_field` and the fast path read of an
+    object of `kind`."""
+    definition = get_object_definition(kind, strict=True)
+    names = [field.python_name for field in definition.fields if field.base_resolver is None]
+    return namedtuple(f"{kind.__name__}Row", names)
+
+
+_AggregateRow = _row_type(Aggregate)
+"""A named tuple: a dashboard reads an aggregate per symbol, and the Strawberry dataclass
+took 1.17 µs to build."""
+_new_tuple = tuple.__new__
 
 
 REFERENCE_FIELDS = frozenset({"name", "market", "primaryExchange", "currency", "active"})
