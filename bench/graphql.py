@@ -13,9 +13,9 @@ the most any GraphQL layer there can reach), marketgraph anonymous, with a key, 
 hash, and stock Strawberry, each in its own uvicorn process: requests/s, p50, p99, RSS, ratios
 to the floor.
 
-`--case instructions` (bench/instructions.py): the small case's targets counted in
-instructions per request under valgrind's callgrind, which machine noise does not move; not in
-`all` (valgrind).
+`--case instructions` (bench/instructions.py): the small case's targets, then the many-symbols
+probes (1 and 50 symbols, marketgraph and the plain route), counted in instructions per request
+under valgrind's callgrind, which machine noise does not move; not in `all` (valgrind).
 
 Run: `.venv/bin/python bench/graphql.py [--case small|bulk|all|instructions] [--database-url
 URL] [--timescaledb] [--seconds S] [--rounds R] [--requests N]` (embedded PostgreSQL when no URL
@@ -42,7 +42,12 @@ import asyncpg
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.bulk import report_bulk, run_bulk
-from bench.instructions import count_instructions, report_instructions
+from bench.instructions import (
+    count_instructions,
+    count_many_symbols,
+    report_instructions,
+    report_many_symbols,
+)
 from bench.many_symbols import TICKERS, report_many, run_many
 from bench.small import report, run_small
 from domain.access import Scope
@@ -98,6 +103,10 @@ async def run(admin_url: str, args: argparse.Namespace) -> None:
                 count_instructions, url, key, requests=args.requests, warmup=args.warmup
             )
             report_instructions(counted, args.requests)
+            symbols = await asyncio.to_thread(
+                count_many_symbols, url, requests=args.requests, warmup=args.warmup
+            )
+            report_many_symbols(symbols, args.requests)
     finally:
         conn = await asyncpg.connect(admin_url)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

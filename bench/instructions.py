@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from bench import many_symbols
 from bench.load import Request, check, server
 from bench.small import ANONYMOUS, CONNECTIONS, LAYERS, Target, server_commands, targets
 from tests.support.ports import free_port
@@ -94,8 +95,7 @@ def count_instructions(database_url: str, key: str, *, requests: int, warmup: in
     counted: dict[str, Counted] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                    f"--callgrind-out-file={folder}/callgrind.%p"]  # fmt: skip
+        valgrind = _valgrind(folder)
         for name, (command, env) in server_commands(database_url).items():
             port = free_port()
             mine = [t for t in chosen if t.server == name]
@@ -106,17 +106,66 @@ def count_instructions(database_url: str, key: str, *, requests: int, warmup: in
                 for number, target in enumerate(mine):
                     if target.prepare is not None:
                         target.prepare(origin)
-                    check(origin, target.request)
-                    send(origin, target.request, warmup)
-                    label = f"target{number}"
-                    callgrind(process.pid, "--instr=on")
-                    callgrind(process.pid, "--zero")
-                    send(origin, target.request, requests)
-                    callgrind(process.pid, f"--dump={label}")
-                    callgrind(process.pid, "--instr=off")
-                    total = dumped_total(folder, process.pid, label)
-                    counted[target.name] = Counted(target, total / requests)
+                    at = Counting(folder, process.pid, origin, warmup, requests)
+                    counted[target.name] = Counted(target, at.count(target.request, number))
     return [counted[t.name] for t in chosen]
+
+
+@dataclass(frozen=True)
+class Counting:
+    """A server process under callgrind, and how many requests to send it: `warmup` first,
+    then `requests` counted."""
+
+    folder: Path
+    pid: int
+    origin: str
+    warmup: int
+    requests: int
+
+    def count(self, request: Request, number: int) -> float:
+        """Instructions per request of `request` (checked first), counted as dump `number`."""
+        check(self.origin, request)
+        send(self.origin, request, self.warmup)
+        label = f"target{number}"
+        callgrind(self.pid, "--instr=on")
+        callgrind(self.pid, "--zero")
+        send(self.origin, request, self.requests)
+        callgrind(self.pid, f"--dump={label}")
+        callgrind(self.pid, "--instr=off")
+        return dumped_total(self.folder, self.pid, label) / self.requests
+
+
+def count_many_symbols(database_url: str, *, requests: int, warmup: int) -> dict[str, float]:
+    """bench/many_symbols.py's probes (1 and 50 symbols, marketgraph and the plain route
+    running the same statements), each on a server of its own: instructions per request."""
+    counted: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        commands = many_symbols.commands(database_url)
+        for probe in many_symbols.probes():
+            command, env = commands[probe.server]
+            port = free_port()
+            with server([*_valgrind(folder), *command, str(port)], {**env, "PYTHONHASHSEED": "0"},
+                        port, start_seconds=START_SECONDS) as process:  # fmt: skip
+                at = Counting(folder, process.pid, f"http://127.0.0.1:{port}", warmup, requests)
+                counted[probe.server] = at.count(probe.request, 0)
+    return counted
+
+
+def report_many_symbols(counted: dict[str, float], requests: int) -> None:
+    print(f"symbols(tickers) {{ latestBar aggregate }}, instructions per request (callgrind,"
+          f" {requests} requests over {CONNECTIONS} connections):")  # fmt: skip
+    print(f"  {'server':12} {'1 symbol':>10} {'50':>11} {'50/1':>5}")
+    for kind in ("marketgraph", "plain"):
+        one, many = counted[f"{kind} 1"], counted[f"{kind} {len(many_symbols.TICKERS)}"]
+        print(f"  {kind:12} {one:10,.0f} {many:11,.0f} {many / one:5.2f}")
+    sys.stdout.flush()
+
+
+def _valgrind(folder: Path) -> list[str]:
+    """callgrind, instrumentation off until told, a dump file per process in `folder`."""
+    return ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+            f"--callgrind-out-file={folder}/callgrind.%p"]  # fmt: skip
 
 
 def report_instructions(counted: list[Counted], requests: int) -> None:
