@@ -13,8 +13,8 @@ executor instead:
 3. builds every row with one generated dict display per row.
 
 Lists of scalars (BarSeries columns) are coerced the same way, one check per list, and so is
-a single record or dataclass of plain columns (a symbol's latest bar, its aggregate: 50
-symbols cost 9.3 -> 8.4 ms CPU in-process).
+a single record, dataclass or named tuple of plain columns (a symbol's latest bar, its
+aggregate: 50 symbols cost 9.3 -> 8.4 ms CPU in-process).
 
 Anything it cannot reproduce exactly — a value a codec will not judge, items that are not
 records, resolvers, middleware (extensions with `resolve`), @stream, other directives — falls
