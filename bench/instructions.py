@@ -18,11 +18,13 @@ here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,24 +91,15 @@ async def _send(origin: str, request: Request, count: int) -> None:
 
 def count_instructions(database_url: str, key: str, *, requests: int, warmup: int) -> list[Counted]:
     """Every small-case target's instructions per request, its server under callgrind."""
-    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
-        raise SystemExit(VALGRIND_MISSING)
     chosen = targets(key)
     counted: dict[str, Counted] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        valgrind = _valgrind(folder)
         for name, (command, env) in server_commands(database_url).items():
-            port = free_port()
             mine = [t for t in chosen if t.server == name]
-            fixed = env | {"PYTHONHASHSEED": "0"}  # the same dict layouts in every run
-            with server([*valgrind, *command, str(port)], fixed, port,
-                        start_seconds=START_SECONDS) as process:  # fmt: skip
-                origin = f"http://127.0.0.1:{port}"
+            with under_callgrind(Path(tmp), command, env, warmup, requests) as at:
                 for number, target in enumerate(mine):
                     if target.prepare is not None:
-                        target.prepare(origin)
-                    at = Counting(folder, process.pid, origin, warmup, requests)
+                        target.prepare(at.origin)
                     counted[target.name] = Counted(target, at.count(target.request, number))
     return [counted[t.name] for t in chosen]
 
@@ -135,19 +128,32 @@ class Counting:
         return dumped_total(self.folder, self.pid, label) / self.requests
 
 
+@contextlib.contextmanager
+def under_callgrind(
+    folder: Path, command: list[str], env: Mapping[str, str], warmup: int, requests: int
+) -> Iterator[Counting]:
+    """A server (`command`, its port last) run under callgrind, instrumentation off until told
+    and a dump file per process in `folder`, until the block ends."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit(VALGRIND_MISSING)
+    valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                f"--callgrind-out-file={folder}/callgrind.%p"]  # fmt: skip
+    port = free_port()
+    fixed = {**env, "PYTHONHASHSEED": "0"}  # the same dict layouts in every run
+    with server([*valgrind, *command, str(port)], fixed, port,
+                start_seconds=START_SECONDS) as process:  # fmt: skip
+        yield Counting(folder, process.pid, f"http://127.0.0.1:{port}", warmup, requests)
+
+
 def count_many_symbols(database_url: str, *, requests: int, warmup: int) -> dict[str, float]:
     """bench/many_symbols.py's probes (1 and 50 symbols, marketgraph and the plain route
     running the same statements), each on a server of its own: instructions per request."""
     counted: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
         commands = many_symbols.commands(database_url)
         for probe in many_symbols.probes():
             command, env = commands[probe.server]
-            port = free_port()
-            with server([*_valgrind(folder), *command, str(port)], {**env, "PYTHONHASHSEED": "0"},
-                        port, start_seconds=START_SECONDS) as process:  # fmt: skip
-                at = Counting(folder, process.pid, f"http://127.0.0.1:{port}", warmup, requests)
+            with under_callgrind(Path(tmp), command, env, warmup, requests) as at:
                 counted[probe.server] = at.count(probe.request, 0)
     return counted
 
@@ -160,12 +166,6 @@ def report_many_symbols(counted: dict[str, float], requests: int) -> None:
         one, many = counted[f"{kind} 1"], counted[f"{kind} {len(many_symbols.TICKERS)}"]
         print(f"  {kind:12} {one:10,.0f} {many:11,.0f} {many / one:5.2f}")
     sys.stdout.flush()
-
-
-def _valgrind(folder: Path) -> list[str]:
-    """callgrind, instrumentation off until told, a dump file per process in `folder`."""
-    return ["valgrind", "--tool=callgrind", "--instr-atstart=no",
-            f"--callgrind-out-file={folder}/callgrind.%p"]  # fmt: skip
 
 
 def report_instructions(counted: list[Counted], requests: int) -> None:
